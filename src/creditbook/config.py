@@ -1,0 +1,68 @@
+"""Settings from flags, environment and defaults, in one place.
+
+Precedence: command-line flag, then ``CREDITBOOK_*`` environment variable, then default.
+Nothing else in the package reads ``os.environ``. Access-control settings shared by all server
+processes (allow-list, bans, access key, ...) live in the database instead: ``creditbook config``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+DEFAULT_DATABASE = "./creditbook.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Process settings.
+
+    Attributes:
+        database: ``sqlite:///path``, a file path, or ``postgresql://...``.
+        host, port, workers: where and how ``creditbook serve`` listens.
+        sqlite_synchronous: ``FULL`` (durable on power loss, default) or ``NORMAL``.
+        timezone: IANA zone for default credit dates; the server's local zone when empty.
+        pg_pool_size: PostgreSQL connections per process.
+        log_level: ``debug``, ``info``, ``warning`` or ``error``.
+        access_log: log one line per request (never with query strings or secrets).
+    """
+
+    database: str = DEFAULT_DATABASE
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    sqlite_synchronous: str = "FULL"
+    timezone: str = ""
+    pg_pool_size: int = 4
+    log_level: str = "info"
+    access_log: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+        """Build settings from the environment, then apply flags that are not None."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"CREDITBOOK_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if f.type == "int":
+                values[f.name] = int(raw)
+            elif f.type == "bool":
+                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+            else:
+                values[f.name] = raw
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in flags.items() if v is not None})
+
+    def to_env(self) -> dict[str, str]:
+        """Return the environment that rebuilds these settings in a worker process."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f"CREDITBOOK_{f.name.upper()}"] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+        return out

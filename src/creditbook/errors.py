@@ -1,0 +1,259 @@
+"""One exception tree for Creditbook; every WHMCS-compatible message text lives here.
+
+::
+
+    CreditError                      business error, HTTP 200, ``result=error``
+    ├── ValidationError              bad input (type, amount, date, description, fields)
+    ├── NotFound                     client, admin or other record does not exist
+    ├── Conflict                     the request contradicts stored state
+    ├── RequestError                 malformed request (empty action, body too large, ...)
+    └── AccessDenied                 HTTP 403: authentication and access control
+    StoreError                       the database failed (not the caller's fault)
+
+Each subclass carries ``message`` (the exact wire text) and ``status`` (the HTTP status).
+Transports translate ``CreditError`` in exactly one place each.
+"""
+
+from __future__ import annotations
+
+
+class CreditError(Exception):
+    """Base of every error Creditbook reports to a caller."""
+
+    message = "Error"
+    status = 200
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class ValidationError(CreditError):
+    """The input is malformed; nothing was changed."""
+
+
+class NotFound(CreditError):
+    """A referenced record does not exist."""
+
+
+class Conflict(CreditError):
+    """The request is well formed but contradicts stored state."""
+
+
+class RequestError(CreditError):
+    """The request itself is unusable (HTTP status other than 200)."""
+
+
+class AccessDenied(CreditError):
+    """Authentication or access control refused the request (HTTP 403)."""
+
+    status = 403
+
+
+class StoreError(Exception):
+    """The database failed; the operation was not applied."""
+
+
+# --- request level -----------------------------------------------------------------------------
+
+
+class EmptyAction(RequestError):
+    """No action was named."""
+
+    message = "Empty action request"
+    status = 400
+
+
+class CommandNotFound(RequestError):
+    """The action is not one Creditbook implements."""
+
+    message = "Command Not Found"
+
+
+class BodyTooLarge(RequestError):
+    """The request body exceeds the limit."""
+
+    message = "Request body too large: the limit is 1 MiB"
+    status = 413
+
+
+class UnsupportedResponseType(RequestError):
+    """``responsetype`` is not json, xml or nvp."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(f'Unsupported response type "{value}": use json, xml or nvp')
+
+
+class NvpNotSupported(RequestError):
+    """List actions cannot be rendered as NVP."""
+
+    message = "This action supports only the json and xml response types"
+
+
+# --- authentication and access control (HTTP 403) ----------------------------------------------
+
+
+class InvalidCredentials(AccessDenied):
+    """An identifier without its secret, or an unknown identifier."""
+
+    message = "Invalid or missing credentials"
+
+
+class AuthenticationFailed(AccessDenied):
+    """Wrong secret, unknown admin, wrong password, or nothing supplied."""
+
+    message = "Authentication Failed"
+
+
+class AdminDisabled(AccessDenied):
+    """The admin behind the credential is disabled."""
+
+    message = "Administrator Account Disabled"
+
+
+class InvalidPermissions(AccessDenied):
+    """The credential's roles do not grant the action."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f'Invalid Permissions: API action "{action}" is not allowed')
+
+
+class InvalidIP(AccessDenied):
+    """The client address is not on the allow-list."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"Invalid IP {address}")
+
+
+class InvalidAccessKey(AccessDenied):
+    """A wrong ``accesskey`` was sent."""
+
+    message = "Invalid Access Key"
+
+
+class IPBanned(AccessDenied):
+    """The address is temporarily banned after repeated authentication failures."""
+
+    message = "IP Banned"
+
+
+# --- AddCredit (spec section 6, in checking order) ---------------------------------------------
+
+
+class InvalidType(ValidationError):
+    message = "Type can only be add or remove"
+
+
+class NoAmount(ValidationError):
+    message = "No Amount Provided"
+
+
+class InvalidAmount(ValidationError):
+    message = "Amount must be in decimal format: ### or ###.##"
+
+
+class InvalidDate(ValidationError):
+    message = "Date Format is not Valid"
+
+
+class NoDescription(ValidationError):
+    message = "No Description Provided"
+
+
+class DescriptionTooLong(ValidationError):
+    message = "Description is too long"
+
+
+class InvalidText(ValidationError):
+    """Text holding characters that cannot be stored and rendered faithfully (e.g. NUL)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"The {field} contains characters that are not allowed")
+
+
+class ClientIdNotFound(NotFound):
+    message = "Client ID Not Found"
+
+
+class AdminIdNotFound(NotFound):
+    message = "Admin ID Not Found"
+
+
+class InsufficientCredit(Conflict):
+    message = "Amount exceeds customer credit balance"
+
+
+class BalanceLimitExceeded(Conflict):
+    message = "Amount exceeds the maximum credit balance"
+
+
+# --- clients and admins (spec section 7) -------------------------------------------------------
+
+
+class ClientNotFound(NotFound):
+    message = "Client Not Found"
+
+
+class ClientLookupRequired(ValidationError):
+    message = "Either clientid Or email Is Required"
+
+
+class NoFirstName(ValidationError):
+    message = "You did not enter your first name"
+
+
+class NoLastName(ValidationError):
+    message = "You did not enter your last name"
+
+
+class NoEmail(ValidationError):
+    message = "You did not enter your email address"
+
+
+class InvalidEmail(ValidationError):
+    message = "The email address you entered was not valid"
+
+
+class DuplicateEmail(Conflict):
+    message = "A user already exists with that email address"
+
+
+class InvalidCurrency(ValidationError):
+    message = "Invalid currency code: use three letters, e.g. USD"
+
+
+class FieldTooLong(ValidationError):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"The {field} is too long")
+
+
+class AdminNotFound(NotFound):
+    message = "Administrator Not Found"
+
+
+class DuplicateAdmin(Conflict):
+    message = "An administrator with that username already exists"
+
+
+class InvalidUsername(ValidationError):
+    message = "Usernames are 1 to 64 letters, digits, dots, dashes, underscores or @"
+
+
+class CredentialNotFound(NotFound):
+    message = "Credential Not Found"
+
+
+class RoleNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Role Not Found: {name}")
+
+
+class InvalidSetting(ValidationError):
+    """A configuration value is unknown or malformed."""
+
+
+class IdempotencyKeyReused(Conflict):
+    """The idempotency key was already used for a request with other parameters."""
+
+    message = "Idempotency key already used with different parameters"

@@ -1,0 +1,189 @@
+"""The ASGI app: ``/includes/api.php`` (GET and POST) and ``/healthz``. Thin by design.
+
+A raw ASGI callable rather than a framework: on this hot path it measured 5-25% faster than
+Starlette with a database behind it. Starlette's parser is used only for multipart bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from . import errors
+from .config import Settings
+from .ledger import Ledger
+from .serve import setup_logging
+from .store import Store, open_store
+from .whmcs import Api, Reply
+from .whmcs.api import error_result
+from .whmcs.params import Params, merge, parse_json_object, parse_pairs, parse_query
+from .whmcs.render import CONTENT_TYPES, render
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+API_PATH = "/includes/api.php"
+MAX_BODY = 1024 * 1024
+access_log = logging.getLogger("creditbook.access")
+log = logging.getLogger("creditbook")
+
+
+class App:
+    """The Creditbook ASGI application."""
+
+    def __init__(self, api: Api, store: Store, *, log_requests: bool = True) -> None:
+        self.api = api
+        self.store = store
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == API_PATH:
+            reply = await self._api(scope, receive)
+        elif path == "/healthz":
+            reply = self._health()
+        else:
+            body = render(error_result("Not Found: the API is at " + API_PATH), "json")
+            reply = Reply(404, CONTENT_TYPES["json"], body)
+        await _send(send, reply)
+        if self.log_requests:
+            client = scope.get("client") or ("-", 0)
+            access_log.info('%s "%s %s" %d %s', client[0], scope["method"], path, reply.status,
+                            reply.action or "-")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _api(self, scope: Scope, receive: Receive) -> Reply:
+        query = parse_query(scope.get("query_string", b""))
+        if scope["method"] not in ("GET", "POST"):
+            return Reply(405, CONTENT_TYPES["json"],
+                         render(error_result("Method Not Allowed: use GET or POST"), "json"))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        body = await _read_body(receive, headers)
+        if body is None:
+            fmt = _format_or_json(query)
+            return Reply(413, CONTENT_TYPES[fmt], render(error_result(errors.BodyTooLarge.message),
+                                                         fmt))
+        params = merge(query, await _parse_body(scope, body, headers.get("content-type", "")))
+        client = scope.get("client") or ("", 0)
+        return self.api.handle(params, client[0], headers)
+
+    def _health(self) -> Reply:
+        try:
+            self.store.ping()
+        except errors.StoreError:
+            body = {"status": "unavailable", "database": _kind(self.store)}
+            return Reply(503, CONTENT_TYPES["json"], iter([json.dumps(body).encode()]))
+        body = {"status": "ok", "database": _kind(self.store)}
+        return Reply(200, CONTENT_TYPES["json"], iter([json.dumps(body).encode()]))
+
+
+def _kind(store: Store) -> str:
+    return "postgresql" if store.url.startswith("postgres") else "sqlite"
+
+
+def _format_or_json(query: Params) -> str:
+    value = query.get("responsetype")
+    return value.lower() if isinstance(value, str) and value.lower() in CONTENT_TYPES else "json"
+
+
+async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
+    """Read the request body; None when it exceeds the limit."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _parse_body(scope: Scope, body: bytes, content_type: str) -> Params:
+    if not body:
+        return {}
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("", "application/x-www-form-urlencoded"):
+        return parse_query(body)
+    if kind == "application/json":
+        return parse_json_object(body)
+    if kind == "multipart/form-data":
+        return await _parse_multipart(scope, body)
+    return {}
+
+
+async def _parse_multipart(scope: Scope, body: bytes) -> Params:
+    from starlette.requests import Request
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        async with Request(scope, replay).form(max_files=0, max_fields=10_000) as form:
+            pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    except Exception:  # noqa: BLE001 a malformed multipart body is treated as no body
+        return {}
+    return parse_pairs(pairs)
+
+
+async def _send(send: Send, reply: Reply) -> None:
+    headers = [(b"content-type", reply.content_type.encode())]
+    headers += [(k.encode(), v.encode()) for k, v in reply.headers]
+    try:
+        first = next(reply.body, b"")
+        second = next(reply.body, None)
+    except Exception:  # noqa: BLE001 the database failed before anything was sent
+        log.exception("response failed")
+        failed = render(error_result("Database unavailable, try again"), "json")
+        await _send(send, Reply(503, CONTENT_TYPES["json"], failed))
+        return
+    if second is None:
+        headers.append((b"content-length", str(len(first)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": first})
+        return
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": first + second, "more_body": True})
+    try:
+        for chunk in reply.body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except Exception:  # noqa: BLE001 headers are sent; all we can do is log and end the body
+        log.exception("response stream failed")
+    await send({"type": "http.response.body", "body": b""})
+
+
+def create_app(settings: Settings | None = None) -> App:
+    """Build the ASGI app for the settings (from the environment when None)."""
+    settings = settings or Settings.from_env()
+    setup_logging(settings.log_level)
+    store = open_store(settings.database, synchronous=settings.sqlite_synchronous,
+                       pool_size=settings.pg_pool_size)
+    ledger = Ledger(store, timezone=settings.timezone or None)
+    return App(Api(ledger), store, log_requests=settings.access_log)

@@ -1,0 +1,290 @@
+"""The use cases: credit, clients, admins, credentials and history. Owns validation and order.
+
+Every method takes raw text as a caller sent it (the WHMCS API, the CLI, ``local_api``) so that
+all transports share one set of rules and messages, checked in the order the spec gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from . import errors, money, security
+from .model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
+from .store import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
+
+MAX_DESCRIPTION = 65_535
+MAX_FIELD = 255
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_ZERO = re.compile(r"0+(\.0*)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Characters XML 1.0 cannot carry even escaped, and lone surrogates no encoder accepts.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+CLIENT_DETAIL_FIELDS = (
+    "address1", "address2", "city", "state", "postcode", "country", "phonenumber",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditResult:
+    """The outcome of a balance change: the new balance and whether it was a replay."""
+
+    balance_cents: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResult:
+    """The outcome of creating a client: its id and whether it was a replay."""
+
+    client_id: int
+    replayed: bool = False
+
+
+def check_text(value: str, field: str) -> str:
+    """Refuse text that cannot be stored and rendered faithfully in every response type."""
+    if _BAD_TEXT.search(value):
+        raise errors.InvalidText(field)
+    return value
+
+
+def parse_id(value: str | None) -> int | None:
+    """Parse a database id sent as text; None when it is not one."""
+    if value is None or not _DIGITS.fullmatch(value):
+        return None
+    return int(value)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _replayed(outcome: dict[str, object]) -> object:
+    """Return a replayed value, or raise the replayed business error."""
+    if "error" in outcome:
+        exc = errors.CreditError(str(outcome["error"]))
+        exc.status = int(str(outcome.get("status", 200)))
+        exc.replayed = True  # type: ignore[attr-defined]
+        raise exc
+    return outcome["value"]
+
+
+class Ledger:
+    """The service layer: every operation Creditbook offers, over one Store."""
+
+    def __init__(self, store: Store, *, timezone: str | None = None) -> None:
+        self.store = store
+        self.tz = ZoneInfo(timezone) if timezone else None
+
+    def now(self) -> str:
+        """Return the current UTC time as ISO-8601 text."""
+        return _now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def today(self) -> str:
+        """Return today's date in the configured timezone (the server's by default)."""
+        return dt.datetime.now(self.tz).date().isoformat()  # noqa: DTZ005 server-local by design
+
+    # --- credit --------------------------------------------------------------------------------
+
+    def add_credit(
+        self, *, clientid: str | None, amount: str | None, description: str | None,
+        type: str | None = None, date: str | None = None, adminid: str | None = None,
+        actor: Actor, idem: IdempotencyKey | None = None,
+    ) -> CreditResult:
+        """Add or remove credit, checking the rules of spec section 6 in order."""
+        kind = (type or "add").lower()
+        if kind not in ("add", "remove"):
+            raise errors.InvalidType()
+        if not amount or (_ZERO.fullmatch(amount) and Decimal(amount) == 0):
+            raise errors.NoAmount()
+        if not money.is_amount_text(amount):
+            raise errors.InvalidAmount()
+        cents = _amount_cents(amount)
+        when = self._date(date)
+        if not description:
+            raise errors.NoDescription()
+        if len(description) > MAX_DESCRIPTION:
+            raise errors.DescriptionTooLong()
+        check_text(description, "description")
+        client_id = parse_id(clientid)
+        if client_id is None:
+            raise errors.ClientIdNotFound()
+        admin_id = actor.admin_id
+        if adminid:
+            if self.store.get_client(client_id) is None:
+                raise errors.ClientIdNotFound()
+            admin = self.store.get_admin(parse_id(adminid) or 0)
+            if admin is None or admin.disabled:
+                raise errors.AdminIdNotFound()
+            admin_id = admin.id
+        op = CreditOp(client_id, -cents if kind == "remove" else cents, when, description,
+                      admin_id, actor, self.now())
+        result = self.store.apply_credit(op, idem)
+        if isinstance(result, Replay):
+            return CreditResult(int(str(_replayed(result.outcome))), replayed=True)
+        return CreditResult(result)
+
+    def _date(self, date: str | None) -> str:
+        if not date:
+            return self.today()
+        if not _DATE.fullmatch(date):
+            raise errors.InvalidDate()
+        try:
+            return dt.date.fromisoformat(date).isoformat()
+        except ValueError:
+            raise errors.InvalidDate() from None
+
+    def get_credits(
+        self, clientid: str | None, offset: int = 0, limit: int | None = None
+    ) -> tuple[int, int, Iterator[CreditEntry]]:
+        """Return a client's entry total, the page size and the page's entries, oldest first.
+
+        Entries are append-only, so the first ``total`` always exist and the page is exact
+        even while new entries arrive. ``limit=None`` means every entry.
+        """
+        client_id = parse_id(clientid)
+        if client_id is None or self.store.get_client(client_id) is None:
+            raise errors.ClientIdNotFound()
+        total = self.store.count_credits(client_id)
+        count = max(0, min(total if limit is None else limit, total - offset))
+        return total, count, self.store.iter_credits(client_id, offset, count)
+
+    # --- clients -------------------------------------------------------------------------------
+
+    def add_client(
+        self, *, firstname: str | None, lastname: str | None, email: str | None,
+        companyname: str | None = None, currency: str | None = None,
+        details: dict[str, str] | None = None, actor: Actor, idem: IdempotencyKey | None = None,
+    ) -> ClientResult:
+        """Create a client after checking the fields (spec section 7, AddClient)."""
+        if not firstname:
+            raise errors.NoFirstName()
+        if not lastname:
+            raise errors.NoLastName()
+        if not email:
+            raise errors.NoEmail()
+        if not _EMAIL.fullmatch(email) or len(email) > MAX_FIELD:
+            raise errors.InvalidEmail()
+        currency_code = (currency or "USD").upper()
+        if not _CURRENCY.fullmatch(currency_code):
+            raise errors.InvalidCurrency()
+        extra = {k: v for k, v in (details or {}).items() if v}
+        fields = {"first name": firstname, "last name": lastname, "email address": email,
+                  "company name": companyname or "", **extra}
+        for field, value in fields.items():
+            if len(value) > MAX_FIELD:
+                raise errors.FieldTooLong(field)
+            check_text(value, field)
+        op = NewClient(firstname, lastname, companyname or "", email, currency_code, "Active",
+                       json.dumps(extra, sort_keys=True), actor, self.now())
+        result = self.store.add_client(op, idem)
+        if isinstance(result, Replay):
+            return ClientResult(int(str(_replayed(result.outcome))), replayed=True)
+        return ClientResult(result)
+
+    def get_client(self, clientid: str | None = None, email: str | None = None) -> Client:
+        """Find a client by id or e-mail address."""
+        if not clientid and not email:
+            raise errors.ClientLookupRequired()
+        if clientid:
+            client_id = parse_id(clientid)
+            client = None if client_id is None else self.store.get_client(client_id)
+        else:
+            client = self.store.find_client_by_email(email or "")
+        if client is None:
+            raise errors.ClientNotFound()
+        return client
+
+    def list_clients(
+        self, offset: int = 0, limit: int = 25, search: str = "", status: str = "",
+        descending: bool = False,
+    ) -> ClientPage:
+        """Return a page of clients."""
+        return self.store.list_clients(max(offset, 0), max(limit, 0), search, status, descending)
+
+    # --- admins and credentials ----------------------------------------------------------------
+
+    def add_admin(
+        self, username: str, password: str, *, firstname: str = "", lastname: str = "",
+        email: str = "", actor: Actor,
+    ) -> int:
+        """Create an admin whose password is stored as a slow hash."""
+        if not _USERNAME.fullmatch(username):
+            raise errors.InvalidUsername()
+        for field, value in (("first name", firstname), ("last name", lastname),
+                             ("email address", email)):
+            if len(value) > MAX_FIELD:
+                raise errors.FieldTooLong(field)
+            check_text(value, field)
+        return self.store.add_admin(username, security.hash_password(password),
+                                    (firstname, lastname, email), actor, self.now())
+
+    def admin(self, username: str) -> Admin:
+        """Return an admin by username."""
+        admin = self.store.find_admin(username)
+        if admin is None:
+            raise errors.AdminNotFound()
+        return admin
+
+    def set_admin_disabled(self, username: str, disabled: bool, *, actor: Actor) -> None:
+        """Disable or re-enable an admin."""
+        self.store.set_admin_disabled(self.admin(username).id, disabled, actor, self.now())
+
+    def add_credential(
+        self, username: str, *, description: str = "", roles: list[str] | None = None,
+        actor: Actor,
+    ) -> tuple[str, str]:
+        """Create an API credential for an admin; return (identifier, secret), shown once."""
+        admin = self.admin(username)
+        check_text(description, "description")
+        identifier, secret = security.new_identifier(), security.new_secret()
+        self.store.add_credential(identifier, security.hash_secret(secret), admin.id,
+                                  description, roles or [], actor, self.now())
+        return identifier, secret
+
+    def revoke_credential(self, identifier: str, *, actor: Actor) -> None:
+        """Delete an API credential."""
+        if not self.store.revoke_credential(identifier, actor, self.now()):
+            raise errors.CredentialNotFound()
+
+    def credential(self, identifier: str) -> Credential | None:
+        """Return a credential by identifier."""
+        return self.store.find_credential(identifier)
+
+    def list_credentials(self) -> list[tuple[Credential, str]]:
+        """Return every credential with its admin's username."""
+        return self.store.list_credentials()
+
+    def list_admins(self) -> list[Admin]:
+        """Return every admin."""
+        return self.store.list_admins()
+
+    def put_role(self, name: str, actions: list[str], *, actor: Actor) -> None:
+        """Create or replace an API role."""
+        if not _USERNAME.fullmatch(name):
+            raise errors.InvalidSetting("Role names are 1 to 64 letters, digits, . _ - or @")
+        self.store.put_role(name, actions, actor, self.now())
+
+    def list_roles(self) -> list[Role]:
+        """Return every API role."""
+        return self.store.list_roles()
+
+    def activity(self, client_id: int | None = None, limit: int = 100) -> list[Activity]:
+        """Return the newest activity-log lines."""
+        return self.store.list_activity(client_id, limit)
+
+
+def _amount_cents(text: str) -> int:
+    """Convert wire text to cents, saturating past the balance range (the store refuses it)."""
+    whole = text.split(".")[0].lstrip("0")
+    if len(whole) > 16:
+        return money.MAX_BALANCE_CENTS + 1
+    return money.to_cents(money.parse_amount(text))

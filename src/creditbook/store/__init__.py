@@ -1,0 +1,26 @@
+"""Storage: the Store protocol and its SQLite and PostgreSQL implementations."""
+
+from __future__ import annotations
+
+import os
+
+from .protocol import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
+
+__all__ = [
+    "ClientPage", "CreditOp", "IdempotencyKey", "NewClient", "Replay", "Store", "open_store",
+]
+
+
+def open_store(url: str, *, synchronous: str = "FULL", pool_size: int = 4) -> Store:
+    """Open a store from a URL: ``sqlite:///path``, a plain file path, or ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, pool_size=pool_size)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    path = path.removeprefix("sqlite://")
+    if not path or path == ":memory:":
+        raise ValueError("SQLite needs a file path (an in-memory database cannot be shared)")
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(os.path.expanduser(path), synchronous=synchronous)

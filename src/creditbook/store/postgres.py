@@ -1,0 +1,136 @@
+"""The PostgreSQL store: psycopg 3 with a connection pool, for many processes on many hosts.
+
+A plain AddCredit is one statement (a CTE doing the update and both inserts) in autocommit:
+one round trip, one implicit transaction, and the row lock is held only for that statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .. import errors
+from ..money import MAX_BALANCE_CENTS
+from .base import Cursor, SqlStore, credit_detail, migrations
+from .protocol import CreditOp, IdempotencyKey, Replay
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
+_MIGRATION_LOCK = 0x63726564  # arbitrary constant: serialises concurrent migrators
+
+CREDIT_CTE = """
+WITH u AS (
+    UPDATE clients SET balance_cents = balance_cents + %(amount)s
+    WHERE id = %(client_id)s AND balance_cents + %(amount)s BETWEEN 0 AND %(max)s
+    RETURNING id, balance_cents
+), e AS (
+    INSERT INTO credits (client_id, admin_id, date, description, amount_cents, balance_cents,
+                         relid, created_at)
+    SELECT id, %(admin_id)s, %(date)s, %(description)s, %(amount)s, balance_cents, 0, %(at)s
+    FROM u
+), a AS (
+    INSERT INTO activity (at, actor, admin_id, client_id, ip, action, detail)
+    SELECT %(at)s, %(actor)s, %(actor_admin)s, id, %(ip)s, 'addcredit', %(detail)s FROM u
+)
+SELECT balance_cents FROM u
+"""
+
+
+@lru_cache(maxsize=256)
+def _pg(sql: str) -> str:
+    """Rewrite ``:name`` placeholders of a constant statement to psycopg's ``%(name)s``."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql)
+
+
+class PostgresStore(SqlStore):
+    """Store protocol on PostgreSQL."""
+
+    def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=max(pool_size, 1), open=False, timeout=timeout,
+            kwargs={"autocommit": True}, name="creditbook",
+        )
+        try:
+            self.pool.open(wait=True, timeout=timeout)
+        except PoolTimeout as exc:
+            self.pool.close()
+            raise errors.StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.pool.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise errors.StoreError(str(exc)) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise errors.StoreError(str(exc)) from exc
+
+    def _q(self, sql: str) -> str:
+        return _pg(sql)
+
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, pg_errors.UniqueViolation)
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the database answers."""
+        with self._read() as cur:
+            cur.execute("SELECT 1").fetchone()
+
+    def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
+        """Apply a balance change in one statement (or, with a key, one transaction)."""
+        if idem is not None:
+            return super().apply_credit(op, idem)
+        with self._read() as cur:
+            row = cur.execute(CREDIT_CTE, {
+                "amount": op.amount_cents, "client_id": op.client_id, "max": MAX_BALANCE_CENTS,
+                "admin_id": op.admin_id, "date": op.date, "description": op.description,
+                "at": op.at, "actor": op.actor.name, "actor_admin": op.actor.admin_id,
+                "ip": op.actor.ip, "detail": credit_detail(op),
+            }).fetchone()
+            if row is None:
+                self._refuse_credit(cur, op)
+        return int(row[0])
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations under an advisory lock; return those applied."""
+        applied: list[int] = []
+        try:
+            with self.pool.connection() as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+                try:
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations"
+                        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+                    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+                    for version, script in migrations("postgres"):
+                        if version in done:
+                            continue
+                        with conn.transaction():
+                            conn.execute(script.encode())
+                            conn.execute(
+                                "INSERT INTO schema_migrations VALUES (%s, now()::text)",
+                                (version,))
+                        applied.append(version)
+                finally:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+        except psycopg.Error as exc:
+            raise errors.StoreError(f"migration failed: {exc}") from exc
+        return applied

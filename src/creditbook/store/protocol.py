@@ -1,0 +1,181 @@
+"""The Store protocol: what the ledger needs from a database, and the write operations it sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
+
+
+@dataclass(frozen=True, slots=True)
+class CreditOp:
+    """One balance change, already validated: the store applies it atomically or refuses it.
+
+    ``amount_cents`` is signed (negative removes). The store refuses with ``ClientIdNotFound``,
+    ``InsufficientCredit`` or ``BalanceLimitExceeded`` and then changes nothing.
+    """
+
+    client_id: int
+    amount_cents: int
+    date: str
+    description: str
+    admin_id: int
+    actor: Actor
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    """A client to create; ``details`` holds optional address and phone fields as JSON text."""
+
+    firstname: str
+    lastname: str
+    companyname: str
+    email: str
+    currency_code: str
+    status: str
+    details: str
+    actor: Actor
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """An idempotency key scoped to a caller, with the fingerprint of the request it names."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    now: float
+    keep_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A stored outcome returned instead of applying a duplicate request again."""
+
+    outcome: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    """One page of clients and the total that matched."""
+
+    total: int
+    clients: list[Client]
+
+
+class Store(Protocol):
+    """A database holding the ledger. Every write method is one atomic transaction."""
+
+    url: str
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the database answers."""
+
+    # writes
+    def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
+        """Apply a balance change with its entry and activity line; return the new balance."""
+
+    def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
+        """Create a client; return its id."""
+
+    def add_admin(
+        self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str
+    ) -> int:
+        """Create an admin (names are first, last, email); return its id."""
+
+    def set_admin_disabled(self, admin_id: int, disabled: bool, actor: Actor, at: str) -> None:
+        """Disable or re-enable an admin."""
+
+    def add_credential(
+        self, identifier: str, secret_hash: str, admin_id: int, description: str,
+        roles: list[str], actor: Actor, at: str,
+    ) -> int:
+        """Create an API credential carrying the named roles; return its id."""
+
+    def revoke_credential(self, identifier: str, actor: Actor, at: str) -> bool:
+        """Delete a credential; return whether it existed."""
+
+    def touch_credential(self, credential_id: int, at: str) -> None:
+        """Record when a credential was last used."""
+
+    def put_role(self, name: str, actions: list[str], actor: Actor, at: str) -> None:
+        """Create or replace a role."""
+
+    def set_setting(self, name: str, value: str | None, actor: Actor, at: str) -> None:
+        """Set (or, with None, clear) a setting shared by every server process."""
+
+    def allow_ip(self, entry: str, actor: Actor, at: str) -> bool:
+        """Add an allow-list entry; return whether it was new."""
+
+    def deny_ip(self, entry: str, actor: Actor, at: str) -> bool:
+        """Remove an allow-list entry; return whether it existed."""
+
+    def record_auth_failure(self, ip: str, now: float, forget_before: float) -> None:
+        """Record an authentication failure from an address."""
+
+    # reads
+    def config_version(self) -> int:
+        """Return a counter that changes whenever access-control data changes."""
+
+    def get_client(self, client_id: int) -> Client | None:
+        """Return a client by id."""
+
+    def find_client_by_email(self, email: str) -> Client | None:
+        """Return a client by e-mail address (case-insensitive)."""
+
+    def list_clients(
+        self, offset: int, limit: int, search: str, status: str, descending: bool
+    ) -> ClientPage:
+        """Return a page of clients ordered by id."""
+
+    def get_admin(self, admin_id: int) -> Admin | None:
+        """Return an admin by id."""
+
+    def find_admin(self, username: str) -> Admin | None:
+        """Return an admin by username."""
+
+    def list_admins(self) -> list[Admin]:
+        """Return every admin."""
+
+    def find_credential(self, identifier: str) -> Credential | None:
+        """Return a credential with its roles."""
+
+    def list_credentials(self) -> list[tuple[Credential, str]]:
+        """Return every credential with its admin's username."""
+
+    def list_roles(self) -> list[Role]:
+        """Return every role."""
+
+    def get_settings(self) -> dict[str, str]:
+        """Return every stored setting."""
+
+    def list_ips(self) -> list[str]:
+        """Return the IP allow-list entries."""
+
+    def count_auth_failures(self, ip: str, since: float) -> tuple[int, float]:
+        """Return how many failures an address had since a time, and when the last was."""
+
+    def count_credits(self, client_id: int) -> int:
+        """Return how many entries a client has."""
+
+    def iter_credits(self, client_id: int, offset: int, limit: int | None) -> Iterator[CreditEntry]:
+        """Yield a client's entries oldest first, streaming from the database."""
+
+    def list_activity(self, client_id: int | None, limit: int) -> list[Activity]:
+        """Return the newest activity lines, newest first."""
+
+    def client_id_range(self) -> tuple[int, int]:
+        """Return the lowest and highest client id (0, 0 when there are none)."""
+
+    def audit(self, first: int, last: int) -> Iterator[tuple[int, int, int, int, int]]:
+        """Yield (client id, balance, sum, entries, running-balance errors) for an id range."""

@@ -1,0 +1,156 @@
+"""Every SQL statement the stores share, as constant text with ``:name`` placeholders.
+
+The PostgreSQL store rewrites the placeholders to psycopg's ``%(name)s`` once, at import;
+input never becomes SQL text.
+"""
+
+CLIENT_COLUMNS = (
+    "id, firstname, lastname, companyname, email, currency_code, status, balance_cents, created_at"
+)
+
+CREDIT_UPDATE = """
+UPDATE clients SET balance_cents = balance_cents + :amount
+WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max
+RETURNING balance_cents
+"""
+CREDIT_INSERT = """
+INSERT INTO credits (client_id, admin_id, date, description, amount_cents, balance_cents, relid,
+                     created_at)
+VALUES (:client_id, :admin_id, :date, :description, :amount, :balance, 0, :at)
+"""
+CLIENT_BALANCE = "SELECT balance_cents FROM clients WHERE id = :client_id"
+
+ACTIVITY_INSERT = """
+INSERT INTO activity (at, actor, admin_id, client_id, ip, action, detail)
+VALUES (:at, :actor, :admin_id, :client_id, :ip, :action, :detail)
+"""
+ACTIVITY_LIST = """
+SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
+ORDER BY id DESC LIMIT :limit
+"""
+ACTIVITY_LIST_CLIENT = """
+SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
+WHERE client_id = :client_id ORDER BY id DESC LIMIT :limit
+"""
+
+CLIENT_INSERT = """
+INSERT INTO clients (firstname, lastname, companyname, email, email_key, currency_code, status,
+                     details, created_at)
+VALUES (:firstname, :lastname, :companyname, :email, :email_key, :currency_code, :status,
+        :details, :at)
+RETURNING id
+"""
+CLIENT_EMAIL_TAKEN = "SELECT 1 FROM clients WHERE email_key = :email_key"
+CLIENT_GET = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE id = :client_id"  # noqa: S608 constant
+CLIENT_BY_EMAIL = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE email_key = :email_key"  # noqa: S608
+_CLIENT_FILTER = """
+FROM clients
+WHERE (:status = '' OR lower(status) = lower(:status))
+  AND (:search = '' OR lower(firstname) LIKE :pattern OR lower(lastname) LIKE :pattern
+       OR lower(companyname) LIKE :pattern OR email_key LIKE :pattern)
+"""
+CLIENT_COUNT = "SELECT COUNT(*) " + _CLIENT_FILTER
+CLIENT_PAGE_ASC = (
+    f"SELECT {CLIENT_COLUMNS} {_CLIENT_FILTER} ORDER BY id ASC LIMIT :limit OFFSET :offset"  # noqa: S608
+)
+CLIENT_PAGE_DESC = (
+    f"SELECT {CLIENT_COLUMNS} {_CLIENT_FILTER} ORDER BY id DESC LIMIT :limit OFFSET :offset"  # noqa: S608
+)
+
+ADMIN_COLUMNS = "id, username, password_hash, firstname, lastname, email, disabled"
+ADMIN_INSERT = """
+INSERT INTO admins (username, password_hash, firstname, lastname, email, disabled, created_at)
+VALUES (:username, :password_hash, :firstname, :lastname, :email, 0, :at)
+RETURNING id
+"""
+ADMIN_BY_NAME = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE username = :username"  # noqa: S608
+ADMIN_GET = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE id = :admin_id"  # noqa: S608
+ADMIN_LIST = f"SELECT {ADMIN_COLUMNS} FROM admins ORDER BY id"  # noqa: S608
+ADMIN_SET_DISABLED = "UPDATE admins SET disabled = :disabled WHERE id = :admin_id"
+
+CREDENTIAL_COLUMNS = (
+    "c.id, c.identifier, c.secret_hash, c.admin_id, c.description, c.created_at, c.last_used_at"
+)
+CREDENTIAL_INSERT = """
+INSERT INTO credentials (identifier, secret_hash, admin_id, description, created_at)
+VALUES (:identifier, :secret_hash, :admin_id, :description, :at)
+RETURNING id
+"""
+CREDENTIAL_GET = f"SELECT {CREDENTIAL_COLUMNS} FROM credentials c WHERE c.identifier = :identifier"  # noqa: S608
+CREDENTIAL_LIST = f"""
+SELECT {CREDENTIAL_COLUMNS}, a.username FROM credentials c JOIN admins a ON a.id = c.admin_id
+ORDER BY c.id
+"""  # noqa: S608
+CREDENTIAL_ROLES = """
+SELECT r.name FROM credential_roles cr JOIN roles r ON r.id = cr.role_id
+WHERE cr.credential_id = :credential_id ORDER BY r.name
+"""
+CREDENTIAL_ADD_ROLE = """
+INSERT INTO credential_roles (credential_id, role_id)
+SELECT :credential_id, id FROM roles WHERE name = :name
+"""
+CREDENTIAL_DELETE_ROLES = "DELETE FROM credential_roles WHERE credential_id = :credential_id"
+CREDENTIAL_DELETE = "DELETE FROM credentials WHERE identifier = :identifier RETURNING id"
+CREDENTIAL_TOUCH = "UPDATE credentials SET last_used_at = :at WHERE id = :credential_id"
+
+ROLE_UPSERT = """
+INSERT INTO roles (name, actions) VALUES (:name, :actions)
+ON CONFLICT (name) DO UPDATE SET actions = excluded.actions
+"""
+ROLE_LIST = "SELECT name, actions FROM roles ORDER BY name"
+ROLE_EXISTS = "SELECT 1 FROM roles WHERE name = :name"
+
+SETTING_UPSERT = """
+INSERT INTO settings (name, value) VALUES (:name, :value)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value
+"""
+SETTING_DELETE = "DELETE FROM settings WHERE name = :name"
+SETTING_LIST = "SELECT name, value FROM settings ORDER BY name"
+
+IP_INSERT = "INSERT INTO ip_allow (entry, created_at) VALUES (:entry, :at) ON CONFLICT DO NOTHING"
+IP_DELETE = "DELETE FROM ip_allow WHERE entry = :entry"
+IP_LIST = "SELECT entry FROM ip_allow ORDER BY entry"
+
+FAILURE_INSERT = "INSERT INTO auth_failures (ip, at) VALUES (:ip, :now)"
+FAILURE_FORGET = "DELETE FROM auth_failures WHERE at < :before"
+FAILURE_COUNT = "SELECT COUNT(*), MAX(at) FROM auth_failures WHERE ip = :ip AND at >= :since"
+
+CONFIG_VERSION = "SELECT value FROM meta WHERE name = 'config_version'"
+CONFIG_BUMP = "UPDATE meta SET value = value + 1 WHERE name = 'config_version'"
+
+CREDIT_COLUMNS = (
+    "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, created_at"
+)
+CREDIT_COUNT = "SELECT COUNT(*) FROM credits WHERE client_id = :client_id"
+CREDIT_PAGE = f"""
+SELECT {CREDIT_COLUMNS} FROM credits WHERE client_id = :client_id
+ORDER BY id LIMIT :limit OFFSET :offset
+"""  # noqa: S608
+CREDIT_AFTER = f"""
+SELECT {CREDIT_COLUMNS} FROM credits WHERE client_id = :client_id AND id > :after
+ORDER BY id LIMIT :limit
+"""  # noqa: S608
+
+AUDIT = """
+SELECT c.id, c.balance_cents, COALESCE(s.total, 0), COALESCE(s.n, 0), COALESCE(s.bad, 0)
+FROM clients c LEFT JOIN (
+    SELECT client_id, SUM(amount_cents) AS total, COUNT(*) AS n,
+           SUM(CASE WHEN running <> balance_cents THEN 1 ELSE 0 END) AS bad
+    FROM (SELECT client_id, amount_cents, balance_cents,
+                 SUM(amount_cents) OVER (PARTITION BY client_id ORDER BY id) AS running
+          FROM credits WHERE client_id BETWEEN :first AND :last) w
+    GROUP BY client_id
+) s ON s.client_id = c.id
+WHERE c.id BETWEEN :first AND :last
+ORDER BY c.id
+"""
+CLIENT_ID_RANGE = "SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM clients"
+
+IDEM_FORGET = "DELETE FROM idempotency WHERE created_at < :before"
+IDEM_CLAIM = """
+INSERT INTO idempotency (scope, key, fingerprint, outcome, created_at)
+VALUES (:scope, :key, :fingerprint, '', :at)
+ON CONFLICT (scope, key) DO NOTHING
+"""
+IDEM_GET = "SELECT fingerprint, outcome FROM idempotency WHERE scope = :scope AND key = :key"
+IDEM_RECORD = "UPDATE idempotency SET outcome = :outcome WHERE scope = :scope AND key = :key"

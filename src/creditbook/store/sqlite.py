@@ -1,0 +1,145 @@
+"""The embedded SQLite store: one file, WAL, durable commits, writers serialised by a file lock.
+
+Each thread gets its own connection. Writers take an exclusive ``flock`` on ``<db>-writer.lock``
+around ``BEGIN IMMEDIATE ... COMMIT``: contending processes then queue in the kernel instead of
+polling in SQLite's busy handler, which measured p99 of 300-750 ms under two workers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .. import errors
+from .base import Cursor, SqlStore, migrations
+
+SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+
+
+class SQLiteStore(SqlStore):
+    """Store protocol on a SQLite file."""
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000):
+        if synchronous.upper() not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
+        self.path = os.path.abspath(path)
+        self.url = f"sqlite:///{self.path}"
+        self.synchronous = synchronous.upper()
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[tuple[sqlite3.Connection, int]] = []
+        self._all_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    # --- connections -----------------------------------------------------------------------
+
+    def _conn(self) -> tuple[sqlite3.Connection, int]:
+        pair: tuple[sqlite3.Connection, int] | None = getattr(self._local, "pair", None)
+        if pair is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            pair = self._connect()
+            self._local.pair = pair
+        return pair
+
+    def _connect(self) -> tuple[sqlite3.Connection, int]:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False,
+                timeout=self.busy_timeout_ms / 1000,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise errors.StoreError(f"cannot open {self.path}: {exc}") from exc
+        lock_fd = os.open(self.path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        with self._all_lock:
+            self._all.append((conn, lock_fd))
+        return conn, lock_fd
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        with self._all_lock:
+            for conn, fd in self._all:
+                conn.close()
+                os.close(fd)
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        conn, _ = self._conn()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise errors.StoreError(str(exc)) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        conn, fd = self._conn()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise errors.StoreError(str(exc)) from exc
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the database answers."""
+        with self._read() as cur:
+            cur.execute("SELECT 1").fetchone()
+
+    # --- migrations --------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in order, each in its own transaction; return those applied."""
+        conn, fd = self._conn()
+        applied: list[int] = []
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, script in migrations("sqlite"):
+                if version in done:
+                    continue
+                conn.executescript(
+                    "BEGIN IMMEDIATE;\n" + script + "\nINSERT INTO schema_migrations VALUES "
+                    f"({int(version)}, strftime('%Y-%m-%dT%H:%M:%SZ','now'));\nCOMMIT;"
+                )
+                applied.append(version)
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise errors.StoreError(f"migration failed: {exc}") from exc
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        return applied

@@ -1,0 +1,7 @@
+"""The WHMCS wire protocol: parameters, authentication, access control, actions, rendering."""
+
+from .access import SETTINGS, AccessPolicy
+from .actions import ACTION_NAMES, ACTIONS
+from .api import Api, Reply
+
+__all__ = ["ACTIONS", "ACTION_NAMES", "SETTINGS", "AccessPolicy", "Api", "Reply"]

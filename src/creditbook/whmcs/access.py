@@ -1,0 +1,197 @@
+"""Access control (spec section 4): allow-list, access key, bans, trusted proxies, and caching.
+
+Access-control data lives in the database, shared by every server process. Each request reads one
+counter (``config_version``); when another process or the CLI changed anything, the caches of
+settings, allow-list, roles, credentials and admins are dropped and reloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .. import errors
+from ..ledger import Ledger
+from ..model import Admin, Credential
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """A setting stored in the database: its default and how to check a new value."""
+
+    default: str
+    check: Callable[[str], str]
+    secret: bool = False
+    help: str = ""
+
+
+def _count(low: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not value.isascii() or not value.isdigit() or int(value) < low or len(value) > 9:
+            raise errors.InvalidSetting(f"Expected a whole number of at least {low}")
+        return str(int(value))
+
+    return check
+
+
+def _networks(value: str) -> str:
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    for entry in entries:
+        parse_network(entry)
+    return ",".join(entries)
+
+
+def _access_key(value: str) -> str:
+    if len(value) < 8:
+        raise errors.InvalidSetting("The access key must be at least 8 characters")
+    return hash_key(value)
+
+
+SETTINGS: dict[str, Setting] = {
+    "api_access_key": Setting("", _access_key, secret=True,
+                              help="key that bypasses the IP allow-list (stored hashed)"),
+    "ban_failures": Setting("3", _count(1), help="authentication failures that ban an address"),
+    "ban_minutes": Setting("15", _count(1), help="failure window and ban length, in minutes"),
+    "trusted_proxies": Setting("", _networks,
+                               help="proxies whose X-Forwarded-For is believed (comma list)"),
+    "idempotency_hours": Setting("24", _count(1), help="how long idempotency keys are kept"),
+}
+
+
+def hash_key(value: str) -> str:
+    """Return the stored form of an access key."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_network(entry: str) -> Network:
+    """Parse an address or CIDR range for the allow-list."""
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        raise errors.InvalidSetting(f"Not an IP address or CIDR range: {entry}") from None
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _contains(networks: list[Network], address: str) -> bool:
+    addr = _address(address)
+    return addr is not None and any(addr.version == n.version and addr in n for n in networks)
+
+
+class AccessPolicy:
+    """Everything a request needs from access-control data, cached per config version."""
+
+    def __init__(self, ledger: Ledger, clock: Callable[[], float] = time.time) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self._version = -1
+        self._lock = threading.Lock()
+        self.settings: dict[str, str] = {}
+        self._allowed: list[Network] = []
+        self._proxies: list[Network] = []
+        self.roles: dict[str, frozenset[str]] = {}
+        self._credentials: dict[str, Credential | None] = {}
+        self._admins: dict[int, Admin | None] = {}
+        self._touched: dict[int, float] = {}
+
+    def refresh(self) -> None:
+        """Reload cached data if anything changed since the last request."""
+        store = self.ledger.store
+        version = store.config_version()
+        if version == self._version:
+            return
+        with self._lock:
+            stored = store.get_settings()
+            self.settings = {k: stored.get(k, s.default) for k, s in SETTINGS.items()}
+            self._allowed = [parse_network(e) for e in store.list_ips()]
+            self._proxies = [parse_network(e) for e in self.settings["trusted_proxies"].split(",")
+                             if e]
+            self.roles = {r.name: frozenset(r.actions) for r in store.list_roles()}
+            self._credentials = {}
+            self._admins = {}
+            self._version = version
+
+    def number(self, name: str) -> int:
+        """Return a numeric setting."""
+        return int(self.settings.get(name) or SETTINGS[name].default)
+
+    def client_ip(self, peer: str, headers: Mapping[str, str]) -> str:
+        """Return the client address, believing X-Forwarded-For only from trusted proxies."""
+        peer = str(_address(peer) or peer)
+        forwarded = headers.get("x-forwarded-for")
+        if not forwarded or not _contains(self._proxies, peer):
+            return peer
+        for hop in reversed([h.strip() for h in forwarded.split(",")]):
+            if _address(hop) is None:
+                return peer
+            if not _contains(self._proxies, hop):
+                return str(_address(hop))
+        return peer
+
+    def check(self, ip: str, accesskey: str | None) -> None:
+        """Refuse banned addresses, wrong access keys and addresses not on the allow-list."""
+        if self.is_banned(ip):
+            raise errors.IPBanned()
+        if accesskey is not None:
+            stored = self.settings.get("api_access_key", "")
+            if stored and hmac.compare_digest(hash_key(accesskey), stored):
+                return
+            self.record_failure(ip)
+            raise errors.InvalidAccessKey()
+        if not _contains(self._allowed, ip):
+            raise errors.InvalidIP(ip)
+
+    def is_banned(self, ip: str) -> bool:
+        """Tell whether an address has too many recent authentication failures."""
+        window = self.number("ban_minutes") * 60
+        count, last = self.ledger.store.count_auth_failures(ip, self.clock() - window)
+        return count >= self.number("ban_failures") and last + window > self.clock()
+
+    def record_failure(self, ip: str) -> None:
+        """Count an authentication failure against an address."""
+        now = self.clock()
+        self.ledger.store.record_auth_failure(ip, now, now - 24 * 3600)
+
+    def credential(self, identifier: str) -> Credential | None:
+        """Return a credential (cached until access-control data changes)."""
+        if identifier not in self._credentials:
+            if len(self._credentials) > 10_000:
+                self._credentials.clear()
+            self._credentials[identifier] = self.ledger.credential(identifier)
+        return self._credentials[identifier]
+
+    def admin(self, admin_id: int) -> Admin | None:
+        """Return an admin by id (cached until access-control data changes)."""
+        if admin_id not in self._admins:
+            self._admins[admin_id] = self.ledger.store.get_admin(admin_id)
+        return self._admins[admin_id]
+
+    def touch(self, credential: Credential) -> None:
+        """Record a credential's use, at most once a minute per process."""
+        now = self.clock()
+        if now - self._touched.get(credential.id, 0.0) >= 60:
+            self._touched[credential.id] = now
+            self.ledger.store.touch_credential(credential.id, self.ledger.now())
+
+
+def canonical_network(entry: str) -> str:
+    """Return an allow-list entry in canonical form: an address, or a CIDR range."""
+    network = parse_network(entry)
+    if network.num_addresses == 1 and "/" not in entry:
+        return str(network.network_address)
+    return str(network)

@@ -1,0 +1,143 @@
+"""The action table: each WHMCS action is parse -> call the ledger -> build the result dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import errors
+from ..ledger import CLIENT_DETAIL_FIELDS, Ledger
+from ..model import Actor, Client, CreditEntry
+from ..money import format_cents
+from ..store import IdempotencyKey
+from .auth import Principal
+from .params import Params, integer, scalar
+from .render import Stream
+
+Result = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Context:
+    """What a handler needs besides its parameters."""
+
+    ledger: Ledger
+    principal: Principal
+    actor: Actor
+    idem: IdempotencyKey | None = None
+    replayed: bool = False
+
+
+def add_credit(ctx: Context, p: Params) -> Result:
+    """AddCredit: add or remove a client's credit (spec section 6)."""
+    result = ctx.ledger.add_credit(
+        clientid=scalar(p, "clientid"), amount=scalar(p, "amount"),
+        description=scalar(p, "description"), type=scalar(p, "type"), date=scalar(p, "date"),
+        adminid=scalar(p, "adminid"), actor=ctx.actor, idem=ctx.idem,
+    )
+    ctx.replayed = result.replayed
+    return {"result": "success", "newbalance": format_cents(result.balance_cents)}
+
+
+def _credit(entry: CreditEntry) -> Result:
+    return {
+        "id": str(entry.id), "date": entry.date, "description": entry.description,
+        "amount": format_cents(entry.amount_cents), "relid": str(entry.relid),
+        "adminid": str(entry.admin_id), "balance": format_cents(entry.balance_cents),
+    }
+
+
+def get_credits(ctx: Context, p: Params) -> Result:
+    """GetCredits: a client's credit log, oldest first, optionally paged."""
+    paged = scalar(p, "limitstart") is not None or scalar(p, "limitnum") is not None
+    offset = integer(p, "limitstart", 0) if paged else 0
+    limit = integer(p, "limitnum", 25) if paged else None
+    total, count, entries = ctx.ledger.get_credits(scalar(p, "clientid"), offset, limit)
+    result: Result = {"result": "success", "totalresults": total,
+                      "clientid": scalar(p, "clientid")}
+    if paged:
+        result.update(startnumber=offset, numreturned=count)
+    result["credits"] = {"credit": Stream(_credit(e) for e in entries) if count else []}
+    return result
+
+
+def _client_fields(client: Client) -> Result:
+    return {
+        "id": str(client.id), "userid": str(client.id), "client_id": str(client.id),
+        "firstname": client.firstname, "lastname": client.lastname,
+        "fullname": f"{client.firstname} {client.lastname}",
+        "companyname": client.companyname, "email": client.email,
+        "datecreated": client.created_at[:10], "status": client.status,
+        "currency_code": client.currency_code, "credit": format_cents(client.balance_cents),
+    }
+
+
+def get_clients_details(ctx: Context, p: Params) -> Result:
+    """GetClientsDetails: one client by id or e-mail, fields also duplicated at top level."""
+    client = ctx.ledger.get_client(scalar(p, "clientid"), scalar(p, "email"))
+    fields = _client_fields(client)
+    return {"result": "success", **fields, "client": fields}
+
+
+def add_client(ctx: Context, p: Params) -> Result:
+    """AddClient: create a client (address and phone fields optional)."""
+    details = {f: v for f in CLIENT_DETAIL_FIELDS if (v := scalar(p, f)) is not None}
+    result = ctx.ledger.add_client(
+        firstname=scalar(p, "firstname"), lastname=scalar(p, "lastname"),
+        email=scalar(p, "email"), companyname=scalar(p, "companyname"),
+        currency=scalar(p, "currency"), details=details, actor=ctx.actor, idem=ctx.idem,
+    )
+    ctx.replayed = result.replayed
+    return {"result": "success", "clientid": str(result.client_id)}
+
+
+def get_clients(ctx: Context, p: Params) -> Result:
+    """GetClients: a page of clients, with search and status filters."""
+    offset, limit = integer(p, "limitstart", 0), integer(p, "limitnum", 25)
+    page = ctx.ledger.list_clients(
+        offset, limit, scalar(p, "search") or "", scalar(p, "status") or "",
+        (scalar(p, "sorting") or "ASC").upper() == "DESC",
+    )
+    rows = [{
+        "id": str(c.id), "firstname": c.firstname, "lastname": c.lastname,
+        "companyname": c.companyname, "email": c.email, "datecreated": c.created_at[:10],
+        "groupid": "0", "status": c.status,
+    } for c in page.clients]
+    return {"result": "success", "totalresults": page.total, "startnumber": offset,
+            "numreturned": len(rows), "clients": {"client": rows}}
+
+
+def get_admin_details(ctx: Context, p: Params) -> Result:
+    """GetAdminDetails: the authenticated admin and the actions it may call."""
+    admin = ctx.principal.admin
+    if admin is None:
+        raise errors.AdminNotFound()
+    allowed = ctx.principal.actions if ctx.principal.actions is not None else ACTIONS.keys()
+    return {
+        "result": "success", "adminid": str(admin.id), "username": admin.username,
+        "name": f"{admin.firstname} {admin.lastname}".strip(), "email": admin.email,
+        "allowedpermissions": ",".join(sorted(a for a in allowed if a in ACTIONS)),
+    }
+
+
+Handler = Callable[[Context, Params], Result]
+
+#: Normalised action name -> handler. Writes accept idempotency keys.
+ACTIONS: dict[str, Handler] = {
+    "addcredit": add_credit,
+    "getcredits": get_credits,
+    "getclientsdetails": get_clients_details,
+    "addclient": add_client,
+    "getclients": get_clients,
+    "getadmindetails": get_admin_details,
+}
+IDEMPOTENT = frozenset({"addcredit", "addclient"})
+
+#: Display names, for documentation and role listings.
+ACTION_NAMES = {
+    "addcredit": "AddCredit", "getcredits": "GetCredits",
+    "getclientsdetails": "GetClientsDetails", "addclient": "AddClient",
+    "getclients": "GetClients", "getadmindetails": "GetAdminDetails",
+}
+

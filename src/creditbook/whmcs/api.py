@@ -1,0 +1,156 @@
+"""The protocol engine: one request in, one reply out, for HTTP and ``local_api`` alike.
+
+Errors are translated into the WHMCS envelope here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import errors
+from ..ledger import Ledger
+from ..model import Actor
+from ..store import IdempotencyKey
+from .access import AccessPolicy
+from .actions import ACTIONS, IDEMPOTENT, Context, Result
+from .auth import Principal, authenticate
+from .params import Params, normalise_action, scalar
+from .render import CONTENT_TYPES, render, response_type, to_plain
+
+log = logging.getLogger("creditbook")
+
+#: Parameters that authenticate or shape a request rather than describe the operation.
+_NOT_FINGERPRINTED = frozenset({
+    "identifier", "secret", "username", "password", "accesskey", "responsetype",
+    "idempotencykey",
+})
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(slots=True)
+class Reply:
+    """An HTTP-ready reply: status, content type, extra headers and a body iterator."""
+
+    status: int
+    content_type: str
+    body: Iterator[bytes]
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    action: str = ""
+
+
+def error_result(message: str) -> Result:
+    """Return the WHMCS error envelope."""
+    return {"result": "error", "message": message}
+
+
+class Api:
+    """The WHMCS API over a ledger."""
+
+    def __init__(self, ledger: Ledger, policy: AccessPolicy | None = None) -> None:
+        self.ledger = ledger
+        self.policy = policy or AccessPolicy(ledger)
+
+    def handle(self, params: Params, peer: str, headers: Mapping[str, str]) -> Reply:
+        """Answer one HTTP request's parameters (peer is the socket's remote address)."""
+        fmt, action, replayed = "json", "", False
+        try:
+            fmt = response_type(scalar(params, "responsetype"))
+            action = normalise_action(scalar(params, "action") or "")
+            if not action:
+                raise errors.EmptyAction()
+            self.policy.refresh()
+            ip = self.policy.client_ip(peer, headers)
+            self.policy.check(ip, scalar(params, "accesskey"))
+            try:
+                principal = authenticate(self.policy, params)
+            except errors.AccessDenied:
+                self.policy.record_failure(ip)
+                raise
+            handler = ACTIONS.get(action)
+            if handler is None:
+                raise errors.CommandNotFound()
+            if not principal.allows(action):
+                raise errors.InvalidPermissions(action)
+            admin_id = principal.admin.id if principal.admin else 0
+            ctx = Context(self.ledger, principal, Actor(principal.name, admin_id, ip))
+            ctx.idem = self._idempotency(action, params, headers, principal)
+            result = handler(ctx, params)
+            replayed = ctx.replayed
+            body = render(result, fmt)
+            status = 200
+        except errors.CreditError as exc:
+            status, body = exc.status, render(error_result(exc.message), fmt)
+            replayed = bool(getattr(exc, "replayed", False))
+        except errors.StoreError as exc:
+            log.error("database error: %s", exc)
+            status, body = 503, render(error_result("Database unavailable, try again"), fmt)
+        extra = [("idempotent-replayed", "true")] if replayed else []
+        return Reply(status, CONTENT_TYPES[fmt], body, extra, action)
+
+    def _idempotency(self, action: str, params: Params, headers: Mapping[str, str],
+                     principal: Principal) -> IdempotencyKey | None:
+        key = scalar(params, "idempotencykey") or headers.get("idempotency-key") or None
+        if key is None or action not in IDEMPOTENT:
+            return None
+        if len(key) > MAX_KEY_LENGTH:
+            raise errors.ValidationError("Idempotency key is too long (255 characters at most)")
+        described = {k: v for k, v in params.items() if k not in _NOT_FINGERPRINTED}
+        described["action"] = action
+        digest = hashlib.sha256(
+            json.dumps(described, sort_keys=True, ensure_ascii=False)
+            .encode("utf-8", "surrogatepass")
+        ).hexdigest()
+        keep = self.policy.number("idempotency_hours") * 3600.0
+        return IdempotencyKey(principal.name, key, digest, self.policy.clock(), keep)
+
+    def local(self, command: str, params: Mapping[str, Any],
+              admin_username: str | None = None) -> dict[str, Any]:
+        """Run an action in-process with no authentication or IP check (WHMCS ``localAPI``)."""
+        try:
+            p: Params = {str(k): _as_param(v) for k, v in params.items() if v is not None}
+            action = normalise_action(command)
+            if not action:
+                raise errors.EmptyAction()
+            handler = ACTIONS.get(action)
+            if handler is None:
+                raise errors.CommandNotFound()
+            admin = None
+            if admin_username:
+                admin = self.ledger.store.find_admin(admin_username)
+                if admin is None:
+                    raise errors.AdminNotFound()
+            principal = Principal(admin, None, None)
+            actor = Actor(f"local:{admin_username or ''}", admin.id if admin else 0, "")
+            ctx = Context(self.ledger, principal, actor)
+            ctx.idem = self._local_idempotency(action, p, principal)
+            result: dict[str, Any] = to_plain(handler(ctx, p))
+            if ctx.replayed:
+                result["replayed"] = True
+            return result
+        except errors.CreditError as exc:
+            return error_result(exc.message)
+        except errors.StoreError:
+            return error_result("Database unavailable, try again")
+
+    def _local_idempotency(self, action: str, params: Params,
+                           principal: Principal) -> IdempotencyKey | None:
+        if "idempotencykey" not in params:
+            return None
+        self.policy.refresh()
+        return self._idempotency(action, params, {}, principal)
+
+
+def _as_param(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _as_param(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return {str(i): _as_param(v) for i, v in enumerate(value)}
+    if isinstance(value, bool):
+        return "1" if value else ""
+    # A float's str() is its shortest round-tripping decimal, e.g. 12.34 -> "12.34".
+    return str(value)

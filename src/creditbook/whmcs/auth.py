@@ -1,0 +1,83 @@
+"""Authentication (spec section 3): API credentials and the legacy admin login."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import errors, security
+from ..model import Admin, Credential
+from .access import AccessPolicy
+from .params import Params, scalar
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request authenticated as, and what it may do.
+
+    Attributes:
+        admin: the admin acting.
+        credential: the API credential used, or None for an admin login or ``local_api``.
+        actions: the actions it may call, or None for full access.
+    """
+
+    admin: Admin | None
+    credential: Credential | None
+    actions: frozenset[str] | None
+
+    def allows(self, action: str) -> bool:
+        """Tell whether any of the principal's roles grants an action."""
+        return self.actions is None or action in self.actions
+
+    @property
+    def name(self) -> str:
+        """Name for the activity log and for scoping idempotency keys."""
+        if self.credential is not None:
+            return f"credential:{self.credential.identifier}"
+        return f"admin:{self.admin.username}" if self.admin else "local"
+
+
+def authenticate(policy: AccessPolicy, params: Params) -> Principal:
+    """Authenticate a request by credential or admin login; raise ``AccessDenied`` subclasses."""
+    identifier = scalar(params, "identifier")
+    if identifier is not None:
+        secret = scalar(params, "secret")
+        credential = policy.credential(identifier)
+        if secret is None or credential is None:
+            raise errors.InvalidCredentials()
+        if not security.verify_secret(secret, credential.secret_hash):
+            raise errors.AuthenticationFailed()
+        return _by_credential(policy, credential)
+    username, password = scalar(params, "username"), scalar(params, "password")
+    if username is None or password is None:
+        raise errors.AuthenticationFailed()
+    credential = policy.credential(username)
+    if credential is not None and security.verify_secret(password, credential.secret_hash):
+        return _by_credential(policy, credential)
+    admin = policy.ledger.store.find_admin(username)
+    if admin is None or not _md5_like(password):
+        raise errors.AuthenticationFailed()
+    if not security.verify_md5_password(password, admin.password_hash):
+        raise errors.AuthenticationFailed()
+    if admin.disabled:
+        raise errors.AdminDisabled()
+    return Principal(admin, None, None)
+
+
+def _md5_like(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _by_credential(policy: AccessPolicy, credential: Credential) -> Principal:
+    admin = policy.admin(credential.admin_id)
+    if admin is None:
+        raise errors.AuthenticationFailed()
+    if admin.disabled:
+        raise errors.AdminDisabled()
+    policy.touch(credential)
+    if not credential.roles:
+        return Principal(admin, credential, None)
+    granted: set[str] = set()
+    for role in credential.roles:
+        granted |= policy.roles.get(role, frozenset())
+    return Principal(admin, credential, frozenset(granted))
+
