@@ -68,7 +68,7 @@ class Api:
             self.policy.check(ip, scalar(params, "accesskey"))
             try:
                 principal = authenticate(self.policy, params)
-            except errors.AccessDenied:
+            except (errors.InvalidCredentials, errors.AuthenticationFailed):
                 self.policy.record_failure(ip)
                 raise
             handler = ACTIONS.get(action)
