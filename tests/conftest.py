@@ -13,8 +13,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import creditbook  # noqa: E402
-from creditbook.http import App, create_app  # noqa: E402
 from creditbook.config import Settings  # noqa: E402
+from creditbook.http import App, create_app  # noqa: E402
 from helpers import Seed, seed  # noqa: E402
 from pgserver import PostgresServer, find_bindir  # noqa: E402
 

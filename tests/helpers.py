@@ -39,9 +39,15 @@ class Response:
         return self.body.decode("utf-8")
 
 
-def asgi(app: App, method: str = "POST", path: str = "/includes/api.php",
-         data: dict[str, Any] | bytes | None = None, query: str = "",
-         headers: dict[str, str] | None = None, client: str = "127.0.0.1") -> Response:
+def asgi(
+    app: App,
+    method: str = "POST",
+    path: str = "/includes/api.php",
+    data: dict[str, Any] | bytes | None = None,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    client: str = "127.0.0.1",
+) -> Response:
     """Call the ASGI app in-process, as uvicorn would."""
     if isinstance(data, dict):
         body = urlencode(data).encode()
@@ -49,10 +55,16 @@ def asgi(app: App, method: str = "POST", path: str = "/includes/api.php",
     else:
         body = data or b""
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    scope = {"type": "http", "method": method, "path": path, "query_string": query.encode(),
-             "headers": raw_headers, "client": (client, 50000)}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query.encode(),
+        "headers": raw_headers,
+        "client": (client, 50000),
+    }
     sent: list[dict[str, Any]] = []
-    chunks = [body[i:i + 65536] for i in range(0, len(body), 65536)] or [b""]
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]
 
     async def receive() -> dict[str, Any]:
         chunk = chunks.pop(0) if chunks else b""
@@ -63,9 +75,11 @@ def asgi(app: App, method: str = "POST", path: str = "/includes/api.php",
 
     asyncio.run(app(scope, receive, send))
     start = sent[0]
-    return Response(start["status"],
-                    {k.decode(): v.decode() for k, v in start["headers"]},
-                    b"".join(m.get("body", b"") for m in sent[1:]))
+    return Response(
+        start["status"],
+        {k.decode(): v.decode() for k, v in start["headers"]},
+        b"".join(m.get("body", b"") for m in sent[1:]),
+    )
 
 
 @dataclass
@@ -80,11 +94,18 @@ class Seed:
 
 def seed(book: creditbook.Creditbook, username: str = "alice") -> Seed:
     """Create an admin, an API credential and a client."""
-    admin_id = book.ledger.add_admin(username, PASSWORD, firstname="Alice", lastname="Admin",
-                                     email=f"{username}@example.com", actor=ACTOR)
+    admin_id = book.ledger.add_admin(
+        username,
+        PASSWORD,
+        firstname="Alice",
+        lastname="Admin",
+        email=f"{username}@example.com",
+        actor=ACTOR,
+    )
     identifier, secret = book.ledger.add_credential(username, actor=ACTOR)
-    client = book.ledger.add_client(firstname="Carol", lastname="Client",
-                                    email=f"carol-{username}@example.com", actor=ACTOR)
+    client = book.ledger.add_client(
+        firstname="Carol", lastname="Client", email=f"carol-{username}@example.com", actor=ACTOR
+    )
     return Seed(admin_id, identifier, secret, client.client_id)
 
 
@@ -102,17 +123,32 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api = self.url + "/includes/api.php"
-        self.args = [sys.executable, "-m", "creditbook", "serve", "--database", database,
-                     "--port", str(self.port), *args]
+        self.args = [
+            sys.executable,
+            "-m",
+            "creditbook",
+            "serve",
+            "--database",
+            database,
+            "--port",
+            str(self.port),
+            *args,
+        ]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = os.path.join(os.path.dirname(database) if "://" not in database
-                                     else "/tmp", f"serve-{self.port}.log")
+        self.log_path = os.path.join(
+            os.path.dirname(database) if "://" not in database else "/tmp", f"serve-{self.port}.log"
+        )
 
     def start(self, timeout: float = 30.0) -> Server:
         self.log = open(self.log_path, "wb")  # noqa: SIM115 closed in stop()
-        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=self.env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -163,8 +199,15 @@ class Hammered:
     balances: list[int]
 
 
-def hammer(urls: list[str], auth: dict[str, str], client_id: int, requests: int,
-           connections: int, plan: Any, timeout: float = 30.0) -> Hammered:
+def hammer(
+    urls: list[str],
+    auth: dict[str, str],
+    client_id: int,
+    requests: int,
+    connections: int,
+    plan: Any,
+    timeout: float = 30.0,
+) -> Hammered:
     """Send AddCredit from many keep-alive connections; ``plan(i)`` gives (type, cents)."""
     import threading
 
@@ -181,9 +224,14 @@ def hammer(urls: list[str], auth: dict[str, str], client_id: int, requests: int,
                 if i is None:
                     return
                 kind, cents = plan(i)
-                data = {"action": "AddCredit", **auth, "clientid": str(client_id),
-                        "description": f"hammer {i}", "amount": f"{cents // 100}.{cents % 100:02d}",
-                        "type": kind}
+                data = {
+                    "action": "AddCredit",
+                    **auth,
+                    "clientid": str(client_id),
+                    "description": f"hammer {i}",
+                    "amount": f"{cents // 100}.{cents % 100:02d}",
+                    "type": kind,
+                }
                 try:
                     response = http.post(url, data=data)
                     body = response.json()

@@ -14,8 +14,9 @@ import time
 
 def find_bindir() -> str | None:
     """Return the newest PostgreSQL bin directory on this machine, or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
     if found:
         return os.path.dirname(found[-1])
     initdb = shutil.which("initdb")
@@ -47,18 +48,40 @@ class PostgresServer:
         cmd = [os.path.join(self.bindir, args[0]), *args[1:]]
         if self.user:
             cmd = ["runuser", "-u", self.user, "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       cwd=self.dir)
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir
+        )
 
     def start(self) -> None:
         """Create the cluster and start the server."""
-        self._run("initdb", "-D", self.data, "-U", "creditbook", "--auth=trust",
-                  "--encoding=UTF8", "--no-instructions")
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=on -c synchronous_commit=on -c max_connections=200 "
-                   "-c shared_buffers=128MB")
-        self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w",
-                  "-t", "60", "-o", options, "start")
+        self._run(
+            "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "creditbook",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-instructions",
+        )
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+            "-c fsync=on -c synchronous_commit=on -c max_connections=200 "
+            "-c shared_buffers=128MB"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            os.path.join(self.dir, "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
 
     def url(self, dbname: str = "postgres") -> str:
         """Return a connection URL for a database."""

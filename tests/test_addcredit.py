@@ -19,19 +19,26 @@ MAX = "99999999999999.99"
 def call(request: pytest.FixtureRequest, seeded: Seed, book: creditbook.Creditbook) -> Call:
     """Send AddCredit (or another action) through one transport, authenticated."""
     if request.param == "local_api":
+
         def local(params: dict[str, Any]) -> dict[str, Any]:
             params = dict(params)
             return book.local_api(params.pop("action", "AddCredit"), params, "alice")
+
         return local
     app: App = request.getfixturevalue("app")
 
     def http(params: dict[str, Any]) -> dict[str, Any]:
-        data = {"action": "AddCredit", "identifier": seeded.identifier,
-                "secret": seeded.secret, **params}
+        data = {
+            "action": "AddCredit",
+            "identifier": seeded.identifier,
+            "secret": seeded.secret,
+            **params,
+        }
         response = asgi(app, data=data)
         assert response.status == 200
         assert response.headers["content-type"] == "application/json"
         return response.json()  # type: ignore[no-any-return]
+
     return http
 
 
@@ -67,7 +74,9 @@ def test_type_add_is_case_insensitive_and_default(call: Call, seeded: Seed, kind
 def test_rule1_type(call: Call, seeded: Seed, kind: str) -> None:
     """Rule 1: anything but add/remove."""
     assert credit(call, seeded, type=kind) == {
-        "result": "error", "message": "Type can only be add or remove"}
+        "result": "error",
+        "message": "Type can only be add or remove",
+    }
 
 
 @pytest.mark.parametrize("amount", [None, "", "0", "0.0", "0.00"])
@@ -79,23 +88,27 @@ def test_rule2_no_amount(call: Call, seeded: Seed, amount: str | None) -> None:
     assert call(params)["message"] == "No Amount Provided"
 
 
-@pytest.mark.parametrize("amount", ["-5", "+5", "1e3", "1,000", "1.234", ".5", "abc", "12.",
-                                    " 1", "1 ", "0x10", "NaN"])
+@pytest.mark.parametrize(
+    "amount", ["-5", "+5", "1e3", "1,000", "1.234", ".5", "abc", "12.", " 1", "1 ", "0x10", "NaN"]
+)
 def test_rule3_amount_format(call: Call, seeded: Seed, amount: str) -> None:
     """Rule 3: no sign, exponent, separators, or more than two decimals."""
     assert credit(call, seeded, amount=amount)["message"] == (
-        "Amount must be in decimal format: ### or ###.##")
+        "Amount must be in decimal format: ### or ###.##"
+    )
 
 
-@pytest.mark.parametrize("date", ["2026-02-30", "26-01-01", "2026/01/01", "2026-1-1",
-                                  "yesterday", "2026-13-01"])
+@pytest.mark.parametrize(
+    "date", ["2026-02-30", "26-01-01", "2026/01/01", "2026-1-1", "yesterday", "2026-13-01"]
+)
 def test_rule4_date(call: Call, seeded: Seed, date: str) -> None:
     """Rule 4: a real calendar date written YYYY-MM-DD."""
     assert credit(call, seeded, date=date)["message"] == "Date Format is not Valid"
 
 
-def test_date_is_stored_and_defaults_to_today(call: Call, seeded: Seed,
-                                              book: creditbook.Creditbook) -> None:
+def test_date_is_stored_and_defaults_to_today(
+    call: Call, seeded: Seed, book: creditbook.Creditbook
+) -> None:
     """A given date is stored; without one the entry is dated today."""
     credit(call, seeded, date="2024-02-29")
     credit(call, seeded)
@@ -146,44 +159,76 @@ def test_rule8_removal_beyond_balance(call: Call, seeded: Seed) -> None:
     """Rule 8: a removal beyond the balance is refused; exactly the whole balance is allowed."""
     credit(call, seeded, amount="10.00")
     assert credit(call, seeded, type="remove", amount="10.01")["message"] == (
-        "Amount exceeds customer credit balance")
+        "Amount exceeds customer credit balance"
+    )
     assert credit(call, seeded, type="remove", amount="10.00")["newbalance"] == "0.00"
     assert credit(call, seeded, type="remove", amount="0.01")["message"] == (
-        "Amount exceeds customer credit balance")
+        "Amount exceeds customer credit balance"
+    )
 
 
 def test_rule9_balance_limit(call: Call, seeded: Seed) -> None:
     """Rule 9: the largest balance is 14 integer digits; one cent more is refused."""
     assert credit(call, seeded, amount=MAX)["newbalance"] == MAX
     assert credit(call, seeded, amount="0.01")["message"] == (
-        "Amount exceeds the maximum credit balance")
+        "Amount exceeds the maximum credit balance"
+    )
     assert credit(call, seeded, type="remove", amount=MAX)["newbalance"] == "0.00"
     assert credit(call, seeded, amount="1" + "0" * 40)["message"] == (
-        "Amount exceeds the maximum credit balance")
+        "Amount exceeds the maximum credit balance"
+    )
     assert credit(call, seeded, type="remove", amount="9" * 40)["message"] == (
-        "Amount exceeds customer credit balance")
+        "Amount exceeds customer credit balance"
+    )
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"type": "x", "amount": "", "date": "bad", "description": "", "clientid": "0",
-      "adminid": "0"}, "Type can only be add or remove"),
-    ({"amount": "", "date": "bad", "description": "", "clientid": "0", "adminid": "0"},
-     "No Amount Provided"),
-    ({"amount": "1.001", "date": "bad", "description": "", "clientid": "0", "adminid": "0"},
-     "Amount must be in decimal format: ### or ###.##"),
-    ({"amount": "1", "date": "bad", "description": "", "clientid": "0", "adminid": "0"},
-     "Date Format is not Valid"),
-    ({"amount": "1", "description": "", "clientid": "0", "adminid": "0"},
-     "No Description Provided"),
-    ({"amount": "1", "description": "x", "clientid": "0", "adminid": "0"},
-     "Client ID Not Found"),
-    ({"amount": "1", "description": "x", "adminid": "0", "type": "remove"},
-     "Admin ID Not Found"),
-    ({"amount": "1", "description": "x", "type": "remove"},
-     "Amount exceeds customer credit balance"),
-])
-def test_rules_are_checked_in_order(call: Call, seeded: Seed, params: dict[str, str],
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {
+                "type": "x",
+                "amount": "",
+                "date": "bad",
+                "description": "",
+                "clientid": "0",
+                "adminid": "0",
+            },
+            "Type can only be add or remove",
+        ),
+        (
+            {"amount": "", "date": "bad", "description": "", "clientid": "0", "adminid": "0"},
+            "No Amount Provided",
+        ),
+        (
+            {"amount": "1.001", "date": "bad", "description": "", "clientid": "0", "adminid": "0"},
+            "Amount must be in decimal format: ### or ###.##",
+        ),
+        (
+            {"amount": "1", "date": "bad", "description": "", "clientid": "0", "adminid": "0"},
+            "Date Format is not Valid",
+        ),
+        (
+            {"amount": "1", "description": "", "clientid": "0", "adminid": "0"},
+            "No Description Provided",
+        ),
+        (
+            {"amount": "1", "description": "x", "clientid": "0", "adminid": "0"},
+            "Client ID Not Found",
+        ),
+        (
+            {"amount": "1", "description": "x", "adminid": "0", "type": "remove"},
+            "Admin ID Not Found",
+        ),
+        (
+            {"amount": "1", "description": "x", "type": "remove"},
+            "Amount exceeds customer credit balance",
+        ),
+    ],
+)
+def test_rules_are_checked_in_order(
+    call: Call, seeded: Seed, params: dict[str, str], message: str
+) -> None:
     """With several faults, the first rule in spec order is the one reported."""
     params = {"clientid": str(seeded.client_id), **params}
     assert call(params) == {"result": "error", "message": message}
@@ -192,29 +237,37 @@ def test_rules_are_checked_in_order(call: Call, seeded: Seed, params: dict[str, 
 def test_an_error_changes_nothing(call: Call, seeded: Seed, book: creditbook.Creditbook) -> None:
     """A refused operation leaves balance and history untouched."""
     credit(call, seeded, amount="5.00")
-    for bad in ({"amount": "x"}, {"type": "remove", "amount": "6"}, {"amount": MAX},
-                {"description": "bad\x00text"}):
+    for bad in (
+        {"amount": "x"},
+        {"type": "remove", "amount": "6"},
+        {"amount": MAX},
+        {"description": "bad\x00text"},
+    ):
         assert credit(call, seeded, **bad)["result"] == "error"
     assert book.ledger.get_client(str(seeded.client_id)).balance_cents == 500
     assert len(history(book, seeded.client_id)) == 1
 
 
-def test_entries_record_the_operation(call: Call, seeded: Seed,
-                                      book: creditbook.Creditbook) -> None:
+def test_entries_record_the_operation(
+    call: Call, seeded: Seed, book: creditbook.Creditbook
+) -> None:
     """Entries carry the signed amount, running balance, admin, relid 0 and description."""
     credit(call, seeded, amount="3.50", description="top up")
     credit(call, seeded, amount="1.25", type="remove", description="fee")
     entries = history(book, seeded.client_id)
     assert [(e.amount_cents, e.balance_cents, e.relid, e.description) for e in entries] == [
-        (350, 350, 0, "top up"), (-125, 225, 0, "fee")]
+        (350, 350, 0, "top up"),
+        (-125, 225, 0, "fee"),
+    ]
     log = book.ledger.activity(seeded.client_id)
     assert [a.action for a in log[:2]] == ["addcredit", "addcredit"]
 
 
 def test_local_api_without_admin_stores_zero(book: creditbook.Creditbook, seeded: Seed) -> None:
     """local_api without admin_username records admin id 0."""
-    result = book.local_api("addcredit", {"clientid": seeded.client_id, "amount": "2",
-                                          "description": "x"})
+    result = book.local_api(
+        "addcredit", {"clientid": seeded.client_id, "amount": "2", "description": "x"}
+    )
     assert result == {"result": "success", "newbalance": "2.00"}
     assert history(book, seeded.client_id)[0].admin_id == 0
 
@@ -222,17 +275,19 @@ def test_local_api_without_admin_stores_zero(book: creditbook.Creditbook, seeded
 def test_local_api_unknown_admin(book: creditbook.Creditbook, seeded: Seed) -> None:
     """An unknown admin_username is an error dict, not an exception."""
     assert book.local_api("AddCredit", {"clientid": 1}, "nobody") == {
-        "result": "error", "message": "Administrator Not Found"}
+        "result": "error",
+        "message": "Administrator Not Found",
+    }
 
 
 def test_local_api_module_function(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """creditbook.local_api uses CREDITBOOK_DATABASE."""
     monkeypatch.setenv("CREDITBOOK_DATABASE", f"{tmp_path}/env.db")
     with creditbook.open() as book:
-        client = book.ledger.add_client(firstname="a", lastname="b", email="a@b.cd",
-                                        actor=ACTOR)
-    result = creditbook.local_api("AddCredit", {"clientid": client.client_id, "amount": "1.5",
-                                                "description": "x"})
+        client = book.ledger.add_client(firstname="a", lastname="b", email="a@b.cd", actor=ACTOR)
+    result = creditbook.local_api(
+        "AddCredit", {"clientid": client.client_id, "amount": "1.5", "description": "x"}
+    )
     assert result == {"result": "success", "newbalance": "1.50"}
     assert creditbook.local_api("", {}) == {"result": "error", "message": "Empty action request"}
     assert creditbook.local_api("Nope", {})["message"] == "Command Not Found"

@@ -32,26 +32,29 @@ def test_credential_as_username_and_password(app: App, seeded: Seed) -> None:
 def test_legacy_admin_login_with_md5(app: App, seeded: Seed) -> None:
     """Form 3: admin username + lower-case hex MD5 of the password (upper case accepted)."""
     assert post(app, username="alice", password=md5_hex(PASSWORD))[1]["result"] == "success"
-    assert post(app, username="alice",
-                password=md5_hex(PASSWORD).upper())[1]["result"] == "success"
+    assert post(app, username="alice", password=md5_hex(PASSWORD).upper())[1]["result"] == "success"
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"identifier": "IDENT"}, "Invalid or missing credentials"),
-    ({"identifier": "unknown", "secret": "x"}, "Invalid or missing credentials"),
-    ({"identifier": "IDENT", "secret": "wrong"}, "Authentication Failed"),
-    ({"identifier": "IDENT", "username": "alice", "password": "MD5"},
-     "Invalid or missing credentials"),
-    ({"username": "IDENT", "password": "wrong"}, "Authentication Failed"),
-    ({"username": "nobody", "password": "MD5"}, "Authentication Failed"),
-    ({"username": "alice", "password": "0" * 32}, "Authentication Failed"),
-    ({"username": "alice", "password": "PLAIN"}, "Authentication Failed"),
-    ({"username": "alice"}, "Authentication Failed"),
-    ({}, "Authentication Failed"),
-    ({"username": "", "password": ""}, "Authentication Failed"),
-])
-def test_failures_answer_403(app: App, seeded: Seed, params: dict[str, str],
-                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"identifier": "IDENT"}, "Invalid or missing credentials"),
+        ({"identifier": "unknown", "secret": "x"}, "Invalid or missing credentials"),
+        ({"identifier": "IDENT", "secret": "wrong"}, "Authentication Failed"),
+        (
+            {"identifier": "IDENT", "username": "alice", "password": "MD5"},
+            "Invalid or missing credentials",
+        ),
+        ({"username": "IDENT", "password": "wrong"}, "Authentication Failed"),
+        ({"username": "nobody", "password": "MD5"}, "Authentication Failed"),
+        ({"username": "alice", "password": "0" * 32}, "Authentication Failed"),
+        ({"username": "alice", "password": "PLAIN"}, "Authentication Failed"),
+        ({"username": "alice"}, "Authentication Failed"),
+        ({}, "Authentication Failed"),
+        ({"username": "", "password": ""}, "Authentication Failed"),
+    ],
+)
+def test_failures_answer_403(app: App, seeded: Seed, params: dict[str, str], message: str) -> None:
     """Every failure is a 403 with the exact message."""
     subst = {"IDENT": seeded.identifier, "MD5": md5_hex(PASSWORD), "PLAIN": PASSWORD}
     params = {k: subst.get(v, v) for k, v in params.items()}
@@ -64,8 +67,7 @@ def test_disabled_admin(app: App, seeded: Seed, book: creditbook.Creditbook) -> 
     expected = (403, {"result": "error", "message": "Administrator Account Disabled"})
     assert post(app, identifier=seeded.identifier, secret=seeded.secret) == expected
     assert post(app, username="alice", password=md5_hex(PASSWORD)) == expected
-    assert post(app, username="alice", password="0" * 32)[1]["message"] == (
-        "Authentication Failed")
+    assert post(app, username="alice", password="0" * 32)[1]["message"] == ("Authentication Failed")
     book.ledger.set_admin_disabled("alice", False, actor=ACTOR)
     assert post(app, identifier=seeded.identifier, secret=seeded.secret)[0] == 200
 
@@ -75,9 +77,11 @@ def test_revoked_credential(app: App, seeded: Seed, book: creditbook.Creditbook)
     assert post(app, identifier=seeded.identifier, secret=seeded.secret)[0] == 200
     book.ledger.revoke_credential(seeded.identifier, actor=ACTOR)
     assert post(app, identifier=seeded.identifier, secret=seeded.secret)[1]["message"] == (
-        "Invalid or missing credentials")
+        "Invalid or missing credentials"
+    )
     assert post(app, username=seeded.identifier, password=seeded.secret)[1]["message"] == (
-        "Authentication Failed")
+        "Authentication Failed"
+    )
 
 
 def test_secrets_are_stored_hashed(book: creditbook.Creditbook, seeded: Seed) -> None:
@@ -93,21 +97,39 @@ def test_empty_action_is_400_before_auth(app: App) -> None:
     """A missing action answers 400 Empty action request."""
     response = asgi(app, data={"username": "x"})
     assert (response.status, response.json()) == (
-        400, {"result": "error", "message": "Empty action request"})
+        400,
+        {"result": "error", "message": "Empty action request"},
+    )
 
 
 def test_unknown_action(app: App, seeded: Seed) -> None:
     """An unknown action answers 200 Command Not Found."""
-    response = asgi(app, data={"action": "DeleteEverything", "identifier": seeded.identifier,
-                               "secret": seeded.secret})
+    response = asgi(
+        app,
+        data={
+            "action": "DeleteEverything",
+            "identifier": seeded.identifier,
+            "secret": seeded.secret,
+        },
+    )
     assert (response.status, response.json()) == (
-        200, {"result": "error", "message": "Command Not Found"})
+        200,
+        {"result": "error", "message": "Command Not Found"},
+    )
 
 
 @pytest.mark.parametrize("name", ["AddCredit", "addcredit", "add_credit", "ADD-CREDIT"])
 def test_action_names_are_normalised(app: App, seeded: Seed, name: str) -> None:
     """Actions are case-insensitive and ignore characters outside [a-z0-9]."""
-    response = asgi(app, data={"action": name, "identifier": seeded.identifier,
-                               "secret": seeded.secret, "clientid": seeded.client_id,
-                               "amount": "1", "description": "x"})
+    response = asgi(
+        app,
+        data={
+            "action": name,
+            "identifier": seeded.identifier,
+            "secret": seeded.secret,
+            "clientid": seeded.client_id,
+            "amount": "1",
+            "description": "x",
+        },
+    )
     assert response.json()["result"] == "success"

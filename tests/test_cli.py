@@ -17,8 +17,9 @@ from helpers import Server
 class Cli:
     """Run ``creditbook`` commands against one database and capture the output."""
 
-    def __init__(self, database: str, capsys: pytest.CaptureFixture[str],
-                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         self.database = database
         self.capsys = capsys
         self.monkeypatch = monkeypatch
@@ -39,15 +40,13 @@ class Cli:
 
 
 @pytest.fixture
-def cli(database: str, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> Cli:
+def cli(database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     return Cli(database, capsys, monkeypatch)
 
 
 def test_admin_commands(cli: Cli) -> None:
     """admin add (stdin password or generated), list, disable, enable."""
-    assert cli("admin", "add", "root", "--password-stdin", "--firstname", "R",
-               stdin="pw\n")[0] == 0
+    assert cli("admin", "add", "root", "--password-stdin", "--firstname", "R", stdin="pw\n")[0] == 0
     generated = cli.json("admin", "add", "ops", stdin="")
     assert len(generated["password"]) >= 16
     admins = cli.json("admin", "list")
@@ -75,28 +74,47 @@ def test_credential_commands(cli: Cli) -> None:
     assert cli("credential", "revoke", created["identifier"])[0] == 0
     assert len(cli.json("credential", "list")) == 1
     assert cli("credential", "revoke", created["identifier"])[2] == (
-        "error: Credential Not Found\n")
+        "error: Credential Not Found\n"
+    )
     assert cli("credential", "add", "ghost")[2] == "error: Administrator Not Found\n"
 
 
 def test_client_and_credit_commands(cli: Cli) -> None:
     """client add/list, credit add/remove with API rules, and credits history."""
-    assert cli.json("client", "add", "--firstname", "A", "--lastname", "B", "--email",
-                    "a@example.com", "--company", "ACME", "--currency", "eur") == {"id": 1}
+    assert cli.json(
+        "client",
+        "add",
+        "--firstname",
+        "A",
+        "--lastname",
+        "B",
+        "--email",
+        "a@example.com",
+        "--company",
+        "ACME",
+        "--currency",
+        "eur",
+    ) == {"id": 1}
     code, _, err = cli("client", "add", "--firstname", "A", "--lastname", "B", "--email", "bad")
     assert (code, err) == (1, "error: The email address you entered was not valid\n")
     listed = cli.json("client", "list")
     assert listed["clients"][0]["currency"] == "EUR" and listed["total"] == 1
     assert cli("credit", "add", "1", "12.1", "--description", "top up")[1] == (
-        "New balance: 12.10\n")
+        "New balance: 12.10\n"
+    )
     assert cli.json("credit", "remove", "1", "2.10", "--description", "fee") == {
-        "result": "success", "newbalance": "10.00"}
+        "result": "success",
+        "newbalance": "10.00",
+    }
     assert cli("credit", "remove", "1", "10.01", "--description", "x")[2] == (
-        "error: Amount exceeds customer credit balance\n")
+        "error: Amount exceeds customer credit balance\n"
+    )
     assert cli("credit", "add", "1", "1e3", "--description", "x")[2] == (
-        "error: Amount must be in decimal format: ### or ###.##\n")
+        "error: Amount must be in decimal format: ### or ###.##\n"
+    )
     assert cli("credit", "add", "9", "1", "--description", "x")[2] == (
-        "error: Client ID Not Found\n")
+        "error: Client ID Not Found\n"
+    )
     code, out, _ = cli("credits", "1")
     assert code == 0
     lines = out.splitlines()
@@ -112,8 +130,7 @@ def test_client_and_credit_commands(cli: Cli) -> None:
 
 def test_migrate_and_errors(cli: Cli, tmp_path: object) -> None:
     """migrate is idempotent; user mistakes print one line and exit non-zero."""
-    assert cli("migrate")[1] in ("The database is up to date.\n",
-                                 "Applied migrations: 1, 2\n")
+    assert cli("migrate")[1] in ("The database is up to date.\n", "Applied migrations: 1, 2\n")
     assert cli("migrate")[1] == "The database is up to date.\n"
     code, _, err = cli("credits", "nope")
     assert (code, err) == (1, "error: Client ID Not Found\n")
@@ -128,19 +145,41 @@ def test_bad_database_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_help_runs_as_module() -> None:
     """python -m creditbook --help works and lists the commands."""
-    out = subprocess.run([sys.executable, "-m", "creditbook", "--help"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "creditbook", "--help"], check=True, capture_output=True, text=True
+    ).stdout
     for command in ("serve", "admin", "credential", "client", "credit", "credits", "migrate"):
         assert command in out
 
 
-@pytest.mark.parametrize("command", [
-    ["admin", "add"], ["admin", "disable"], ["admin", "list"], ["credential", "add"],
-    ["credential", "list"], ["credential", "revoke"], ["client", "add"], ["client", "list"],
-    ["credit", "add"], ["credit", "remove"], ["credits"], ["serve"], ["migrate"],
-    ["verify"], ["ip", "allow"], ["ip", "deny"], ["ip", "list"], ["config", "set"],
-    ["config", "get"], ["config", "list"], ["role", "add"], ["role", "list"], ["log"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["admin", "add"],
+        ["admin", "disable"],
+        ["admin", "list"],
+        ["credential", "add"],
+        ["credential", "list"],
+        ["credential", "revoke"],
+        ["client", "add"],
+        ["client", "list"],
+        ["credit", "add"],
+        ["credit", "remove"],
+        ["credits"],
+        ["serve"],
+        ["migrate"],
+        ["verify"],
+        ["ip", "allow"],
+        ["ip", "deny"],
+        ["ip", "list"],
+        ["config", "set"],
+        ["config", "get"],
+        ["config", "list"],
+        ["role", "add"],
+        ["role", "list"],
+        ["log"],
+    ],
+)
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """Every command documents itself and its --database option."""
     with pytest.raises(SystemExit) as exit_info:
@@ -154,8 +193,9 @@ def test_serve_demo_prints_a_curl_that_works(tmp_path: object) -> None:
     server = Server(f"{tmp_path}/demo.db", "--demo")
     with server:
         output = server.output()
-        curl = next(line.strip() for line in output.splitlines() if line.strip().startswith(
-            "curl "))
+        curl = next(
+            line.strip() for line in output.splitlines() if line.strip().startswith("curl ")
+        )
         assert f"http://127.0.0.1:{server.port}/includes/api.php" in curl
         result = subprocess.run(shlex.split(curl), capture_output=True, text=True, check=True)
         assert json.loads(result.stdout) == {"result": "success", "newbalance": "12.34"}

@@ -19,8 +19,7 @@ amounts = st.one_of(
     st.sampled_from(["0.01", "99999999999999.99", "0", "1.001", "-1", "abc"]),
 )
 operations = st.lists(
-    st.tuples(st.integers(min_value=0, max_value=2), st.sampled_from(["add", "remove"]),
-              amounts),
+    st.tuples(st.integers(min_value=0, max_value=2), st.sampled_from(["add", "remove"]), amounts),
     max_size=25,
 )
 
@@ -36,22 +35,28 @@ def check(book: creditbook.Creditbook, client_id: int, model: int) -> None:
     assert client.balance_cents == model == running
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=operations)
-def test_random_operations_keep_the_books_balanced(book: creditbook.Creditbook,
-                                                   ops: list[tuple[int, str, str]]) -> None:
+def test_random_operations_keep_the_books_balanced(
+    book: creditbook.Creditbook, ops: list[tuple[int, str, str]]
+) -> None:
     """After every step the ledger agrees with a simple model; refusals change nothing."""
-    clients = [book.ledger.add_client(firstname="p", lastname="q",
-                                      email=f"prop{next(_emails)}@example.com",
-                                      actor=ACTOR).client_id for _ in range(3)]
+    clients = [
+        book.ledger.add_client(
+            firstname="p", lastname="q", email=f"prop{next(_emails)}@example.com", actor=ACTOR
+        ).client_id
+        for _ in range(3)
+    ]
     model = dict.fromkeys(clients, 0)
     for index, kind, amount in ops:
         client_id = clients[index]
         before = book.ledger.store.count_credits(client_id)
         try:
-            result = book.ledger.add_credit(clientid=str(client_id), amount=amount,
-                                            description="p", type=kind, actor=ACTOR)
+            result = book.ledger.add_credit(
+                clientid=str(client_id), amount=amount, description="p", type=kind, actor=ACTOR
+            )
         except errors.CreditError:
             assert book.ledger.store.count_credits(client_id) == before
         else:

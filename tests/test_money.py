@@ -15,8 +15,10 @@ def test_parse_accepts_the_wire_format(text: str) -> None:
     assert money.parse_amount(text) == Decimal(text)
 
 
-@pytest.mark.parametrize("text", ["", "-1", "+1", "1e3", "1,000", "1.234", ".5", "5.", " 1",
-                                  "NaN", "Infinity", "0x1A", "１"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "-1", "+1", "1e3", "1,000", "1.234", ".5", "5.", " 1", "NaN", "Infinity", "0x1A", "１"],
+)
 def test_parse_refuses_everything_else(text: str) -> None:
     """Signs, exponents, separators, three decimals and non-ASCII digits are refused."""
     with pytest.raises(ValueError):
@@ -29,8 +31,10 @@ def test_parse_refuses_float() -> None:
         money.parse_amount(12.5)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("cents", "text"), [(0, "0.00"), (730, "7.30"), (-5, "-0.05"),
-                                             (10**16 - 1, "99999999999999.99")])
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(0, "0.00"), (730, "7.30"), (-5, "-0.05"), (10**16 - 1, "99999999999999.99")],
+)
 def test_format_cents(cents: int, text: str) -> None:
     """Money always has exactly two decimals."""
     assert money.format_cents(cents) == text

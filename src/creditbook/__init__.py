@@ -21,8 +21,16 @@ from .version import __version__
 from .whmcs import AccessPolicy, Api
 
 __all__ = [
-    "Creditbook", "CreditError", "Ledger", "Settings", "Store", "StoreError", "__version__",
-    "local_api", "open", "open_store",
+    "Creditbook",
+    "CreditError",
+    "Ledger",
+    "Settings",
+    "Store",
+    "StoreError",
+    "__version__",
+    "local_api",
+    "open",
+    "open_store",
 ]
 
 
@@ -34,8 +42,9 @@ class Creditbook:
         self.ledger = Ledger(store, timezone=timezone)
         self.api = Api(self.ledger, AccessPolicy(self.ledger))
 
-    def local_api(self, command: str, params: dict[str, Any] | None = None,
-                  admin_username: str | None = None) -> dict[str, Any]:
+    def local_api(
+        self, command: str, params: dict[str, Any] | None = None, admin_username: str | None = None
+    ) -> dict[str, Any]:
         """Run a WHMCS action in-process (no authentication), returning the result dict."""
         return self.api.local(command, params or {}, admin_username)
 
@@ -53,8 +62,11 @@ class Creditbook:
 def open(url: str | None = None, *, settings: Settings | None = None) -> Creditbook:  # noqa: A001
     """Open (and migrate) a database: ``sqlite:///path.db``, a path, or ``postgresql://...``."""
     settings = settings or Settings.from_env()
-    store = open_store(url or settings.database, synchronous=settings.sqlite_synchronous,
-                       pool_size=settings.pg_pool_size)
+    store = open_store(
+        url or settings.database,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.pg_pool_size,
+    )
     store.migrate()
     return Creditbook(store, timezone=settings.timezone or None)
 
@@ -63,8 +75,9 @@ _default: dict[str, Creditbook] = {}
 _default_lock = threading.Lock()
 
 
-def local_api(command: str, params: dict[str, Any] | None = None,
-              admin_username: str | None = None) -> dict[str, Any]:
+def local_api(
+    command: str, params: dict[str, Any] | None = None, admin_username: str | None = None
+) -> dict[str, Any]:
     """Run a WHMCS action on the database in ``CREDITBOOK_DATABASE`` (default ./creditbook.db)."""
     url = Settings.from_env().database
     with _default_lock:

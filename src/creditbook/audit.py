@@ -28,8 +28,13 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as plain data."""
-        return {"ok": self.ok, "clients": self.clients, "entries": self.entries,
-                "seconds": round(self.seconds, 3), "problems": self.problems}
+        return {
+            "ok": self.ok,
+            "clients": self.clients,
+            "entries": self.entries,
+            "seconds": round(self.seconds, 3),
+            "problems": self.problems,
+        }
 
 
 def verify(store: Store, progress: TextIO | None = None) -> Report:
@@ -47,10 +52,12 @@ def verify(store: Store, progress: TextIO | None = None) -> Report:
             if balance != total:
                 report.problems.append(
                     f"client {client_id}: balance {format_cents(balance)} but entries sum to "
-                    f"{format_cents(total)}")
+                    f"{format_cents(total)}"
+                )
             if bad:
                 report.problems.append(
-                    f"client {client_id}: {bad} entries carry a wrong running balance")
+                    f"client {client_id}: {bad} entries carry a wrong running balance"
+                )
         low = high + 1
         if progress is not None:
             done = min(low - first, span) / span

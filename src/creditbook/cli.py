@@ -35,8 +35,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _store(args: argparse.Namespace) -> Store:
     settings = _settings(args)
-    return open_store(settings.database, synchronous=settings.sqlite_synchronous,
-                      pool_size=settings.pg_pool_size)
+    return open_store(
+        settings.database, synchronous=settings.sqlite_synchronous, pool_size=settings.pg_pool_size
+    )
 
 
 def _print_json(value: Any) -> None:
@@ -66,11 +67,22 @@ def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
         password, generated = secrets.token_urlsafe(16), True
     if not password:
         raise errors.ValidationError("The password must not be empty")
-    admin_id = ledger.add_admin(args.username, password, firstname=args.firstname,
-                                lastname=args.lastname, email=args.email, actor=_actor(args))
+    admin_id = ledger.add_admin(
+        args.username,
+        password,
+        firstname=args.firstname,
+        lastname=args.lastname,
+        email=args.email,
+        actor=_actor(args),
+    )
     if args.json:
-        _print_json({"id": admin_id, "username": args.username,
-                     **({"password": password} if generated else {})})
+        _print_json(
+            {
+                "id": admin_id,
+                "username": args.username,
+                **({"password": password} if generated else {}),
+            }
+        )
     else:
         print(f"Created admin {args.username} (id {admin_id})")
         if generated:
@@ -89,22 +101,42 @@ def admin_disable(args: argparse.Namespace, ledger: Ledger) -> int:
 def admin_list(args: argparse.Namespace, ledger: Ledger) -> int:
     """List admins."""
     admins = ledger.list_admins()
-    rows = [{"id": a.id, "username": a.username, "firstname": a.firstname,
-             "lastname": a.lastname, "email": a.email, "disabled": a.disabled} for a in admins]
+    rows = [
+        {
+            "id": a.id,
+            "username": a.username,
+            "firstname": a.firstname,
+            "lastname": a.lastname,
+            "email": a.email,
+            "disabled": a.disabled,
+        }
+        for a in admins
+    ]
     if args.json:
         _print_json(rows)
     else:
-        _table(["ID", "USERNAME", "NAME", "EMAIL", "DISABLED"],
-               [[a.id, a.username, f"{a.firstname} {a.lastname}".strip(), a.email,
-                 "yes" if a.disabled else "no"] for a in admins])
+        _table(
+            ["ID", "USERNAME", "NAME", "EMAIL", "DISABLED"],
+            [
+                [
+                    a.id,
+                    a.username,
+                    f"{a.firstname} {a.lastname}".strip(),
+                    a.email,
+                    "yes" if a.disabled else "no",
+                ]
+                for a in admins
+            ],
+        )
     return 0
 
 
 def credential_add(args: argparse.Namespace, ledger: Ledger) -> int:
     """Create an API credential and print its secret once."""
     roles = [r for spec in args.role or [] for r in spec.split(",") if r]
-    identifier, secret = ledger.add_credential(args.username, description=args.description,
-                                               roles=roles, actor=_actor(args))
+    identifier, secret = ledger.add_credential(
+        args.username, description=args.description, roles=roles, actor=_actor(args)
+    )
     if args.json:
         _print_json({"identifier": identifier, "secret": secret, "roles": roles})
         return 0
@@ -122,16 +154,33 @@ def credential_list(args: argparse.Namespace, ledger: Ledger) -> int:
     """List API credentials (never their secrets)."""
     items = ledger.list_credentials()
     rows: list[dict[str, Any]] = [
-        {"identifier": c.identifier, "admin": admin, "description": c.description,
-         "roles": list(c.roles), "created_at": c.created_at, "last_used_at": c.last_used_at}
-        for c, admin in items]
+        {
+            "identifier": c.identifier,
+            "admin": admin,
+            "description": c.description,
+            "roles": list(c.roles),
+            "created_at": c.created_at,
+            "last_used_at": c.last_used_at,
+        }
+        for c, admin in items
+    ]
     if args.json:
         _print_json(rows)
     else:
-        _table(["IDENTIFIER", "ADMIN", "ROLES", "CREATED", "LAST USED", "DESCRIPTION"],
-               [[r["identifier"], r["admin"], ",".join(r["roles"]) or "(full access)",
-                 r["created_at"][:19], (r["last_used_at"] or "never")[:19], r["description"]]
-                for r in rows])
+        _table(
+            ["IDENTIFIER", "ADMIN", "ROLES", "CREATED", "LAST USED", "DESCRIPTION"],
+            [
+                [
+                    r["identifier"],
+                    r["admin"],
+                    ",".join(r["roles"]) or "(full access)",
+                    r["created_at"][:19],
+                    (r["last_used_at"] or "never")[:19],
+                    r["description"],
+                ]
+                for r in rows
+            ],
+        )
     return 0
 
 
@@ -144,9 +193,14 @@ def credential_revoke(args: argparse.Namespace, ledger: Ledger) -> int:
 
 def client_add(args: argparse.Namespace, ledger: Ledger) -> int:
     """Create a client."""
-    result = ledger.add_client(firstname=args.firstname, lastname=args.lastname,
-                               email=args.email, companyname=args.company,
-                               currency=args.currency, actor=_actor(args))
+    result = ledger.add_client(
+        firstname=args.firstname,
+        lastname=args.lastname,
+        email=args.email,
+        companyname=args.company,
+        currency=args.currency,
+        actor=_actor(args),
+    )
     if args.json:
         _print_json({"id": result.client_id})
     else:
@@ -157,15 +211,36 @@ def client_add(args: argparse.Namespace, ledger: Ledger) -> int:
 def client_list(args: argparse.Namespace, ledger: Ledger) -> int:
     """List clients with their balances."""
     page = ledger.list_clients(args.offset, args.limit, args.search or "")
-    rows = [{"id": c.id, "firstname": c.firstname, "lastname": c.lastname,
-             "companyname": c.companyname, "email": c.email, "currency": c.currency_code,
-             "status": c.status, "balance": format_cents(c.balance_cents)} for c in page.clients]
+    rows = [
+        {
+            "id": c.id,
+            "firstname": c.firstname,
+            "lastname": c.lastname,
+            "companyname": c.companyname,
+            "email": c.email,
+            "currency": c.currency_code,
+            "status": c.status,
+            "balance": format_cents(c.balance_cents),
+        }
+        for c in page.clients
+    ]
     if args.json:
         _print_json({"total": page.total, "clients": rows})
     else:
-        _table(["ID", "NAME", "COMPANY", "EMAIL", "STATUS", "BALANCE"],
-               [[r["id"], f"{r['firstname']} {r['lastname']}", r["companyname"], r["email"],
-                 r["status"], f"{r['balance']} {r['currency']}"] for r in rows])
+        _table(
+            ["ID", "NAME", "COMPANY", "EMAIL", "STATUS", "BALANCE"],
+            [
+                [
+                    r["id"],
+                    f"{r['firstname']} {r['lastname']}",
+                    r["companyname"],
+                    r["email"],
+                    r["status"],
+                    f"{r['balance']} {r['currency']}",
+                ]
+                for r in rows
+            ],
+        )
         print(f"({len(rows)} of {page.total})")
     return 0
 
@@ -178,9 +253,14 @@ def credit_change(args: argparse.Namespace, ledger: Ledger) -> int:
     actor = _actor(args)
     if args.admin:
         actor = Actor(actor.name, ledger.admin(args.admin).id)
-    result = ledger.add_credit(clientid=args.clientid, amount=args.amount,
-                               description=args.description, type=args.credit_command,
-                               date=args.date, actor=actor)
+    result = ledger.add_credit(
+        clientid=args.clientid,
+        amount=args.amount,
+        description=args.description,
+        type=args.credit_command,
+        date=args.date,
+        actor=actor,
+    )
     balance = format_cents(result.balance_cents)
     if args.json:
         _print_json({"result": "success", "newbalance": balance})
@@ -192,15 +272,34 @@ def credit_change(args: argparse.Namespace, ledger: Ledger) -> int:
 def credits(args: argparse.Namespace, ledger: Ledger) -> int:
     """Print a client's credit history with the running balance."""
     total, _, entries = ledger.get_credits(args.clientid)
-    rows = [{"id": e.id, "date": e.date, "description": e.description,
-             "amount": format_cents(e.amount_cents), "balance": format_cents(e.balance_cents),
-             "adminid": e.admin_id} for e in entries]
+    rows = [
+        {
+            "id": e.id,
+            "date": e.date,
+            "description": e.description,
+            "amount": format_cents(e.amount_cents),
+            "balance": format_cents(e.balance_cents),
+            "adminid": e.admin_id,
+        }
+        for e in entries
+    ]
     if args.json:
         _print_json(rows)
         return 0
-    _table(["ID", "DATE", "AMOUNT", "BALANCE", "ADMIN", "DESCRIPTION"],
-           [[r["id"], r["date"], r["amount"], r["balance"], r["adminid"],
-             str(r["description"]).replace("\n", " ")[:60]] for r in rows])
+    _table(
+        ["ID", "DATE", "AMOUNT", "BALANCE", "ADMIN", "DESCRIPTION"],
+        [
+            [
+                r["id"],
+                r["date"],
+                r["amount"],
+                r["balance"],
+                r["adminid"],
+                str(r["description"]).replace("\n", " ")[:60],
+            ]
+            for r in rows
+        ],
+    )
     print(f"({total} entries)")
     return 0
 
@@ -208,8 +307,11 @@ def credits(args: argparse.Namespace, ledger: Ledger) -> int:
 def migrate(args: argparse.Namespace, ledger: Ledger) -> int:
     """Apply pending database migrations."""
     applied = ledger.store.migrate()
-    print(f"Applied migrations: {', '.join(map(str, applied))}" if applied
-          else "The database is up to date.")
+    print(
+        f"Applied migrations: {', '.join(map(str, applied))}"
+        if applied
+        else "The database is up to date."
+    )
     return 0
 
 
@@ -248,8 +350,10 @@ def config_command(args: argparse.Namespace, ledger: Ledger) -> int:
         if args.json:
             _print_json(rows)
         else:
-            _table(["NAME", "VALUE", "MEANING"],
-                   [[n, v or "(unset)", SETTINGS[n].help] for n, v in rows.items()])
+            _table(
+                ["NAME", "VALUE", "MEANING"],
+                [[n, v or "(unset)", SETTINGS[n].help] for n, v in rows.items()],
+            )
         return 0
     setting = SETTINGS.get(args.name)
     if setting is None:
@@ -280,15 +384,18 @@ def role_command(args: argparse.Namespace, ledger: Ledger) -> int:
         if args.json:
             _print_json({r.name: list(r.actions) for r in roles})
         else:
-            _table(["ROLE", "ACTIONS"],
-                   [[r.name, ",".join(ACTION_NAMES.get(a, a) for a in r.actions)] for r in roles])
+            _table(
+                ["ROLE", "ACTIONS"],
+                [[r.name, ",".join(ACTION_NAMES.get(a, a) for a in r.actions)] for r in roles],
+            )
         return 0
     actions = sorted({normalise_action(a) for a in args.allow.split(",") if a.strip()})
     unknown = [a for a in actions if a not in ACTION_NAMES]
     if unknown or not actions:
         raise errors.InvalidSetting(
             f"Unknown action(s): {', '.join(unknown) or '(none)'}; known: "
-            + ", ".join(ACTION_NAMES.values()))
+            + ", ".join(ACTION_NAMES.values())
+        )
     ledger.put_role(args.name, actions, actor=_actor(args))
     print(f"Role {args.name}: {', '.join(ACTION_NAMES[a] for a in actions)}")
     return 0
@@ -298,12 +405,26 @@ def log_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Print the activity log, newest first."""
     lines = ledger.activity(args.client, args.limit)
     if args.json:
-        _print_json([{"id": a.id, "at": a.at, "actor": a.actor, "adminid": a.admin_id,
-                      "clientid": a.client_id, "ip": a.ip, "action": a.action,
-                      "detail": a.detail} for a in lines])
+        _print_json(
+            [
+                {
+                    "id": a.id,
+                    "at": a.at,
+                    "actor": a.actor,
+                    "adminid": a.admin_id,
+                    "clientid": a.client_id,
+                    "ip": a.ip,
+                    "action": a.action,
+                    "detail": a.detail,
+                }
+                for a in lines
+            ]
+        )
     else:
-        _table(["AT", "ACTOR", "IP", "CLIENT", "WHAT"],
-               [[a.at[:19], a.actor, a.ip or "-", a.client_id or "-", a.detail] for a in lines])
+        _table(
+            ["AT", "ACTOR", "IP", "CLIENT", "WHAT"],
+            [[a.at[:19], a.actor, a.ip or "-", a.client_id or "-", a.detail] for a in lines],
+        )
     return 0
 
 
@@ -317,9 +438,11 @@ def verify_command(args: argparse.Namespace, ledger: Ledger) -> int:
     else:
         for line in report.problems[:50]:
             print(line)
-        print(f"Checked {report.clients} clients and {report.entries} entries "
-              f"in {report.seconds:.2f} s: "
-              + ("no drift." if report.ok else f"{len(report.problems)} problem(s)."))
+        print(
+            f"Checked {report.clients} clients and {report.entries} entries "
+            f"in {report.seconds:.2f} s: "
+            + ("no drift." if report.ok else f"{len(report.problems)} problem(s).")
+        )
     return 0 if report.ok else 1
 
 
@@ -328,11 +451,16 @@ def verify_command(args: argparse.Namespace, ledger: Ledger) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database", help="sqlite:///path, a path, or postgresql://... "
-                        "(env CREDITBOOK_DATABASE, default ./creditbook.db)")
+    common.add_argument(
+        "--database",
+        help="sqlite:///path, a path, or postgresql://... "
+        "(env CREDITBOOK_DATABASE, default ./creditbook.db)",
+    )
     common.add_argument("--json", action="store_true", help="print data as JSON")
-    p = argparse.ArgumentParser(prog="creditbook", description="A self-hosted client-credit "
-                                "ledger that speaks the WHMCS API.")
+    p = argparse.ArgumentParser(
+        prog="creditbook",
+        description="A self-hosted client-credit ledger that speaks the WHMCS API.",
+    )
     p.add_argument("--version", action="version", version=f"creditbook {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -340,17 +468,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default 8080)")
     s.add_argument("--workers", type=int, help="worker processes (default 1)")
-    s.add_argument("--demo", action="store_true",
-                   help="on an empty database, create a demo admin, credential and client")
+    s.add_argument(
+        "--demo",
+        action="store_true",
+        help="on an empty database, create a demo admin, credential and client",
+    )
     sub.add_parser("migrate", parents=[common], help="apply database migrations").set_defaults(
-        func=migrate)
-    s = sub.add_parser("verify", parents=[common],
-                       help="recompute balances from the entries; exit 1 on drift")
+        func=migrate
+    )
+    s = sub.add_parser(
+        "verify", parents=[common], help="recompute balances from the entries; exit 1 on drift"
+    )
     s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     s.set_defaults(func=verify_command)
 
     a = sub.add_parser("admin", help="manage admins").add_subparsers(
-        dest="admin_command", required=True, metavar="ACTION")
+        dest="admin_command", required=True, metavar="ACTION"
+    )
     s = a.add_parser("add", parents=[common], help="create an admin")
     s.add_argument("username")
     s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
@@ -364,20 +498,23 @@ def _parser() -> argparse.ArgumentParser:
     a.add_parser("list", parents=[common], help="list admins").set_defaults(func=admin_list)
 
     c = sub.add_parser("credential", help="manage API credentials").add_subparsers(
-        dest="credential_command", required=True, metavar="ACTION")
+        dest="credential_command", required=True, metavar="ACTION"
+    )
     s = c.add_parser("add", parents=[common], help="create a credential (secret shown once)")
     s.add_argument("username")
     s.add_argument("--description", default="")
     s.add_argument("--role", action="append", help="API role (repeatable; none = full access)")
     s.set_defaults(func=credential_add)
     c.add_parser("list", parents=[common], help="list credentials").set_defaults(
-        func=credential_list)
+        func=credential_list
+    )
     s = c.add_parser("revoke", parents=[common], help="revoke a credential")
     s.add_argument("identifier")
     s.set_defaults(func=credential_revoke)
 
     c = sub.add_parser("client", help="manage clients").add_subparsers(
-        dest="client_command", required=True, metavar="ACTION")
+        dest="client_command", required=True, metavar="ACTION"
+    )
     s = c.add_parser("add", parents=[common], help="create a client")
     s.add_argument("--firstname", required=True)
     s.add_argument("--lastname", required=True)
@@ -392,7 +529,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=client_list)
 
     c = sub.add_parser("credit", help="add or remove credit").add_subparsers(
-        dest="credit_command", required=True, metavar="ACTION")
+        dest="credit_command", required=True, metavar="ACTION"
+    )
     for name in ("add", "remove"):
         s = c.add_parser(name, parents=[common], help=f"{name} credit")
         s.add_argument("clientid")
@@ -406,16 +544,17 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=credits)
 
     c = sub.add_parser("ip", help="the API IP allow-list").add_subparsers(
-        dest="ip_command", required=True, metavar="ACTION")
+        dest="ip_command", required=True, metavar="ACTION"
+    )
     for name in ("allow", "deny"):
         s = c.add_parser(name, parents=[common], help=f"{name} an address or CIDR range")
         s.add_argument("address")
         s.set_defaults(func=ip_command)
-    c.add_parser("list", parents=[common], help="list the allow-list").set_defaults(
-        func=ip_command)
+    c.add_parser("list", parents=[common], help="list the allow-list").set_defaults(func=ip_command)
 
     c = sub.add_parser("config", help="settings shared by all server processes").add_subparsers(
-        dest="config_command", required=True, metavar="ACTION")
+        dest="config_command", required=True, metavar="ACTION"
+    )
     s = c.add_parser("set", parents=[common], help="set a setting")
     s.add_argument("name")
     s.add_argument("value")
@@ -424,15 +563,16 @@ def _parser() -> argparse.ArgumentParser:
         s = c.add_parser(name, parents=[common], help=f"{name} a setting")
         s.add_argument("name")
         s.set_defaults(func=config_command)
-    c.add_parser("list", parents=[common], help="list settings").set_defaults(
-        func=config_command)
+    c.add_parser("list", parents=[common], help="list settings").set_defaults(func=config_command)
 
     c = sub.add_parser("role", help="API roles").add_subparsers(
-        dest="role_command", required=True, metavar="ACTION")
+        dest="role_command", required=True, metavar="ACTION"
+    )
     s = c.add_parser("add", parents=[common], help="create or replace a role")
     s.add_argument("name")
-    s.add_argument("--allow", required=True,
-                   help="comma-separated actions, e.g. addcredit,getcredits")
+    s.add_argument(
+        "--allow", required=True, help="comma-separated actions, e.g. addcredit,getcredits"
+    )
     s.set_defaults(func=role_command)
     c.add_parser("list", parents=[common], help="list roles").set_defaults(func=role_command)
 
@@ -450,8 +590,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from .serve import serve
 
-            settings = Settings.from_env(database=args.database, host=args.host,
-                                         port=args.port, workers=args.workers)
+            settings = Settings.from_env(
+                database=args.database, host=args.host, port=args.port, workers=args.workers
+            )
             return serve(settings, demo=args.demo)
         store = _store(args)
         try:

@@ -57,8 +57,14 @@ class App:
         await _send(send, reply)
         if self.log_requests:
             client = scope.get("client") or ("-", 0)
-            access_log.info('%s "%s %s" %d %s', client[0], scope["method"], path, reply.status,
-                            reply.action or "-")
+            access_log.info(
+                '%s "%s %s" %d %s',
+                client[0],
+                scope["method"],
+                path,
+                reply.status,
+                reply.action or "-",
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -73,15 +79,20 @@ class App:
     async def _api(self, scope: Scope, receive: Receive) -> Reply:
         query = parse_query(scope.get("query_string", b""))
         if scope["method"] not in ("GET", "POST"):
-            return Reply(405, CONTENT_TYPES["json"],
-                         render(error_result("Method Not Allowed: use GET or POST"), "json"))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+            return Reply(
+                405,
+                CONTENT_TYPES["json"],
+                render(error_result("Method Not Allowed: use GET or POST"), "json"),
+            )
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         body = await _read_body(receive, headers)
         if body is None:
             fmt = _format_or_json(query)
-            return Reply(413, CONTENT_TYPES[fmt], render(error_result(errors.BodyTooLarge.message),
-                                                         fmt))
+            return Reply(
+                413, CONTENT_TYPES[fmt], render(error_result(errors.BodyTooLarge.message), fmt)
+            )
         params = merge(query, await _parse_body(scope, body, headers.get("content-type", "")))
         client = scope.get("client") or ("", 0)
         return self.api.handle(params, client[0], headers)
@@ -183,7 +194,8 @@ def create_app(settings: Settings | None = None) -> App:
     """Build the ASGI app for the settings (from the environment when None)."""
     settings = settings or Settings.from_env()
     setup_logging(settings.log_level)
-    store = open_store(settings.database, synchronous=settings.sqlite_synchronous,
-                       pool_size=settings.pg_pool_size)
+    store = open_store(
+        settings.database, synchronous=settings.sqlite_synchronous, pool_size=settings.pg_pool_size
+    )
     ledger = Ledger(store, timezone=settings.timezone or None)
     return App(Api(ledger), store, log_requests=settings.access_log)

@@ -29,7 +29,13 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 CLIENT_DETAIL_FIELDS = (
-    "address1", "address2", "city", "state", "postcode", "country", "phonenumber",
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "phonenumber",
 )
 
 
@@ -95,9 +101,16 @@ class Ledger:
     # --- credit --------------------------------------------------------------------------------
 
     def add_credit(
-        self, *, clientid: str | None, amount: str | None, description: str | None,
-        type: str | None = None, date: str | None = None, adminid: str | None = None,
-        actor: Actor, idem: IdempotencyKey | None = None,
+        self,
+        *,
+        clientid: str | None,
+        amount: str | None,
+        description: str | None,
+        type: str | None = None,
+        date: str | None = None,
+        adminid: str | None = None,
+        actor: Actor,
+        idem: IdempotencyKey | None = None,
     ) -> CreditResult:
         """Add or remove credit, checking the rules of spec section 6 in order."""
         kind = (type or "add").lower()
@@ -125,8 +138,15 @@ class Ledger:
             if admin is None or admin.disabled:
                 raise errors.AdminIdNotFound()
             admin_id = admin.id
-        op = CreditOp(client_id, -cents if kind == "remove" else cents, when, description,
-                      admin_id, actor, self.now())
+        op = CreditOp(
+            client_id,
+            -cents if kind == "remove" else cents,
+            when,
+            description,
+            admin_id,
+            actor,
+            self.now(),
+        )
         result = self.store.apply_credit(op, idem)
         if isinstance(result, Replay):
             return CreditResult(int(str(_replayed(result.outcome))), replayed=True)
@@ -160,9 +180,16 @@ class Ledger:
     # --- clients -------------------------------------------------------------------------------
 
     def add_client(
-        self, *, firstname: str | None, lastname: str | None, email: str | None,
-        companyname: str | None = None, currency: str | None = None,
-        details: dict[str, str] | None = None, actor: Actor, idem: IdempotencyKey | None = None,
+        self,
+        *,
+        firstname: str | None,
+        lastname: str | None,
+        email: str | None,
+        companyname: str | None = None,
+        currency: str | None = None,
+        details: dict[str, str] | None = None,
+        actor: Actor,
+        idem: IdempotencyKey | None = None,
     ) -> ClientResult:
         """Create a client after checking the fields (spec section 7, AddClient)."""
         if not firstname:
@@ -177,14 +204,28 @@ class Ledger:
         if not _CURRENCY.fullmatch(currency_code):
             raise errors.InvalidCurrency()
         extra = {k: v for k, v in (details or {}).items() if v}
-        fields = {"first name": firstname, "last name": lastname, "email address": email,
-                  "company name": companyname or "", **extra}
+        fields = {
+            "first name": firstname,
+            "last name": lastname,
+            "email address": email,
+            "company name": companyname or "",
+            **extra,
+        }
         for field, value in fields.items():
             if len(value) > MAX_FIELD:
                 raise errors.FieldTooLong(field)
             check_text(value, field)
-        op = NewClient(firstname, lastname, companyname or "", email, currency_code, "Active",
-                       json.dumps(extra, sort_keys=True), actor, self.now())
+        op = NewClient(
+            firstname,
+            lastname,
+            companyname or "",
+            email,
+            currency_code,
+            "Active",
+            json.dumps(extra, sort_keys=True),
+            actor,
+            self.now(),
+        )
         result = self.store.add_client(op, idem)
         if isinstance(result, Replay):
             return ClientResult(int(str(_replayed(result.outcome))), replayed=True)
@@ -204,7 +245,11 @@ class Ledger:
         return client
 
     def list_clients(
-        self, offset: int = 0, limit: int = 25, search: str = "", status: str = "",
+        self,
+        offset: int = 0,
+        limit: int = 25,
+        search: str = "",
+        status: str = "",
         descending: bool = False,
     ) -> ClientPage:
         """Return a page of clients."""
@@ -213,19 +258,33 @@ class Ledger:
     # --- admins and credentials ----------------------------------------------------------------
 
     def add_admin(
-        self, username: str, password: str, *, firstname: str = "", lastname: str = "",
-        email: str = "", actor: Actor,
+        self,
+        username: str,
+        password: str,
+        *,
+        firstname: str = "",
+        lastname: str = "",
+        email: str = "",
+        actor: Actor,
     ) -> int:
         """Create an admin whose password is stored as a slow hash."""
         if not _USERNAME.fullmatch(username):
             raise errors.InvalidUsername()
-        for field, value in (("first name", firstname), ("last name", lastname),
-                             ("email address", email)):
+        for field, value in (
+            ("first name", firstname),
+            ("last name", lastname),
+            ("email address", email),
+        ):
             if len(value) > MAX_FIELD:
                 raise errors.FieldTooLong(field)
             check_text(value, field)
-        return self.store.add_admin(username, security.hash_password(password),
-                                    (firstname, lastname, email), actor, self.now())
+        return self.store.add_admin(
+            username,
+            security.hash_password(password),
+            (firstname, lastname, email),
+            actor,
+            self.now(),
+        )
 
     def admin(self, username: str) -> Admin:
         """Return an admin by username."""
@@ -239,15 +298,26 @@ class Ledger:
         self.store.set_admin_disabled(self.admin(username).id, disabled, actor, self.now())
 
     def add_credential(
-        self, username: str, *, description: str = "", roles: list[str] | None = None,
+        self,
+        username: str,
+        *,
+        description: str = "",
+        roles: list[str] | None = None,
         actor: Actor,
     ) -> tuple[str, str]:
         """Create an API credential for an admin; return (identifier, secret), shown once."""
         admin = self.admin(username)
         check_text(description, "description")
         identifier, secret = security.new_identifier(), security.new_secret()
-        self.store.add_credential(identifier, security.hash_secret(secret), admin.id,
-                                  description, roles or [], actor, self.now())
+        self.store.add_credential(
+            identifier,
+            security.hash_secret(secret),
+            admin.id,
+            description,
+            roles or [],
+            actor,
+            self.now(),
+        )
         return identifier, secret
 
     def revoke_credential(self, identifier: str, *, actor: Actor) -> None:

@@ -32,28 +32,36 @@ def seed_demo(ledger: Ledger, settings: Settings) -> str | None:
         return None
     actor = Actor("cli:demo")
     password = secrets.token_urlsafe(12)
-    ledger.add_admin("demo", password, firstname="Demo", lastname="Admin",
-                     email="demo@example.com", actor=actor)
-    identifier, secret = ledger.add_credential("demo", description="created by serve --demo",
-                                               actor=actor)
-    client = ledger.add_client(firstname="Sample", lastname="Client",
-                               email="sample@example.com", companyname="Sample Co",
-                               actor=actor)
+    ledger.add_admin(
+        "demo", password, firstname="Demo", lastname="Admin", email="demo@example.com", actor=actor
+    )
+    identifier, secret = ledger.add_credential(
+        "demo", description="created by serve --demo", actor=actor
+    )
+    client = ledger.add_client(
+        firstname="Sample",
+        lastname="Client",
+        email="sample@example.com",
+        companyname="Sample Co",
+        actor=actor,
+    )
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}/includes/api.php"
-    return "\n".join([
-        "Demo data created (shown once; secrets are stored only as hashes):",
-        f"  admin:      demo / {password}",
-        f"  identifier: {identifier}",
-        f"  secret:     {secret}",
-        f"  client id:  {client.client_id}",
-        "",
-        "Try it:",
-        f"  curl -s {url} -d action=AddCredit -d identifier={identifier} -d secret={secret} "
-        f"-d clientid={client.client_id} -d amount=12.34 -d 'description=Demo credit' "
-        "-d responsetype=json",
-        "",
-    ])
+    return "\n".join(
+        [
+            "Demo data created (shown once; secrets are stored only as hashes):",
+            f"  admin:      demo / {password}",
+            f"  identifier: {identifier}",
+            f"  secret:     {secret}",
+            f"  client id:  {client.client_id}",
+            "",
+            "Try it:",
+            f"  curl -s {url} -d action=AddCredit -d identifier={identifier} -d secret={secret} "
+            f"-d clientid={client.client_id} -d amount=12.34 -d 'description=Demo credit' "
+            "-d responsetype=json",
+            "",
+        ]
+    )
 
 
 def serve(settings: Settings, *, demo: bool = False) -> int:
@@ -61,22 +69,27 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
     import uvicorn
 
     setup_logging(settings.log_level)
-    store = open_store(settings.database, synchronous=settings.sqlite_synchronous,
-                       pool_size=settings.pg_pool_size)
+    store = open_store(
+        settings.database, synchronous=settings.sqlite_synchronous, pool_size=settings.pg_pool_size
+    )
     try:
         store.migrate()
         if demo:
             message = seed_demo(Ledger(store, timezone=settings.timezone or None), settings)
-            print(message or "The database already has admins: no demo data created.",
-                  flush=True)
+            print(message or "The database already has admins: no demo data created.", flush=True)
     finally:
         store.close()
     # Workers are separate processes: they rebuild the same settings from the environment.
     os.environ.update(settings.to_env())
     uvicorn.run(
-        "creditbook.http:create_app", factory=True, host=settings.host, port=settings.port,
+        "creditbook.http:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
-        access_log=False, log_level=settings.log_level.lower(), server_header=False,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        server_header=False,
         timeout_graceful_shutdown=10,
     )
     return 0

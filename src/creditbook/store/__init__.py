@@ -7,7 +7,13 @@ import os
 from .protocol import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
 
 __all__ = [
-    "ClientPage", "CreditOp", "IdempotencyKey", "NewClient", "Replay", "Store", "open_store",
+    "ClientPage",
+    "CreditOp",
+    "IdempotencyKey",
+    "NewClient",
+    "Replay",
+    "Store",
+    "open_store",
 ]
 
 

@@ -26,9 +26,7 @@ _PAGE = 2000
 
 
 def _client(row: Row) -> Client:
-    return Client(
-        int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), row[8]
-    )
+    return Client(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), row[8])
 
 
 def _admin(row: Row) -> Admin:
@@ -37,8 +35,15 @@ def _admin(row: Row) -> Admin:
 
 def _credit(row: Row) -> CreditEntry:
     return CreditEntry(
-        int(row[0]), int(row[1]), int(row[2]), row[3], row[4], int(row[5]), int(row[6]),
-        int(row[7]), row[8],
+        int(row[0]),
+        int(row[1]),
+        int(row[2]),
+        row[3],
+        row[4],
+        int(row[5]),
+        int(row[6]),
+        int(row[7]),
+        row[8],
     )
 
 
@@ -66,10 +71,20 @@ class SqlStore(abc.ABC):
     def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
         return cur.execute(self._q(sql), params)
 
-    def _activity(self, cur: Cursor, actor: Actor, at: str, action: str, detail: str,
-                  client_id: int = 0) -> None:
-        self._run(cur, Q.ACTIVITY_INSERT, at=at, actor=actor.name, admin_id=actor.admin_id,
-                  client_id=client_id, ip=actor.ip, action=action, detail=detail)
+    def _activity(
+        self, cur: Cursor, actor: Actor, at: str, action: str, detail: str, client_id: int = 0
+    ) -> None:
+        self._run(
+            cur,
+            Q.ACTIVITY_INSERT,
+            at=at,
+            actor=actor.name,
+            admin_id=actor.admin_id,
+            client_id=client_id,
+            ip=actor.ip,
+            action=action,
+            detail=detail,
+        )
 
     # --- idempotency (overridden by stores that support it) ----------------------------------
 
@@ -80,8 +95,14 @@ class SqlStore(abc.ABC):
         index, SQLite's writer lock) and then sees the first request's recorded outcome.
         """
         self._run(cur, Q.IDEM_FORGET, before=idem.now - idem.keep_seconds)
-        claimed = self._run(cur, Q.IDEM_CLAIM, scope=idem.scope, key=idem.key,
-                            fingerprint=idem.fingerprint, at=idem.now).rowcount
+        claimed = self._run(
+            cur,
+            Q.IDEM_CLAIM,
+            scope=idem.scope,
+            key=idem.key,
+            fingerprint=idem.fingerprint,
+            at=idem.now,
+        ).rowcount
         if claimed:
             return None
         row = self._run(cur, Q.IDEM_GET, scope=idem.scope, key=idem.key).fetchone()
@@ -118,14 +139,27 @@ class SqlStore(abc.ABC):
     # --- writes --------------------------------------------------------------------------------
 
     def _apply_credit(self, cur: Cursor, op: CreditOp) -> int:
-        row = self._run(cur, Q.CREDIT_UPDATE, amount=op.amount_cents, client_id=op.client_id,
-                        max=MAX_BALANCE_CENTS).fetchone()
+        row = self._run(
+            cur,
+            Q.CREDIT_UPDATE,
+            amount=op.amount_cents,
+            client_id=op.client_id,
+            max=MAX_BALANCE_CENTS,
+        ).fetchone()
         if row is None:
             self._refuse_credit(cur, op)
         balance = int(row[0])
-        self._run(cur, Q.CREDIT_INSERT, client_id=op.client_id, admin_id=op.admin_id,
-                  date=op.date, description=op.description, amount=op.amount_cents,
-                  balance=balance, at=op.at)
+        self._run(
+            cur,
+            Q.CREDIT_INSERT,
+            client_id=op.client_id,
+            admin_id=op.admin_id,
+            date=op.date,
+            description=op.description,
+            amount=op.amount_cents,
+            balance=balance,
+            at=op.at,
+        )
         self._activity(cur, op.actor, op.at, "addcredit", credit_detail(op), op.client_id)
         return balance
 
@@ -145,10 +179,19 @@ class SqlStore(abc.ABC):
         key = op.email.lower()
         if self._run(cur, Q.CLIENT_EMAIL_TAKEN, email_key=key).fetchone() is not None:
             raise errors.DuplicateEmail()
-        row = self._run(cur, Q.CLIENT_INSERT, firstname=op.firstname, lastname=op.lastname,
-                        companyname=op.companyname, email=op.email, email_key=key,
-                        currency_code=op.currency_code, status=op.status, details=op.details,
-                        at=op.at).fetchone()
+        row = self._run(
+            cur,
+            Q.CLIENT_INSERT,
+            firstname=op.firstname,
+            lastname=op.lastname,
+            companyname=op.companyname,
+            email=op.email,
+            email_key=key,
+            currency_code=op.currency_code,
+            status=op.status,
+            details=op.details,
+            at=op.at,
+        ).fetchone()
         client_id = int(row[0])
         self._activity(cur, op.actor, op.at, "addclient", f"Created client {op.email}", client_id)
         return client_id
@@ -157,14 +200,22 @@ class SqlStore(abc.ABC):
         """Create a client; return its id."""
         return self._idempotent(idem, lambda cur: self._add_client(cur, op))  # type: ignore[no-any-return]
 
-    def add_admin(self, username: str, password_hash: str, names: tuple[str, str, str],
-                  actor: Actor, at: str) -> int:
+    def add_admin(
+        self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str
+    ) -> int:
         """Create an admin (names are first, last, email); return its id."""
         try:
             with self._write() as cur:
-                row = self._run(cur, Q.ADMIN_INSERT, username=username,
-                                password_hash=password_hash, firstname=names[0],
-                                lastname=names[1], email=names[2], at=at).fetchone()
+                row = self._run(
+                    cur,
+                    Q.ADMIN_INSERT,
+                    username=username,
+                    password_hash=password_hash,
+                    firstname=names[0],
+                    lastname=names[1],
+                    email=names[2],
+                    at=at,
+                ).fetchone()
                 self._activity(cur, actor, at, "addadmin", f"Created admin {username}")
                 self._run(cur, Q.CONFIG_BUMP)
                 return int(row[0])
@@ -181,21 +232,40 @@ class SqlStore(abc.ABC):
             self._activity(cur, actor, at, "disableadmin", f"{verb} admin #{admin_id}")
             self._run(cur, Q.CONFIG_BUMP)
 
-    def add_credential(self, identifier: str, secret_hash: str, admin_id: int, description: str,
-                       roles: list[str], actor: Actor, at: str) -> int:
+    def add_credential(
+        self,
+        identifier: str,
+        secret_hash: str,
+        admin_id: int,
+        description: str,
+        roles: list[str],
+        actor: Actor,
+        at: str,
+    ) -> int:
         """Create an API credential carrying the named roles; return its id."""
         with self._write() as cur:
             for name in roles:
                 if self._run(cur, Q.ROLE_EXISTS, name=name).fetchone() is None:
                     raise errors.RoleNotFound(name)
-            row = self._run(cur, Q.CREDENTIAL_INSERT, identifier=identifier,
-                            secret_hash=secret_hash, admin_id=admin_id,
-                            description=description, at=at).fetchone()
+            row = self._run(
+                cur,
+                Q.CREDENTIAL_INSERT,
+                identifier=identifier,
+                secret_hash=secret_hash,
+                admin_id=admin_id,
+                description=description,
+                at=at,
+            ).fetchone()
             credential_id = int(row[0])
             for name in roles:
                 self._run(cur, Q.CREDENTIAL_ADD_ROLE, credential_id=credential_id, name=name)
-            self._activity(cur, actor, at, "addcredential",
-                           f"Created credential {identifier} for admin #{admin_id}")
+            self._activity(
+                cur,
+                actor,
+                at,
+                "addcredential",
+                f"Created credential {identifier} for admin #{admin_id}",
+            )
             self._run(cur, Q.CONFIG_BUMP)
             return credential_id
 
@@ -275,8 +345,9 @@ class SqlStore(abc.ABC):
             row = self._run(cur, Q.CLIENT_BY_EMAIL, email_key=email.lower()).fetchone()
         return None if row is None else _client(row)
 
-    def list_clients(self, offset: int, limit: int, search: str, status: str,
-                     descending: bool) -> ClientPage:
+    def list_clients(
+        self, offset: int, limit: int, search: str, status: str, descending: bool
+    ) -> ClientPage:
         """Return a page of clients ordered by id."""
         pattern = "%" + search.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
         params = {"status": status, "search": search, "pattern": pattern}
@@ -304,10 +375,10 @@ class SqlStore(abc.ABC):
             return [_admin(r) for r in self._run(cur, Q.ADMIN_LIST).fetchall()]
 
     def _credential(self, cur: Cursor, row: Row) -> Credential:
-        roles = tuple(r[0] for r in self._run(cur, Q.CREDENTIAL_ROLES,
-                                              credential_id=row[0]).fetchall())
-        return Credential(int(row[0]), row[1], row[2], int(row[3]), row[4], row[5], row[6],
-                          roles)
+        roles = tuple(
+            r[0] for r in self._run(cur, Q.CREDENTIAL_ROLES, credential_id=row[0]).fetchall()
+        )
+        return Credential(int(row[0]), row[1], row[2], int(row[3]), row[4], row[5], row[6], roles)
 
     def find_credential(self, identifier: str) -> Credential | None:
         """Return a credential with its roles."""
@@ -348,14 +419,14 @@ class SqlStore(abc.ABC):
         with self._read() as cur:
             return int(self._run(cur, Q.CREDIT_COUNT, client_id=client_id).fetchone()[0])
 
-    def iter_credits(self, client_id: int, offset: int,
-                     limit: int | None) -> Iterator[CreditEntry]:
+    def iter_credits(self, client_id: int, offset: int, limit: int | None) -> Iterator[CreditEntry]:
         """Yield a client's entries oldest first, a bounded page of rows at a time."""
         remaining = limit
         first = min(_PAGE, remaining) if remaining is not None else _PAGE
         with self._read() as cur:
-            rows = self._run(cur, Q.CREDIT_PAGE, client_id=client_id, limit=first,
-                             offset=offset).fetchall()
+            rows = self._run(
+                cur, Q.CREDIT_PAGE, client_id=client_id, limit=first, offset=offset
+            ).fetchall()
         while rows:
             for row in rows:
                 yield _credit(row)
@@ -367,8 +438,9 @@ class SqlStore(abc.ABC):
                 return
             first = min(_PAGE, remaining) if remaining is not None else _PAGE
             with self._read() as cur:
-                rows = self._run(cur, Q.CREDIT_AFTER, client_id=client_id, after=rows[-1][0],
-                                 limit=first).fetchall()
+                rows = self._run(
+                    cur, Q.CREDIT_AFTER, client_id=client_id, after=rows[-1][0], limit=first
+                ).fetchall()
 
     def list_activity(self, client_id: int | None, limit: int) -> list[Activity]:
         """Return the newest activity lines, newest first."""
@@ -376,10 +448,12 @@ class SqlStore(abc.ABC):
             if client_id is None:
                 rows = self._run(cur, Q.ACTIVITY_LIST, limit=limit).fetchall()
             else:
-                rows = self._run(cur, Q.ACTIVITY_LIST_CLIENT, client_id=client_id,
-                                 limit=limit).fetchall()
-        return [Activity(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7])
-                for r in rows]
+                rows = self._run(
+                    cur, Q.ACTIVITY_LIST_CLIENT, client_id=client_id, limit=limit
+                ).fetchall()
+        return [
+            Activity(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
 
     def client_id_range(self) -> tuple[int, int]:
         """Return the lowest and highest client id (0, 0 when there are none)."""

@@ -54,8 +54,13 @@ class PostgresStore(SqlStore):
         self.url = url
         self.timeout = timeout
         self.pool = ConnectionPool(
-            url, min_size=1, max_size=max(pool_size, 1), open=False, timeout=timeout,
-            kwargs={"autocommit": True}, name="creditbook",
+            url,
+            min_size=1,
+            max_size=max(pool_size, 1),
+            open=False,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            name="creditbook",
         )
         try:
             self.pool.open(wait=True, timeout=timeout)
@@ -99,12 +104,22 @@ class PostgresStore(SqlStore):
         if idem is not None:
             return super().apply_credit(op, idem)
         with self._read() as cur:
-            row = cur.execute(CREDIT_CTE, {
-                "amount": op.amount_cents, "client_id": op.client_id, "max": MAX_BALANCE_CENTS,
-                "admin_id": op.admin_id, "date": op.date, "description": op.description,
-                "at": op.at, "actor": op.actor.name, "actor_admin": op.actor.admin_id,
-                "ip": op.actor.ip, "detail": credit_detail(op),
-            }).fetchone()
+            row = cur.execute(
+                CREDIT_CTE,
+                {
+                    "amount": op.amount_cents,
+                    "client_id": op.client_id,
+                    "max": MAX_BALANCE_CENTS,
+                    "admin_id": op.admin_id,
+                    "date": op.date,
+                    "description": op.description,
+                    "at": op.at,
+                    "actor": op.actor.name,
+                    "actor_admin": op.actor.admin_id,
+                    "ip": op.actor.ip,
+                    "detail": credit_detail(op),
+                },
+            ).fetchone()
             if row is None:
                 self._refuse_credit(cur, op)
         return int(row[0])
@@ -118,7 +133,8 @@ class PostgresStore(SqlStore):
                 try:
                     conn.execute(
                         "CREATE TABLE IF NOT EXISTS schema_migrations"
-                        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+                        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+                    )
                     done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
                     for version, script in migrations("postgres"):
                         if version in done:
@@ -126,8 +142,8 @@ class PostgresStore(SqlStore):
                         with conn.transaction():
                             conn.execute(script.encode())
                             conn.execute(
-                                "INSERT INTO schema_migrations VALUES (%s, now()::text)",
-                                (version,))
+                                "INSERT INTO schema_migrations VALUES (%s, now()::text)", (version,)
+                            )
                         applied.append(version)
                 finally:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))

@@ -97,8 +97,14 @@ class Store(Protocol):
         """Disable or re-enable an admin."""
 
     def add_credential(
-        self, identifier: str, secret_hash: str, admin_id: int, description: str,
-        roles: list[str], actor: Actor, at: str,
+        self,
+        identifier: str,
+        secret_hash: str,
+        admin_id: int,
+        description: str,
+        roles: list[str],
+        actor: Actor,
+        at: str,
     ) -> int:
         """Create an API credential carrying the named roles; return its id."""
 

@@ -48,7 +48,9 @@ class SQLiteStore(SqlStore):
     def _connect(self) -> tuple[sqlite3.Connection, int]:
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False,
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
                 timeout=self.busy_timeout_ms / 1000,
             )
             conn.execute("PRAGMA journal_mode=WAL")

@@ -55,12 +55,14 @@ def _access_key(value: str) -> str:
 
 
 SETTINGS: dict[str, Setting] = {
-    "api_access_key": Setting("", _access_key, secret=True,
-                              help="key that bypasses the IP allow-list (stored hashed)"),
+    "api_access_key": Setting(
+        "", _access_key, secret=True, help="key that bypasses the IP allow-list (stored hashed)"
+    ),
     "ban_failures": Setting("3", _count(1), help="authentication failures that ban an address"),
     "ban_minutes": Setting("15", _count(1), help="failure window and ban length, in minutes"),
-    "trusted_proxies": Setting("", _networks,
-                               help="proxies whose X-Forwarded-For is believed (comma list)"),
+    "trusted_proxies": Setting(
+        "", _networks, help="proxies whose X-Forwarded-For is believed (comma list)"
+    ),
     "idempotency_hours": Setting("24", _count(1), help="how long idempotency keys are kept"),
 }
 
@@ -119,8 +121,9 @@ class AccessPolicy:
             stored = store.get_settings()
             self.settings = {k: stored.get(k, s.default) for k, s in SETTINGS.items()}
             self._allowed = [parse_network(e) for e in store.list_ips()]
-            self._proxies = [parse_network(e) for e in self.settings["trusted_proxies"].split(",")
-                             if e]
+            self._proxies = [
+                parse_network(e) for e in self.settings["trusted_proxies"].split(",") if e
+            ]
             self.roles = {r.name: frozenset(r.actions) for r in store.list_roles()}
             self._credentials = {}
             self._admins = {}

@@ -32,9 +32,14 @@ class Context:
 def add_credit(ctx: Context, p: Params) -> Result:
     """AddCredit: add or remove a client's credit (spec section 6)."""
     result = ctx.ledger.add_credit(
-        clientid=scalar(p, "clientid"), amount=scalar(p, "amount"),
-        description=scalar(p, "description"), type=scalar(p, "type"), date=scalar(p, "date"),
-        adminid=scalar(p, "adminid"), actor=ctx.actor, idem=ctx.idem,
+        clientid=scalar(p, "clientid"),
+        amount=scalar(p, "amount"),
+        description=scalar(p, "description"),
+        type=scalar(p, "type"),
+        date=scalar(p, "date"),
+        adminid=scalar(p, "adminid"),
+        actor=ctx.actor,
+        idem=ctx.idem,
     )
     ctx.replayed = result.replayed
     return {"result": "success", "newbalance": format_cents(result.balance_cents)}
@@ -42,9 +47,13 @@ def add_credit(ctx: Context, p: Params) -> Result:
 
 def _credit(entry: CreditEntry) -> Result:
     return {
-        "id": str(entry.id), "date": entry.date, "description": entry.description,
-        "amount": format_cents(entry.amount_cents), "relid": str(entry.relid),
-        "adminid": str(entry.admin_id), "balance": format_cents(entry.balance_cents),
+        "id": str(entry.id),
+        "date": entry.date,
+        "description": entry.description,
+        "amount": format_cents(entry.amount_cents),
+        "relid": str(entry.relid),
+        "adminid": str(entry.admin_id),
+        "balance": format_cents(entry.balance_cents),
     }
 
 
@@ -54,8 +63,7 @@ def get_credits(ctx: Context, p: Params) -> Result:
     offset = integer(p, "limitstart", 0) if paged else 0
     limit = integer(p, "limitnum", 25) if paged else None
     total, count, entries = ctx.ledger.get_credits(scalar(p, "clientid"), offset, limit)
-    result: Result = {"result": "success", "totalresults": total,
-                      "clientid": scalar(p, "clientid")}
+    result: Result = {"result": "success", "totalresults": total, "clientid": scalar(p, "clientid")}
     if paged:
         result.update(startnumber=offset, numreturned=count)
     result["credits"] = {"credit": Stream(_credit(e) for e in entries) if count else []}
@@ -64,12 +72,18 @@ def get_credits(ctx: Context, p: Params) -> Result:
 
 def _client_fields(client: Client) -> Result:
     return {
-        "id": str(client.id), "userid": str(client.id), "client_id": str(client.id),
-        "firstname": client.firstname, "lastname": client.lastname,
+        "id": str(client.id),
+        "userid": str(client.id),
+        "client_id": str(client.id),
+        "firstname": client.firstname,
+        "lastname": client.lastname,
         "fullname": f"{client.firstname} {client.lastname}",
-        "companyname": client.companyname, "email": client.email,
-        "datecreated": client.created_at[:10], "status": client.status,
-        "currency_code": client.currency_code, "credit": format_cents(client.balance_cents),
+        "companyname": client.companyname,
+        "email": client.email,
+        "datecreated": client.created_at[:10],
+        "status": client.status,
+        "currency_code": client.currency_code,
+        "credit": format_cents(client.balance_cents),
     }
 
 
@@ -84,9 +98,14 @@ def add_client(ctx: Context, p: Params) -> Result:
     """AddClient: create a client (address and phone fields optional)."""
     details = {f: v for f in CLIENT_DETAIL_FIELDS if (v := scalar(p, f)) is not None}
     result = ctx.ledger.add_client(
-        firstname=scalar(p, "firstname"), lastname=scalar(p, "lastname"),
-        email=scalar(p, "email"), companyname=scalar(p, "companyname"),
-        currency=scalar(p, "currency"), details=details, actor=ctx.actor, idem=ctx.idem,
+        firstname=scalar(p, "firstname"),
+        lastname=scalar(p, "lastname"),
+        email=scalar(p, "email"),
+        companyname=scalar(p, "companyname"),
+        currency=scalar(p, "currency"),
+        details=details,
+        actor=ctx.actor,
+        idem=ctx.idem,
     )
     ctx.replayed = result.replayed
     return {"result": "success", "clientid": str(result.client_id)}
@@ -96,16 +115,32 @@ def get_clients(ctx: Context, p: Params) -> Result:
     """GetClients: a page of clients, with search and status filters."""
     offset, limit = integer(p, "limitstart", 0), integer(p, "limitnum", 25)
     page = ctx.ledger.list_clients(
-        offset, limit, scalar(p, "search") or "", scalar(p, "status") or "",
+        offset,
+        limit,
+        scalar(p, "search") or "",
+        scalar(p, "status") or "",
         (scalar(p, "sorting") or "ASC").upper() == "DESC",
     )
-    rows = [{
-        "id": str(c.id), "firstname": c.firstname, "lastname": c.lastname,
-        "companyname": c.companyname, "email": c.email, "datecreated": c.created_at[:10],
-        "groupid": "0", "status": c.status,
-    } for c in page.clients]
-    return {"result": "success", "totalresults": page.total, "startnumber": offset,
-            "numreturned": len(rows), "clients": {"client": rows}}
+    rows = [
+        {
+            "id": str(c.id),
+            "firstname": c.firstname,
+            "lastname": c.lastname,
+            "companyname": c.companyname,
+            "email": c.email,
+            "datecreated": c.created_at[:10],
+            "groupid": "0",
+            "status": c.status,
+        }
+        for c in page.clients
+    ]
+    return {
+        "result": "success",
+        "totalresults": page.total,
+        "startnumber": offset,
+        "numreturned": len(rows),
+        "clients": {"client": rows},
+    }
 
 
 def get_admin_details(ctx: Context, p: Params) -> Result:
@@ -115,8 +150,11 @@ def get_admin_details(ctx: Context, p: Params) -> Result:
         raise errors.AdminNotFound()
     allowed = ctx.principal.actions if ctx.principal.actions is not None else ACTIONS.keys()
     return {
-        "result": "success", "adminid": str(admin.id), "username": admin.username,
-        "name": f"{admin.firstname} {admin.lastname}".strip(), "email": admin.email,
+        "result": "success",
+        "adminid": str(admin.id),
+        "username": admin.username,
+        "name": f"{admin.firstname} {admin.lastname}".strip(),
+        "email": admin.email,
         "allowedpermissions": ",".join(sorted(a for a in allowed if a in ACTIONS)),
     }
 
@@ -136,8 +174,10 @@ IDEMPOTENT = frozenset({"addcredit", "addclient"})
 
 #: Display names, for documentation and role listings.
 ACTION_NAMES = {
-    "addcredit": "AddCredit", "getcredits": "GetCredits",
-    "getclientsdetails": "GetClientsDetails", "addclient": "AddClient",
-    "getclients": "GetClients", "getadmindetails": "GetAdminDetails",
+    "addcredit": "AddCredit",
+    "getcredits": "GetCredits",
+    "getclientsdetails": "GetClientsDetails",
+    "addclient": "AddClient",
+    "getclients": "GetClients",
+    "getadmindetails": "GetAdminDetails",
 }
-

@@ -25,10 +25,17 @@ from .render import CONTENT_TYPES, render, response_type, to_plain
 log = logging.getLogger("creditbook")
 
 #: Parameters that authenticate or shape a request rather than describe the operation.
-_NOT_FINGERPRINTED = frozenset({
-    "identifier", "secret", "username", "password", "accesskey", "responsetype",
-    "idempotencykey",
-})
+_NOT_FINGERPRINTED = frozenset(
+    {
+        "identifier",
+        "secret",
+        "username",
+        "password",
+        "accesskey",
+        "responsetype",
+        "idempotencykey",
+    }
+)
 MAX_KEY_LENGTH = 255
 
 
@@ -92,8 +99,9 @@ class Api:
         extra = [("idempotent-replayed", "true")] if replayed else []
         return Reply(status, CONTENT_TYPES[fmt], body, extra, action)
 
-    def _idempotency(self, action: str, params: Params, headers: Mapping[str, str],
-                     principal: Principal) -> IdempotencyKey | None:
+    def _idempotency(
+        self, action: str, params: Params, headers: Mapping[str, str], principal: Principal
+    ) -> IdempotencyKey | None:
         key = scalar(params, "idempotencykey") or headers.get("idempotency-key") or None
         if key is None or action not in IDEMPOTENT:
             return None
@@ -102,14 +110,16 @@ class Api:
         described = {k: v for k, v in params.items() if k not in _NOT_FINGERPRINTED}
         described["action"] = action
         digest = hashlib.sha256(
-            json.dumps(described, sort_keys=True, ensure_ascii=False)
-            .encode("utf-8", "surrogatepass")
+            json.dumps(described, sort_keys=True, ensure_ascii=False).encode(
+                "utf-8", "surrogatepass"
+            )
         ).hexdigest()
         keep = self.policy.number("idempotency_hours") * 3600.0
         return IdempotencyKey(principal.name, key, digest, self.policy.clock(), keep)
 
-    def local(self, command: str, params: Mapping[str, Any],
-              admin_username: str | None = None) -> dict[str, Any]:
+    def local(
+        self, command: str, params: Mapping[str, Any], admin_username: str | None = None
+    ) -> dict[str, Any]:
         """Run an action in-process with no authentication or IP check (WHMCS ``localAPI``)."""
         try:
             p: Params = {str(k): _as_param(v) for k, v in params.items() if v is not None}
@@ -137,8 +147,9 @@ class Api:
         except errors.StoreError:
             return error_result("Database unavailable, try again")
 
-    def _local_idempotency(self, action: str, params: Params,
-                           principal: Principal) -> IdempotencyKey | None:
+    def _local_idempotency(
+        self, action: str, params: Params, principal: Principal
+    ) -> IdempotencyKey | None:
         if "idempotencykey" not in params:
             return None
         self.policy.refresh()

@@ -80,4 +80,3 @@ def _by_credential(policy: AccessPolicy, credential: Credential) -> Principal:
     for role in credential.roles:
         granted |= policy.roles.get(role, frozenset())
     return Principal(admin, credential, frozenset(granted))
-

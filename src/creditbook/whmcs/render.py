@@ -41,8 +41,10 @@ class Stream:
 
 def is_list_result(result: Mapping[str, Any]) -> bool:
     """Tell whether a result holds a list (such results refuse NVP)."""
-    return any(isinstance(v, Mapping) and any(isinstance(x, (list, Stream)) for x in v.values())
-               for v in result.values())
+    return any(
+        isinstance(v, Mapping) and any(isinstance(x, (list, Stream)) for x in v.values())
+        for v in result.values()
+    )
 
 
 def render(result: Mapping[str, Any], fmt: str) -> Iterator[bytes]:
@@ -102,8 +104,7 @@ def _json_value(value: Any) -> Iterator[str]:
 
 def _xml(result: Mapping[str, Any]) -> Iterator[bytes]:
     yield (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<whmcsapi version="{escape(__version__)}">\n'
+        f'<?xml version="1.0" encoding="utf-8"?>\n<whmcsapi version="{escape(__version__)}">\n'
     ).encode()
     buf: list[str] = []
     for key, value in result.items():
