@@ -157,7 +157,7 @@ async def _parse_multipart(scope: Scope, body: bytes) -> Params:
         return {"type": "http.request", "body": body, "more_body": False}
 
     try:
-        async with Request(scope, replay).form(max_files=0, max_fields=10_000) as form:
+        async with Request(scope, replay).form(max_files=1000, max_fields=10_000) as form:
             pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     except Exception:  # noqa: BLE001 a malformed multipart body is treated as no body
         return {}

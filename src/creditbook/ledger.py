@@ -200,7 +200,8 @@ class Ledger:
             raise errors.NoEmail()
         if not _EMAIL.fullmatch(email) or len(email) > MAX_FIELD:
             raise errors.InvalidEmail()
-        currency_code = (currency or "USD").upper()
+        # WHMCS clients send a currency id; id 1 is the default currency, USD.
+        currency_code = "USD" if currency in (None, "", "1") else str(currency).upper()
         if not _CURRENCY.fullmatch(currency_code):
             raise errors.InvalidCurrency()
         extra = {k: v for k, v in (details or {}).items() if v}

@@ -19,6 +19,7 @@ class Client:
         status: ``Active``, ``Inactive`` or ``Closed``.
         balance_cents: current credit balance in integer cents.
         created_at: ISO-8601 UTC timestamp.
+        details: optional address and phone fields (address1, city, phonenumber, ...).
     """
 
     id: ClientId
@@ -30,6 +31,7 @@ class Client:
     status: str
     balance_cents: int
     created_at: str
+    details: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)

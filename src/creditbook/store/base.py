@@ -26,7 +26,10 @@ _PAGE = 2000
 
 
 def _client(row: Row) -> Client:
-    return Client(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), row[8])
+    details = json.loads(row[9]) if row[9] else {}
+    return Client(
+        int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), row[8], details
+    )
 
 
 def _admin(row: Row) -> Admin:

@@ -5,7 +5,8 @@ input never becomes SQL text.
 """
 
 CLIENT_COLUMNS = (
-    "id, firstname, lastname, companyname, email, currency_code, status, balance_cents, created_at"
+    "id, firstname, lastname, companyname, email, currency_code, status, balance_cents, "
+    "created_at, details"
 )
 
 CREDIT_UPDATE = """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
-from ..ledger import CLIENT_DETAIL_FIELDS, Ledger
+from ..ledger import CLIENT_DETAIL_FIELDS, Ledger, parse_id
 from ..model import Actor, Client, CreditEntry
 from ..money import format_cents
 from ..store import IdempotencyKey
@@ -63,7 +63,8 @@ def get_credits(ctx: Context, p: Params) -> Result:
     offset = integer(p, "limitstart", 0) if paged else 0
     limit = integer(p, "limitnum", 25) if paged else None
     total, count, entries = ctx.ledger.get_credits(scalar(p, "clientid"), offset, limit)
-    result: Result = {"result": "success", "totalresults": total, "clientid": scalar(p, "clientid")}
+    clientid = str(parse_id(scalar(p, "clientid")))
+    result: Result = {"result": "success", "totalresults": total, "clientid": clientid}
     if paged:
         result.update(startnumber=offset, numreturned=count)
     result["credits"] = {"credit": Stream(_credit(e) for e in entries) if count else []}
@@ -84,6 +85,7 @@ def _client_fields(client: Client) -> Result:
         "status": client.status,
         "currency_code": client.currency_code,
         "credit": format_cents(client.balance_cents),
+        **{f: client.details.get(f, "") for f in CLIENT_DETAIL_FIELDS},
     }
 
 
