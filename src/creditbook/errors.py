@@ -52,7 +52,14 @@ class AccessDenied(CreditError):
 
 
 class StoreError(Exception):
-    """The database failed; the operation was not applied."""
+    """The database failed; the operation was not applied.
+
+    ``unique`` is true when a unique constraint refused the write (a race the caller lost).
+    """
+
+    def __init__(self, message: str, *, unique: bool = False) -> None:
+        super().__init__(message)
+        self.unique = unique
 
 
 # --- request level -----------------------------------------------------------------------------

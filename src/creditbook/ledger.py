@@ -315,7 +315,7 @@ class Ledger:
             security.hash_secret(secret),
             admin.id,
             description,
-            roles or [],
+            sorted(set(roles or [])),
             actor,
             self.now(),
         )

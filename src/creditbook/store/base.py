@@ -67,10 +67,6 @@ class SqlStore(abc.ABC):
     def _q(self, sql: str) -> str:
         """Return ``sql`` in the driver's placeholder style."""
 
-    @abc.abstractmethod
-    def _is_unique_violation(self, exc: BaseException) -> bool:
-        """Tell whether a driver error is a unique-constraint violation."""
-
     def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
         return cur.execute(self._q(sql), params)
 
@@ -201,7 +197,12 @@ class SqlStore(abc.ABC):
 
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
         """Create a client; return its id."""
-        return self._idempotent(idem, lambda cur: self._add_client(cur, op))  # type: ignore[no-any-return]
+        try:
+            return self._idempotent(idem, lambda cur: self._add_client(cur, op))  # type: ignore[no-any-return]
+        except errors.StoreError as exc:
+            if exc.unique:  # a concurrent AddClient took the address first
+                raise errors.DuplicateEmail() from None
+            raise
 
     def add_admin(
         self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str
@@ -222,8 +223,8 @@ class SqlStore(abc.ABC):
                 self._activity(cur, actor, at, "addadmin", f"Created admin {username}")
                 self._run(cur, Q.CONFIG_BUMP)
                 return int(row[0])
-        except Exception as exc:
-            if self._is_unique_violation(exc):
+        except errors.StoreError as exc:
+            if exc.unique:
                 raise errors.DuplicateAdmin() from None
             raise
 

@@ -77,7 +77,7 @@ class PostgresStore(SqlStore):
         try:
             with self.pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except (psycopg.Error, PoolTimeout) as exc:
             raise errors.StoreError(str(exc)) from exc
 
     @contextmanager
@@ -85,19 +85,20 @@ class PostgresStore(SqlStore):
         try:
             with self.pool.connection() as conn, conn.transaction():
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise errors.StoreError(str(exc)) from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            unique = isinstance(exc, pg_errors.UniqueViolation)
+            raise errors.StoreError(str(exc), unique=unique) from exc
 
     def _q(self, sql: str) -> str:
         return _pg(sql)
 
-    def _is_unique_violation(self, exc: BaseException) -> bool:
-        return isinstance(exc, pg_errors.UniqueViolation)
-
     def ping(self) -> None:
-        """Raise ``StoreError`` unless the database answers."""
-        with self._read() as cur:
-            cur.execute("SELECT 1").fetchone()
+        """Raise ``StoreError`` unless the database answers within two seconds."""
+        try:
+            with self.pool.connection(timeout=2.0) as conn:
+                conn.execute("SELECT 1").fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise errors.StoreError(str(exc)) from exc
 
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change in one statement (or, with a key, one transaction)."""

@@ -97,20 +97,16 @@ class SQLiteStore(SqlStore):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            raise
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise errors.StoreError(str(exc)) from exc
+            unique = isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+            raise errors.StoreError(str(exc), unique=unique) from exc
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _q(self, sql: str) -> str:
         return sql
-
-    def _is_unique_violation(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers."""

@@ -1,0 +1,60 @@
+"""creditbook verify: recompute balances and running balances; non-zero exit on drift."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import creditbook
+from creditbook.audit import verify
+from creditbook.cli import main
+from helpers import ACTOR, Seed
+
+
+def tamper(book: creditbook.Creditbook, sql: str) -> None:
+    with book.store._write() as cur:  # type: ignore[attr-defined]
+        cur.execute(sql)
+
+
+def test_clean_ledger(
+    book: creditbook.Creditbook, seeded: Seed, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ledger written through the API verifies clean, with a progress bar on request."""
+    for amount in ("5", "2.5"):
+        book.ledger.add_credit(
+            clientid=str(seeded.client_id), amount=amount, description="x", actor=ACTOR
+        )
+    progress = io.StringIO()
+    report = verify(book.store, progress=progress)
+    assert report.ok and report.entries == 2 and report.clients == 1
+    assert "100.0%" in progress.getvalue()
+    assert main(["verify", "--database", database]) == 0
+    assert "no drift" in capsys.readouterr().out
+
+
+def test_balance_drift_is_reported(
+    book: creditbook.Creditbook, seeded: Seed, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A balance that differs from its entries is drift: exit code 1 and a clear line."""
+    book.ledger.add_credit(clientid=str(seeded.client_id), amount="5", description="x", actor=ACTOR)
+    tamper(book, "UPDATE clients SET balance_cents = balance_cents + 1")
+    assert main(["verify", "--database", database]) == 1
+    out = capsys.readouterr().out
+    assert f"client {seeded.client_id}: balance 5.01 but entries sum to 5.00" in out
+
+
+def test_running_balance_drift_is_reported(
+    book: creditbook.Creditbook, seeded: Seed, database: str
+) -> None:
+    """An entry whose running balance is wrong is reported even when totals agree."""
+    for amount in ("5", "1"):
+        book.ledger.add_credit(
+            clientid=str(seeded.client_id), amount=amount, description="x", actor=ACTOR
+        )
+    tamper(book, "UPDATE credits SET balance_cents = 0 WHERE amount_cents = 500")
+    report = verify(book.store)
+    assert report.problems == [
+        f"client {seeded.client_id}: 1 entries carry a wrong running balance"
+    ]
+    assert main(["verify", "--json", "--database", database]) == 1
