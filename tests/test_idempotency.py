@@ -1,4 +1,4 @@
-"""Idempotent retries (beyond WHMCS): idempotencykey / Idempotency-Key on AddCredit and AddClient."""
+"""Idempotent retries: idempotencykey or Idempotency-Key on AddCredit and AddClient."""
 
 from __future__ import annotations
 
