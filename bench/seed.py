@@ -20,8 +20,11 @@ def seed(url: str, clients: int) -> tuple[str, str]:
         ident, secret = book.ledger.add_credential("bench", actor=actor)
         now = book.ledger.now()
         for i in range(clients):
-            book.store.add_client(NewClient("Bench", str(i), "", f"bench{i}@example.com", "USD",
-                                            "Active", "{}", actor, now))
+            book.store.add_client(
+                NewClient(
+                    "Bench", str(i), "", f"bench{i}@example.com", "USD", "Active", "{}", actor, now
+                )
+            )
     return ident, secret
 
 

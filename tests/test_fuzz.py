@@ -22,7 +22,8 @@ from creditbook.http import App
 from helpers import ACTOR, Seed, asgi
 
 #: Data tables compared before and after an error. Access bookkeeping (failure counts for
-#: bans, credential last-use times, remembered idempotent outcomes) may change on errors.
+#: bans and their counter, credential last-use times, remembered idempotent outcomes) may
+#: change on errors.
 TABLES = [
     "clients",
     "admins",
@@ -35,7 +36,11 @@ TABLES = [
     "ip_allow",
     "meta",
 ]
-COLUMNS = {"credentials": "id, identifier, secret_hash, admin_id, description, created_at"}
+QUERIES = {
+    "credentials": "SELECT id, identifier, secret_hash, admin_id, description, created_at"
+    " FROM credentials ORDER BY 1",
+    "meta": "SELECT * FROM meta WHERE name <> 'failure_version' ORDER BY 1",
+}
 EXAMPLES = int(os.environ.get("CREDITBOOK_FUZZ_EXAMPLES", "0"))
 
 ACTIONS = [
@@ -145,8 +150,7 @@ def dump(book: creditbook.Creditbook) -> list[Any]:
     with book.store._read() as cur:  # type: ignore[attr-defined]
         for table in TABLES:
             # Table names come from the constant list above.
-            columns = COLUMNS.get(table, "*")
-            sql = f"SELECT {columns} FROM {table} ORDER BY 1"  # noqa: S608
+            sql = QUERIES.get(table, f"SELECT * FROM {table} ORDER BY 1")  # noqa: S608
             rows.append([tuple(r) for r in cur.execute(sql)])
     return rows
 

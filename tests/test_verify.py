@@ -55,6 +55,15 @@ def test_running_balance_drift_is_reported(
     tamper(book, "UPDATE credits SET balance_cents = 0 WHERE amount_cents = 500")
     report = verify(book.store)
     assert report.problems == [
-        f"client {seeded.client_id}: 1 entries carry a wrong running balance"
+        f"client {seeded.client_id}: 1 entries carry a wrong running balance or sequence number"
     ]
     assert main(["verify", "--json", "--database", database]) == 1
+
+
+def test_entry_counter_drift_is_reported(book: creditbook.Creditbook, seeded: Seed) -> None:
+    """A client whose entry counter disagrees with its entries is reported."""
+    book.ledger.add_credit(clientid=str(seeded.client_id), amount="5", description="x", actor=ACTOR)
+    tamper(book, "UPDATE clients SET entries = 7")
+    assert verify(book.store).problems == [
+        f"client {seeded.client_id}: 1 entries but the client counts 7"
+    ]

@@ -66,6 +66,7 @@ def open(url: str | None = None, *, settings: Settings | None = None) -> Creditb
         url or settings.database,
         synchronous=settings.sqlite_synchronous,
         pool_size=settings.pg_pool_size,
+        group_commit=settings.group_commit,
     )
     store.migrate()
     return Creditbook(store, timezone=settings.timezone or None)

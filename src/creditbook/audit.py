@@ -46,17 +46,22 @@ def verify(store: Store, progress: TextIO | None = None) -> Report:
     low = first
     while last and low <= last:
         high = low + CHUNK - 1
-        for client_id, balance, total, count, bad in store.audit(low, high):
+        for a in store.audit(low, high):
             report.clients += 1
-            report.entries += count
-            if balance != total:
+            report.entries += a.entries
+            if a.balance_cents != a.entry_sum:
                 report.problems.append(
-                    f"client {client_id}: balance {format_cents(balance)} but entries sum to "
-                    f"{format_cents(total)}"
+                    f"client {a.client_id}: balance {format_cents(a.balance_cents)} but entries "
+                    f"sum to {format_cents(a.entry_sum)}"
                 )
-            if bad:
+            if a.bad_entries:
                 report.problems.append(
-                    f"client {client_id}: {bad} entries carry a wrong running balance"
+                    f"client {a.client_id}: {a.bad_entries} entries carry a wrong running "
+                    "balance or sequence number"
+                )
+            if a.counter != a.entries:
+                report.problems.append(
+                    f"client {a.client_id}: {a.entries} entries but the client counts {a.counter}"
                 )
         low = high + 1
         if progress is not None:

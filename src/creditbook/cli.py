@@ -36,7 +36,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _store(args: argparse.Namespace) -> Store:
     settings = _settings(args)
     return open_store(
-        settings.database, synchronous=settings.sqlite_synchronous, pool_size=settings.pg_pool_size
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.pg_pool_size,
+        group_commit=settings.group_commit,
     )
 
 

@@ -23,6 +23,7 @@ class Settings:
         database: ``sqlite:///path``, a file path, or ``postgresql://...``.
         host, port, workers: where and how ``creditbook serve`` listens.
         sqlite_synchronous: ``FULL`` (durable on power loss, default) or ``NORMAL``.
+        group_commit: commit concurrent SQLite writes together (one flush per batch).
         timezone: IANA zone for default credit dates; the server's local zone when empty.
         pg_pool_size: PostgreSQL connections per process.
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
@@ -34,6 +35,7 @@ class Settings:
     port: int = 8080
     workers: int = 1
     sqlite_synchronous: str = "FULL"
+    group_commit: bool = True
     timezone: str = ""
     pg_pool_size: int = 4
     log_level: str = "info"

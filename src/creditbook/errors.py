@@ -22,6 +22,9 @@ class CreditError(Exception):
 
     message = "Error"
     status = 200
+    #: True when the error is the recorded outcome of an earlier request with the same
+    #: idempotency key.
+    replayed = False
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:

@@ -6,6 +6,8 @@ Starlette with a database behind it. Starlette's parser is used only for multipa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -17,7 +19,7 @@ from .ledger import Ledger
 from .serve import setup_logging
 from .store import Store, open_store
 from .whmcs import Api, Reply
-from .whmcs.api import error_result
+from .whmcs.api import Pending, error_result
 from .whmcs.params import Params, merge, parse_json_object, parse_pairs, parse_query
 from .whmcs.render import CONTENT_TYPES, render
 
@@ -95,7 +97,14 @@ class App:
             )
         params = merge(query, await _parse_body(scope, body, headers.get("content-type", "")))
         client = scope.get("client") or ("", 0)
-        return self.api.handle(params, client[0], headers)
+        reply = self.api.handle(params, client[0], headers)
+        if isinstance(reply, Pending):
+            # Await the write without blocking the loop, so that concurrent requests can
+            # join the same commit; the outcome (or error) is read by complete().
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(reply.future)
+            return reply.complete()
+        return reply
 
     def _health(self) -> Reply:
         try:
@@ -195,7 +204,10 @@ def create_app(settings: Settings | None = None) -> App:
     settings = settings or Settings.from_env()
     setup_logging(settings.log_level)
     store = open_store(
-        settings.database, synchronous=settings.sqlite_synchronous, pool_size=settings.pg_pool_size
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.pg_pool_size,
+        group_commit=settings.group_commit,
     )
     ledger = Ledger(store, timezone=settings.timezone or None)
     return App(Api(ledger), store, log_requests=settings.access_log)

@@ -9,15 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from . import errors, money, security
 from .model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 from .store import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
 
+T = TypeVar("T")
+U = TypeVar("U")
 MAX_DESCRIPTION = 65_535
 MAX_FIELD = 255
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -73,14 +77,46 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _replayed(outcome: dict[str, object]) -> object:
-    """Return a replayed value, or raise the replayed business error."""
-    if "error" in outcome:
-        exc = errors.CreditError(str(outcome["error"]))
-        exc.status = int(str(outcome.get("status", 200)))
-        exc.replayed = True  # type: ignore[attr-defined]
+def _recorded(replay: Replay) -> int:
+    """Return the value recorded under an idempotency key, or raise the recorded error."""
+    if "error" in replay.outcome:
+        exc = errors.CreditError(str(replay.outcome["error"]))
+        exc.status = int(str(replay.outcome.get("status", 200)))
+        exc.replayed = replay.replayed
         raise exc
-    return outcome["value"]
+    return int(str(replay.outcome["value"]))
+
+
+def _credit_result(value: int | Replay) -> CreditResult:
+    if isinstance(value, Replay):
+        return CreditResult(_recorded(value), replayed=True)
+    return CreditResult(value)
+
+
+def _client_result(value: int | Replay) -> ClientResult:
+    if isinstance(value, Replay):
+        return ClientResult(_recorded(value), replayed=True)
+    return ClientResult(value)
+
+
+class Deferred(Generic[T]):
+    """A write in flight: the store's future, and how its value becomes the caller's result.
+
+    HTTP awaits the future without blocking its event loop (so concurrent writes can share a
+    commit); other callers simply call ``result()``.
+    """
+
+    def __init__(self, future: Future[Any], finish: Callable[[Any], T]) -> None:
+        self.future = future
+        self._finish = finish
+
+    def result(self) -> T:
+        """Wait for the write and return the result (or raise its error)."""
+        return self._finish(self.future.result())
+
+    def then(self, fn: Callable[[T], U]) -> Deferred[U]:
+        """Return a Deferred whose result is ``fn`` applied to this one's."""
+        return Deferred(self.future, lambda value: fn(self._finish(value)))
 
 
 class Ledger:
@@ -92,7 +128,7 @@ class Ledger:
 
     def now(self) -> str:
         """Return the current UTC time as ISO-8601 text."""
-        return _now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return _now().isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     def today(self) -> str:
         """Return today's date in the configured timezone (the server's by default)."""
@@ -100,7 +136,11 @@ class Ledger:
 
     # --- credit --------------------------------------------------------------------------------
 
-    def add_credit(
+    def add_credit(self, **request: Any) -> CreditResult:
+        """Add or remove credit, checking the rules of spec section 6 in order."""
+        return self.submit_credit(**request).result()
+
+    def submit_credit(
         self,
         *,
         clientid: str | None,
@@ -111,8 +151,8 @@ class Ledger:
         adminid: str | None = None,
         actor: Actor,
         idem: IdempotencyKey | None = None,
-    ) -> CreditResult:
-        """Add or remove credit, checking the rules of spec section 6 in order."""
+    ) -> Deferred[CreditResult]:
+        """Validate a credit (rules 1-7 raise at once) and start the write (rules 8-9)."""
         kind = (type or "add").lower()
         if kind not in ("add", "remove"):
             raise errors.InvalidType()
@@ -147,10 +187,7 @@ class Ledger:
             actor,
             self.now(),
         )
-        result = self.store.apply_credit(op, idem)
-        if isinstance(result, Replay):
-            return CreditResult(int(str(_replayed(result.outcome))), replayed=True)
-        return CreditResult(result)
+        return Deferred(self.store.submit_credit(op, idem), _credit_result)
 
     def _date(self, date: str | None) -> str:
         if not date:
@@ -179,7 +216,11 @@ class Ledger:
 
     # --- clients -------------------------------------------------------------------------------
 
-    def add_client(
+    def add_client(self, **request: Any) -> ClientResult:
+        """Create a client after checking the fields (spec section 7, AddClient)."""
+        return self.submit_client(**request).result()
+
+    def submit_client(
         self,
         *,
         firstname: str | None,
@@ -190,8 +231,8 @@ class Ledger:
         details: dict[str, str] | None = None,
         actor: Actor,
         idem: IdempotencyKey | None = None,
-    ) -> ClientResult:
-        """Create a client after checking the fields (spec section 7, AddClient)."""
+    ) -> Deferred[ClientResult]:
+        """Validate a new client (raising at once) and start the write."""
         if not firstname:
             raise errors.NoFirstName()
         if not lastname:
@@ -227,10 +268,7 @@ class Ledger:
             actor,
             self.now(),
         )
-        result = self.store.add_client(op, idem)
-        if isinstance(result, Replay):
-            return ClientResult(int(str(_replayed(result.outcome))), replayed=True)
-        return ClientResult(result)
+        return Deferred(self.store.submit_client(op, idem), _client_result)
 
     def get_client(self, clientid: str | None = None, email: str | None = None) -> Client:
         """Find a client by id or e-mail address."""

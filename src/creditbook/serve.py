@@ -70,7 +70,10 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
 
     setup_logging(settings.log_level)
     store = open_store(
-        settings.database, synchronous=settings.sqlite_synchronous, pool_size=settings.pg_pool_size
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.pg_pool_size,
+        group_commit=settings.group_commit,
     )
     try:
         store.migrate()
@@ -88,6 +91,8 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         access_log=False,
+        # Creditbook resolves X-Forwarded-For itself, from the trusted_proxies setting only.
+        proxy_headers=False,
         log_level=settings.log_level.lower(),
         server_header=False,
         timeout_graceful_shutdown=10,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-from .protocol import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
+from .protocol import Audit, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
 
 __all__ = [
+    "Audit",
     "ClientPage",
     "CreditOp",
     "IdempotencyKey",
@@ -17,7 +18,9 @@ __all__ = [
 ]
 
 
-def open_store(url: str, *, synchronous: str = "FULL", pool_size: int = 4) -> Store:
+def open_store(
+    url: str, *, synchronous: str = "FULL", pool_size: int = 4, group_commit: bool = True
+) -> Store:
     """Open a store from a URL: ``sqlite:///path``, a plain file path, or ``postgresql://...``."""
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
@@ -29,4 +32,4 @@ def open_store(url: str, *, synchronous: str = "FULL", pool_size: int = 4) -> St
         raise ValueError("SQLite needs a file path (an in-memory database cannot be shared)")
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(os.path.expanduser(path), synchronous=synchronous)
+    return SQLiteStore(os.path.expanduser(path), synchronous=synchronous, group_commit=group_commit)

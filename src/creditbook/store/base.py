@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
+from functools import partial
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import errors
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 from ..money import MAX_BALANCE_CENTS, format_cents
 from . import queries as Q
-from .protocol import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay
+from .protocol import Audit, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay
 
 Cursor = Any
 Row = tuple[Any, ...]
+T = TypeVar("T")
+Work = Callable[[Cursor], T]
 
 _PAGE = 2000
 
@@ -113,27 +117,39 @@ class SqlStore(abc.ABC):
     def _remember(self, cur: Cursor, idem: IdempotencyKey, outcome: dict[str, object]) -> None:
         self._run(cur, Q.IDEM_RECORD, scope=idem.scope, key=idem.key, outcome=dump_json(outcome))
 
-    def _idempotent(self, idem: IdempotencyKey | None, apply: Any) -> Any:
-        """Run ``apply(cur)`` in a write transaction, once per idempotency key."""
-        if idem is None:
-            with self._write() as cur:
-                return apply(cur)
-        with self._write() as cur:
+    def _once(self, idem: IdempotencyKey, apply: Work[Any]) -> Work[Any]:
+        """Wrap ``apply`` so that it runs once per idempotency key; failures are remembered too."""
+
+        def work(cur: Cursor) -> Any:
             replay = self._replay(cur, idem)
             if replay is not None:
                 return replay
-            failure: errors.CreditError | None = None
             try:
                 value = apply(cur)
             except errors.CreditError as exc:
-                failure = exc
                 outcome: dict[str, object] = {"error": exc.message, "status": exc.status}
-            else:
-                outcome = {"value": value}
-            self._remember(cur, idem, outcome)
-        if failure is not None:
-            raise failure
-        return value
+                self._remember(cur, idem, outcome)
+                return Replay(outcome, replayed=False)
+            self._remember(cur, idem, {"value": value})
+            return value
+
+        return work
+
+    def _submit(self, work: Work[T]) -> Future[T]:
+        """Run ``work(cur)`` in one write transaction; stores that batch writes override this."""
+        future: Future[T] = Future()
+        try:
+            with self._write() as cur:
+                value = work(cur)
+        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+        return future
+
+    def _transact(self, work: Work[T]) -> T:
+        """Run ``work(cur)`` in one write transaction and return its value."""
+        return self._submit(work).result()
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -152,6 +168,7 @@ class SqlStore(abc.ABC):
             cur,
             Q.CREDIT_INSERT,
             client_id=op.client_id,
+            seq=row[1],
             admin_id=op.admin_id,
             date=op.date,
             description=op.description,
@@ -170,12 +187,20 @@ class SqlStore(abc.ABC):
             raise errors.InsufficientCredit()
         raise errors.BalanceLimitExceeded()
 
+    def submit_credit(
+        self, op: CreditOp, idem: IdempotencyKey | None = None
+    ) -> Future[int | Replay]:
+        """Start a balance change; the future holds the new balance once it is durable."""
+        work: Work[Any] = partial(self._apply_credit, op=op)
+        return self._submit(work if idem is None else self._once(idem, work))
+
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""
-        return self._idempotent(idem, lambda cur: self._apply_credit(cur, op))  # type: ignore[no-any-return]
+        return self.submit_credit(op, idem).result()
 
     def _add_client(self, cur: Cursor, op: NewClient) -> int:
         key = op.email.lower()
+        # Checked first so the refusal happens before any write (a batch commits the rest).
         if self._run(cur, Q.CLIENT_EMAIL_TAKEN, email_key=key).fetchone() is not None:
             raise errors.DuplicateEmail()
         row = self._run(
@@ -195,14 +220,16 @@ class SqlStore(abc.ABC):
         self._activity(cur, op.actor, op.at, "addclient", f"Created client {op.email}", client_id)
         return client_id
 
+    def submit_client(
+        self, op: NewClient, idem: IdempotencyKey | None = None
+    ) -> Future[int | Replay]:
+        """Start creating a client; the future holds its id once it is durable."""
+        work: Work[Any] = partial(self._add_client, op=op)
+        return self._submit(work if idem is None else self._once(idem, work))
+
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
         """Create a client; return its id."""
-        try:
-            return self._idempotent(idem, lambda cur: self._add_client(cur, op))  # type: ignore[no-any-return]
-        except errors.StoreError as exc:
-            if exc.unique:  # a concurrent AddClient took the address first
-                raise errors.DuplicateEmail() from None
-            raise
+        return self.submit_client(op, idem).result()
 
     def add_admin(
         self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str
@@ -287,8 +314,9 @@ class SqlStore(abc.ABC):
 
     def touch_credential(self, credential_id: int, at: str) -> None:
         """Record when a credential was last used."""
-        with self._write() as cur:
-            self._run(cur, Q.CREDENTIAL_TOUCH, at=at, credential_id=credential_id)
+        self._transact(
+            lambda cur: self._run(cur, Q.CREDENTIAL_TOUCH, at=at, credential_id=credential_id)
+        )
 
     def put_role(self, name: str, actions: list[str], actor: Actor, at: str) -> None:
         """Create or replace a role."""
@@ -326,16 +354,21 @@ class SqlStore(abc.ABC):
 
     def record_auth_failure(self, ip: str, now: float, forget_before: float) -> None:
         """Record an authentication failure from an address."""
-        with self._write() as cur:
+
+        def work(cur: Cursor) -> None:
             self._run(cur, Q.FAILURE_FORGET, before=forget_before)
             self._run(cur, Q.FAILURE_INSERT, ip=ip, now=now)
+            self._run(cur, Q.FAILURE_BUMP)
+
+        self._transact(work)
 
     # --- reads ---------------------------------------------------------------------------------
 
-    def config_version(self) -> int:
-        """Return a counter that changes whenever access-control data changes."""
+    def versions(self) -> tuple[int, int]:
+        """Return the counters of access-control changes and of authentication failures."""
         with self._read() as cur:
-            return int(self._run(cur, Q.CONFIG_VERSION).fetchone()[0])
+            rows = self._run(cur, Q.VERSIONS).fetchall()
+        return int(rows[0][0]), int(rows[1][0])
 
     def get_client(self, client_id: int) -> Client | None:
         """Return a client by id."""
@@ -424,27 +457,24 @@ class SqlStore(abc.ABC):
             return int(self._run(cur, Q.CREDIT_COUNT, client_id=client_id).fetchone()[0])
 
     def iter_credits(self, client_id: int, offset: int, limit: int | None) -> Iterator[CreditEntry]:
-        """Yield a client's entries oldest first, a bounded page of rows at a time."""
-        remaining = limit
-        first = min(_PAGE, remaining) if remaining is not None else _PAGE
-        with self._read() as cur:
-            rows = self._run(
-                cur, Q.CREDIT_PAGE, client_id=client_id, limit=first, offset=offset
-            ).fetchall()
-        while rows:
-            for row in rows:
-                yield _credit(row)
-            if remaining is not None:
-                remaining -= len(rows)
-                if remaining <= 0:
-                    return
-            if len(rows) < first:
-                return
-            first = min(_PAGE, remaining) if remaining is not None else _PAGE
+        """Yield a client's entries oldest first, reading a bounded page of rows at a time.
+
+        Entries are numbered per client (``seq``), so any page is an index range lookup.
+        """
+        after, remaining = offset, limit
+        while remaining is None or remaining > 0:
+            size = _PAGE if remaining is None else min(_PAGE, remaining)
             with self._read() as cur:
                 rows = self._run(
-                    cur, Q.CREDIT_AFTER, client_id=client_id, after=rows[-1][0], limit=first
+                    cur, Q.CREDIT_PAGE, client_id=client_id, after=after, limit=size
                 ).fetchall()
+            for row in rows:
+                yield _credit(row)
+            if len(rows) < size:
+                return
+            after = int(rows[-1][-1])
+            if remaining is not None:
+                remaining -= len(rows)
 
     def list_activity(self, client_id: int | None, limit: int) -> list[Activity]:
         """Return the newest activity lines, newest first."""
@@ -465,12 +495,12 @@ class SqlStore(abc.ABC):
             row = self._run(cur, Q.CLIENT_ID_RANGE).fetchone()
         return int(row[0]), int(row[1])
 
-    def audit(self, first: int = 0, last: int = 2**62) -> Iterator[tuple[int, int, int, int, int]]:
-        """Yield (client_id, stored balance, entry sum, entries, running-balance errors)."""
+    def audit(self, first: int = 0, last: int = 2**62) -> Iterator[Audit]:
+        """Yield, per client in an id range, what its entries say against what it stores."""
         with self._read() as cur:
             rows = self._run(cur, Q.AUDIT, first=first, last=last).fetchall()
         for r in rows:
-            yield int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])
+            yield Audit(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
 
 
 def credit_detail(op: CreditOp) -> str:

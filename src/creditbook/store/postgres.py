@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -25,13 +26,14 @@ _MIGRATION_LOCK = 0x63726564  # arbitrary constant: serialises concurrent migrat
 
 CREDIT_CTE = """
 WITH u AS (
-    UPDATE clients SET balance_cents = balance_cents + %(amount)s
+    UPDATE clients SET balance_cents = balance_cents + %(amount)s, entries = entries + 1
     WHERE id = %(client_id)s AND balance_cents + %(amount)s BETWEEN 0 AND %(max)s
-    RETURNING id, balance_cents
+    RETURNING id, balance_cents, entries
 ), e AS (
-    INSERT INTO credits (client_id, admin_id, date, description, amount_cents, balance_cents,
-                         relid, created_at)
-    SELECT id, %(admin_id)s, %(date)s, %(description)s, %(amount)s, balance_cents, 0, %(at)s
+    INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents,
+                         balance_cents, relid, created_at)
+    SELECT id, entries, %(admin_id)s, %(date)s, %(description)s, %(amount)s, balance_cents, 0,
+           %(at)s
     FROM u
 ), a AS (
     INSERT INTO activity (at, actor, admin_id, client_id, ip, action, detail)
@@ -100,10 +102,20 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, PoolTimeout) as exc:
             raise errors.StoreError(str(exc)) from exc
 
-    def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
+    def submit_credit(
+        self, op: CreditOp, idem: IdempotencyKey | None = None
+    ) -> Future[int | Replay]:
         """Apply a balance change in one statement (or, with a key, one transaction)."""
         if idem is not None:
-            return super().apply_credit(op, idem)
+            return super().submit_credit(op, idem)
+        future: Future[int | Replay] = Future()
+        try:
+            future.set_result(self._credit_statement(op))
+        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+    def _credit_statement(self, op: CreditOp) -> int:
         with self._read() as cur:
             row = cur.execute(
                 CREDIT_CTE,

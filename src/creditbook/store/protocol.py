@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -54,9 +55,34 @@ class IdempotencyKey:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """A stored outcome returned instead of applying a duplicate request again."""
+    """An outcome recorded under an idempotency key.
+
+    ``replayed`` is false for the first request's own failure, recorded so retries repeat it.
+    """
 
     outcome: dict[str, object] = field(default_factory=dict)
+    replayed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """One client's stored figures against what its entries say.
+
+    Attributes:
+        client_id: the client.
+        balance_cents: the stored balance; must equal ``entry_sum``.
+        entry_sum: the sum of the client's entries.
+        entries: how many entries the client has; must equal ``counter``.
+        bad_entries: entries whose running balance or sequence number is wrong.
+        counter: the stored entry count.
+    """
+
+    client_id: int
+    balance_cents: int
+    entry_sum: int
+    entries: int
+    bad_entries: int
+    counter: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +108,16 @@ class Store(Protocol):
         """Raise ``StoreError`` unless the database answers."""
 
     # writes
+    def submit_credit(
+        self, op: CreditOp, idem: IdempotencyKey | None = None
+    ) -> Future[int | Replay]:
+        """Start a balance change; the future holds the new balance once it is durable."""
+
+    def submit_client(
+        self, op: NewClient, idem: IdempotencyKey | None = None
+    ) -> Future[int | Replay]:
+        """Start creating a client; the future holds its id once it is durable."""
+
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""
 
@@ -130,8 +166,8 @@ class Store(Protocol):
         """Record an authentication failure from an address."""
 
     # reads
-    def config_version(self) -> int:
-        """Return a counter that changes whenever access-control data changes."""
+    def versions(self) -> tuple[int, int]:
+        """Return the counters of access-control changes and of authentication failures."""
 
     def get_client(self, client_id: int) -> Client | None:
         """Return a client by id."""
@@ -183,5 +219,5 @@ class Store(Protocol):
     def client_id_range(self) -> tuple[int, int]:
         """Return the lowest and highest client id (0, 0 when there are none)."""
 
-    def audit(self, first: int, last: int) -> Iterator[tuple[int, int, int, int, int]]:
-        """Yield (client id, balance, sum, entries, running-balance errors) for an id range."""
+    def audit(self, first: int, last: int) -> Iterator[Audit]:
+        """Yield, per client in an id range, what its entries say against what it stores."""

@@ -10,14 +10,14 @@ CLIENT_COLUMNS = (
 )
 
 CREDIT_UPDATE = """
-UPDATE clients SET balance_cents = balance_cents + :amount
+UPDATE clients SET balance_cents = balance_cents + :amount, entries = entries + 1
 WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max
-RETURNING balance_cents
+RETURNING balance_cents, entries
 """
 CREDIT_INSERT = """
-INSERT INTO credits (client_id, admin_id, date, description, amount_cents, balance_cents, relid,
-                     created_at)
-VALUES (:client_id, :admin_id, :date, :description, :amount, :balance, 0, :at)
+INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
+                     relid, created_at)
+VALUES (:client_id, :seq, :admin_id, :date, :description, :amount, :balance, 0, :at)
 """
 CLIENT_BALANCE = "SELECT balance_cents FROM clients WHERE id = :client_id"
 
@@ -114,31 +114,32 @@ IP_LIST = "SELECT entry FROM ip_allow ORDER BY entry"
 
 FAILURE_INSERT = "INSERT INTO auth_failures (ip, at) VALUES (:ip, :now)"
 FAILURE_FORGET = "DELETE FROM auth_failures WHERE at < :before"
+FAILURE_BUMP = "UPDATE meta SET value = value + 1 WHERE name = 'failure_version'"
 FAILURE_COUNT = "SELECT COUNT(*), MAX(at) FROM auth_failures WHERE ip = :ip AND at >= :since"
 
-CONFIG_VERSION = "SELECT value FROM meta WHERE name = 'config_version'"
+VERSIONS = (
+    "SELECT value FROM meta WHERE name IN ('config_version', 'failure_version') ORDER BY name"
+)
 CONFIG_BUMP = "UPDATE meta SET value = value + 1 WHERE name = 'config_version'"
 
 CREDIT_COLUMNS = (
     "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, created_at"
 )
-CREDIT_COUNT = "SELECT COUNT(*) FROM credits WHERE client_id = :client_id"
+CREDIT_COUNT = "SELECT entries FROM clients WHERE id = :client_id"
 CREDIT_PAGE = f"""
-SELECT {CREDIT_COLUMNS} FROM credits WHERE client_id = :client_id
-ORDER BY id LIMIT :limit OFFSET :offset
-"""  # noqa: S608
-CREDIT_AFTER = f"""
-SELECT {CREDIT_COLUMNS} FROM credits WHERE client_id = :client_id AND id > :after
-ORDER BY id LIMIT :limit
+SELECT {CREDIT_COLUMNS}, seq FROM credits WHERE client_id = :client_id AND seq > :after
+ORDER BY seq LIMIT :limit
 """  # noqa: S608
 
 AUDIT = """
-SELECT c.id, c.balance_cents, COALESCE(s.total, 0), COALESCE(s.n, 0), COALESCE(s.bad, 0)
+SELECT c.id, c.balance_cents, COALESCE(s.total, 0), COALESCE(s.n, 0), COALESCE(s.bad, 0),
+       c.entries
 FROM clients c LEFT JOIN (
     SELECT client_id, SUM(amount_cents) AS total, COUNT(*) AS n,
-           SUM(CASE WHEN running <> balance_cents THEN 1 ELSE 0 END) AS bad
-    FROM (SELECT client_id, amount_cents, balance_cents,
-                 SUM(amount_cents) OVER (PARTITION BY client_id ORDER BY id) AS running
+           SUM(CASE WHEN running <> balance_cents OR seq <> number THEN 1 ELSE 0 END) AS bad
+    FROM (SELECT client_id, amount_cents, balance_cents, seq,
+                 SUM(amount_cents) OVER (PARTITION BY client_id ORDER BY seq) AS running,
+                 ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY seq) AS number
           FROM credits WHERE client_id BETWEEN :first AND :last) w
     GROUP BY client_id
 ) s ON s.client_id = c.id

@@ -12,10 +12,12 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 
 from .. import errors
-from .base import Cursor, SqlStore, migrations
+from .base import Cursor, SqlStore, T, Work, migrations
+from .batch import GroupCommitter
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 
@@ -23,7 +25,14 @@ SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 class SQLiteStore(SqlStore):
     """Store protocol on a SQLite file."""
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000):
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        group_commit: bool = True,
+    ):
         if synchronous.upper() not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.path = os.path.abspath(path)
@@ -34,6 +43,7 @@ class SQLiteStore(SqlStore):
         self._all: list[tuple[sqlite3.Connection, int]] = []
         self._all_lock = threading.Lock()
         self._pid = os.getpid()
+        self._committer = GroupCommitter(self._write) if group_commit else None
 
     # --- connections -----------------------------------------------------------------------
 
@@ -64,8 +74,15 @@ class SQLiteStore(SqlStore):
             self._all.append((conn, lock_fd))
         return conn, lock_fd
 
+    def _submit(self, work: Work[T]) -> Future[T]:
+        if self._committer is None:
+            return super()._submit(work)
+        return self._committer.submit(work)
+
     def close(self) -> None:
-        """Close every connection this store opened."""
+        """Stop the writer and close every connection this store opened."""
+        if self._committer is not None:
+            self._committer.close()
         with self._all_lock:
             for conn, fd in self._all:
                 conn.close()
@@ -75,13 +92,11 @@ class SQLiteStore(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
+        # Autocommit reads: each statement sees a committed snapshot. Multi-statement readers
+        # rely on the ledger being append-only (see Ledger.get_credits).
         conn, _ = self._conn()
         try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+            yield conn
         except sqlite3.Error as exc:
             raise errors.StoreError(str(exc)) from exc
 

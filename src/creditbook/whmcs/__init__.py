@@ -2,6 +2,6 @@
 
 from .access import SETTINGS, AccessPolicy
 from .actions import ACTION_NAMES, ACTIONS
-from .api import Api, Reply
+from .api import Api, Pending, Reply
 
-__all__ = ["ACTIONS", "ACTION_NAMES", "SETTINGS", "AccessPolicy", "Api", "Reply"]
+__all__ = ["ACTIONS", "ACTION_NAMES", "SETTINGS", "AccessPolicy", "Api", "Pending", "Reply"]

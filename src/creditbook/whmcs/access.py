@@ -1,8 +1,10 @@
 """Access control (spec section 4): allow-list, access key, bans, trusted proxies, and caching.
 
-Access-control data lives in the database, shared by every server process. Each request reads one
-counter (``config_version``); when another process or the CLI changed anything, the caches of
-settings, allow-list, roles, credentials and admins are dropped and reloaded.
+Access-control data lives in the database, shared by every server process. Each request reads two
+counters in one query: ``config_version`` (when another process or the CLI changed anything, the
+caches of settings, allow-list, roles, credentials and admins are dropped and reloaded) and
+``failure_version`` (when any process recorded an authentication failure, cached ban decisions
+are dropped).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class AccessPolicy:
         self.ledger = ledger
         self.clock = clock
         self._version = -1
+        self._failures = -1
+        self._banned_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self.settings: dict[str, str] = {}
         self._allowed: list[Network] = []
@@ -114,7 +118,10 @@ class AccessPolicy:
     def refresh(self) -> None:
         """Reload cached data if anything changed since the last request."""
         store = self.ledger.store
-        version = store.config_version()
+        version, failures = store.versions()
+        if failures != self._failures or version != self._version:
+            self._banned_until = {}
+            self._failures = failures
         if version == self._version:
             return
         with self._lock:
@@ -160,10 +167,20 @@ class AccessPolicy:
             raise errors.InvalidIP(ip)
 
     def is_banned(self, ip: str) -> bool:
-        """Tell whether an address has too many recent authentication failures."""
-        window = self.number("ban_minutes") * 60
-        count, last = self.ledger.store.count_auth_failures(ip, self.clock() - window)
-        return count >= self.number("ban_failures") and last + window > self.clock()
+        """Tell whether an address has too many recent authentication failures.
+
+        The answer is cached until some process records a failure: with no new failure a
+        count can only fall as time passes, and a ban's end is known when it starts.
+        """
+        until = self._banned_until.get(ip)
+        if until is None:
+            window = self.number("ban_minutes") * 60
+            count, last = self.ledger.store.count_auth_failures(ip, self.clock() - window)
+            until = last + window if count >= self.number("ban_failures") else 0.0
+            if len(self._banned_until) > 100_000:
+                self._banned_until.clear()
+            self._banned_until[ip] = until
+        return until > self.clock()
 
     def record_failure(self, ip: str) -> None:
         """Count an authentication failure against an address."""

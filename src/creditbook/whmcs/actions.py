@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
-from ..ledger import CLIENT_DETAIL_FIELDS, Ledger, parse_id
+from ..ledger import (
+    CLIENT_DETAIL_FIELDS,
+    ClientResult,
+    CreditResult,
+    Deferred,
+    Ledger,
+    parse_id,
+)
 from ..model import Actor, Client, CreditEntry
 from ..money import format_cents
 from ..store import IdempotencyKey
@@ -29,9 +36,9 @@ class Context:
     replayed: bool = False
 
 
-def add_credit(ctx: Context, p: Params) -> Result:
+def add_credit(ctx: Context, p: Params) -> Deferred[Result]:
     """AddCredit: add or remove a client's credit (spec section 6)."""
-    result = ctx.ledger.add_credit(
+    pending = ctx.ledger.submit_credit(
         clientid=scalar(p, "clientid"),
         amount=scalar(p, "amount"),
         description=scalar(p, "description"),
@@ -41,8 +48,12 @@ def add_credit(ctx: Context, p: Params) -> Result:
         actor=ctx.actor,
         idem=ctx.idem,
     )
-    ctx.replayed = result.replayed
-    return {"result": "success", "newbalance": format_cents(result.balance_cents)}
+
+    def done(result: CreditResult) -> Result:
+        ctx.replayed = result.replayed
+        return {"result": "success", "newbalance": format_cents(result.balance_cents)}
+
+    return pending.then(done)
 
 
 def _credit(entry: CreditEntry) -> Result:
@@ -96,10 +107,10 @@ def get_clients_details(ctx: Context, p: Params) -> Result:
     return {"result": "success", **fields, "client": fields}
 
 
-def add_client(ctx: Context, p: Params) -> Result:
+def add_client(ctx: Context, p: Params) -> Deferred[Result]:
     """AddClient: create a client (address and phone fields optional)."""
     details = {f: v for f in CLIENT_DETAIL_FIELDS if (v := scalar(p, f)) is not None}
-    result = ctx.ledger.add_client(
+    pending = ctx.ledger.submit_client(
         firstname=scalar(p, "firstname"),
         lastname=scalar(p, "lastname"),
         email=scalar(p, "email"),
@@ -109,8 +120,12 @@ def add_client(ctx: Context, p: Params) -> Result:
         actor=ctx.actor,
         idem=ctx.idem,
     )
-    ctx.replayed = result.replayed
-    return {"result": "success", "clientid": str(result.client_id)}
+
+    def done(result: ClientResult) -> Result:
+        ctx.replayed = result.replayed
+        return {"result": "success", "clientid": str(result.client_id)}
+
+    return pending.then(done)
 
 
 def get_clients(ctx: Context, p: Params) -> Result:
@@ -161,7 +176,8 @@ def get_admin_details(ctx: Context, p: Params) -> Result:
     }
 
 
-Handler = Callable[[Context, Params], Result]
+#: A handler returns its result, or a Deferred one when it started a write.
+Handler = Callable[[Context, Params], Result | Deferred[Result]]
 
 #: Normalised action name -> handler. Writes accept idempotency keys.
 ACTIONS: dict[str, Handler] = {

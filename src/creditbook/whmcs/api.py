@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
-from ..ledger import Ledger
+from ..ledger import Deferred, Ledger
 from ..model import Actor
 from ..store import IdempotencyKey
 from .access import AccessPolicy
@@ -40,6 +41,14 @@ MAX_KEY_LENGTH = 255
 
 
 @dataclass(slots=True)
+class Pending:
+    """A reply that waits for a write: await ``future``, then call ``complete()``."""
+
+    future: Future[Any]
+    complete: Callable[[], Reply]
+
+
+@dataclass(slots=True)
 class Reply:
     """An HTTP-ready reply: status, content type, extra headers and a body iterator."""
 
@@ -62,9 +71,12 @@ class Api:
         self.ledger = ledger
         self.policy = policy or AccessPolicy(ledger)
 
-    def handle(self, params: Params, peer: str, headers: Mapping[str, str]) -> Reply:
-        """Answer one HTTP request's parameters (peer is the socket's remote address)."""
-        fmt, action, replayed = "json", "", False
+    def handle(self, params: Params, peer: str, headers: Mapping[str, str]) -> Reply | Pending:
+        """Answer one HTTP request's parameters (peer is the socket's remote address).
+
+        A write answers ``Pending``: the HTTP layer awaits its future, then calls ``complete``.
+        """
+        fmt, action = "json", ""
         try:
             fmt = response_type(scalar(params, "responsetype"))
             action = normalise_action(scalar(params, "action") or "")
@@ -86,18 +98,37 @@ class Api:
             admin_id = principal.admin.id if principal.admin else 0
             ctx = Context(self.ledger, principal, Actor(principal.name, admin_id, ip))
             ctx.idem = self._idempotency(action, params, headers, principal)
-            result = handler(ctx, params)
-            replayed = ctx.replayed
-            body = render(result, fmt)
-            status = 200
-        except errors.CreditError as exc:
-            status, body = exc.status, render(error_result(exc.message), fmt)
-            replayed = bool(getattr(exc, "replayed", False))
-        except errors.StoreError as exc:
+            out = handler(ctx, params)
+        except (errors.CreditError, errors.StoreError) as exc:
+            return self._error(fmt, action, exc)
+        if isinstance(out, Deferred):
+            pending = out
+            return Pending(out.future, lambda: self._reply(fmt, action, ctx, pending.result))
+        return self._reply(fmt, action, ctx, lambda: out)
+
+    def _reply(self, fmt: str, action: str, ctx: Context, produce: Callable[[], Result]) -> Reply:
+        try:
+            body = render(produce(), fmt)
+        except (errors.CreditError, errors.StoreError) as exc:
+            return self._error(fmt, action, exc)
+        extra = [("idempotent-replayed", "true")] if ctx.replayed else []
+        return Reply(200, CONTENT_TYPES[fmt], body, extra, action)
+
+    def _error(self, fmt: str, action: str, exc: errors.CreditError | errors.StoreError) -> Reply:
+        """Translate an error into the WHMCS envelope: the one place errors become replies."""
+        if isinstance(exc, errors.StoreError):
             log.error("database error: %s", exc)
-            status, body = 503, render(error_result("Database unavailable, try again"), fmt)
-        extra = [("idempotent-replayed", "true")] if replayed else []
-        return Reply(status, CONTENT_TYPES[fmt], body, extra, action)
+            return Reply(
+                503,
+                CONTENT_TYPES[fmt],
+                render(error_result("Database unavailable, try again"), fmt),
+                [],
+                action,
+            )
+        extra = [("idempotent-replayed", "true")] if exc.replayed else []
+        return Reply(
+            exc.status, CONTENT_TYPES[fmt], render(error_result(exc.message), fmt), extra, action
+        )
 
     def _idempotency(
         self, action: str, params: Params, headers: Mapping[str, str], principal: Principal
@@ -138,7 +169,8 @@ class Api:
             actor = Actor(f"local:{admin_username or ''}", admin.id if admin else 0, "")
             ctx = Context(self.ledger, principal, actor)
             ctx.idem = self._local_idempotency(action, p, principal)
-            result: dict[str, Any] = to_plain(handler(ctx, p))
+            out = handler(ctx, p)
+            result: dict[str, Any] = to_plain(out.result() if isinstance(out, Deferred) else out)
             if ctx.replayed:
                 result["replayed"] = True
             return result

@@ -1,0 +1,130 @@
+"""Group commit: one writer thread collects concurrent writes and commits them together.
+
+Callers hand the writer a unit of work and get a future. The writer takes everything queued,
+runs each unit in its own savepoint inside one transaction, commits once (one fsync), and only
+then resolves the futures: nothing is acknowledged before it is durable. A unit refused with a
+``CreditError`` is rolled back to its savepoint alone; if anything else fails (the database, a
+unit's statement), each unit is retried in a transaction of its own so that one bad unit never
+fails another. With nothing queued the writer
+sleeps on the queue, and a lone write is committed at once: there is no batching delay.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ..errors import CreditError
+
+Cursor = Any
+Unit = tuple[Callable[[Cursor], Any], Future[Any]]
+
+log = logging.getLogger("creditbook")
+
+
+class GroupCommitter:
+    """A writer thread for one store; ``submit`` is safe from any thread."""
+
+    def __init__(
+        self, write: Callable[[], AbstractContextManager[Cursor]], max_batch: int = 512
+    ) -> None:
+        self._write = write
+        self._max = max_batch
+        self._queue: queue.SimpleQueue[Unit | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.units = 0
+
+    def submit(self, work: Callable[[Cursor], Any]) -> Future[Any]:
+        """Queue a unit of work; its future resolves after the commit that includes it."""
+        future: Future[Any] = Future()
+        if self._thread is None or not self._thread.is_alive():
+            self._start()
+        self._queue.put((work, future))
+        return future
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="creditbook-writer", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        """Finish queued work and stop the writer thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None and thread.is_alive():
+            self._queue.put(None)
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit([unit for unit in batch if unit[1].set_running_or_notify_cancel()])
+            if stop:
+                return
+
+    def _commit(self, batch: list[Unit]) -> None:
+        if len(batch) == 1:
+            self._commit_one(*batch[0])
+            return
+        if not batch:
+            return
+        results: list[tuple[Future[Any], bool, Any]] = []
+        try:
+            with self._write() as cur:
+                for work, future in batch:
+                    cur.execute("SAVEPOINT unit")
+                    try:
+                        value = work(cur)
+                    except CreditError as exc:  # a refusal: this unit alone is undone
+                        cur.execute("ROLLBACK TO unit")
+                        results.append((future, False, exc))
+                    else:
+                        results.append((future, True, value))
+                    cur.execute("RELEASE unit")
+        except BaseException as exc:  # noqa: BLE001 the transaction failed as a whole
+            log.warning("batch of %d failed (%s): retrying each write alone", len(batch), exc)
+            for work, future in batch:
+                self._commit_one(work, future)
+            return
+        self.batches += 1
+        self.units += len(results)
+        for future, ok, value in results:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _commit_one(self, work: Callable[[Cursor], Any], future: Future[Any]) -> None:
+        """A lone write needs no savepoint: an error rolls back its own transaction."""
+        try:
+            with self._write() as cur:
+                value = work(cur)
+        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
+            future.set_exception(exc)
+        else:
+            self.batches += 1
+            self.units += 1
+            future.set_result(value)

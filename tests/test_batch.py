@@ -1,0 +1,149 @@
+"""Group commit changes no behaviour: order, per-operation errors, and acknowledgement only
+after commit."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+import creditbook
+from creditbook import errors
+from creditbook.model import Actor
+from creditbook.store import CreditOp
+from creditbook.store.sqlite import SQLiteStore
+from helpers import ACTOR, Seed
+
+
+def op(client_id: int, cents: int, text: str = "b") -> CreditOp:
+    return CreditOp(client_id, cents, "2026-01-01", text, 0, Actor("t"), "2026-01-01T00:00:00Z")
+
+
+@pytest.fixture
+def store(sqlite_database: str) -> SQLiteStore:
+    book = creditbook.open(sqlite_database)
+    assert isinstance(book.store, SQLiteStore)
+    return book.store
+
+
+def clients(store: SQLiteStore, n: int) -> list[int]:
+    book = creditbook.Creditbook(store)
+    return [
+        book.ledger.add_client(
+            firstname="b", lastname=str(i), email=f"b{i}@example.com", actor=ACTOR
+        ).client_id
+        for i in range(n)
+    ]
+
+
+def test_order_is_preserved_within_a_batch(store: SQLiteStore) -> None:
+    """Writes submitted in order are applied in order, with exact running balances."""
+    (client_id,) = clients(store, 1)
+    futures = [store.submit_credit(op(client_id, 100, f"#{i}")) for i in range(300)]
+    futures += [
+        store.submit_credit(op(client_id, -100 * 300, "all")),
+        store.submit_credit(op(client_id, -1, "too much")),
+    ]
+    results: list[Any] = []
+    for f in futures:
+        try:
+            results.append(f.result())
+        except errors.InsufficientCredit as exc:
+            results.append(exc.message)
+    assert results == [100 * (i + 1) for i in range(300)] + [
+        0,
+        "Amount exceeds customer credit balance",
+    ]
+    entries = list(store.iter_credits(client_id, 0, None))
+    assert [e.description for e in entries] == [f"#{i}" for i in range(300)] + ["all"]
+    assert store._committer is not None and store._committer.batches < 302
+
+
+def test_one_failing_operation_never_affects_another(store: SQLiteStore) -> None:
+    """In one batch, refusals and a database error fail alone; the rest commit."""
+    a, b = clients(store, 2)
+    assert store._committer is not None
+    gate = threading.Event()
+    blocker: Future[Any] = store._committer.submit(lambda cur: gate.wait(5))
+
+    def broken(cur: Any) -> None:
+        cur.execute("INSERT INTO no_such_table VALUES (1)")
+
+    futures = [
+        store.submit_credit(op(a, 500)),
+        store.submit_credit(op(b, -1)),  # refused: balance is 0
+        store.submit_credit(op(999, 5)),  # refused: no such client
+        store._committer.submit(broken),  # fails the transaction: everyone is retried alone
+        store.submit_credit(op(a, -200)),
+        store.submit_credit(op(b, 700)),
+    ]
+    gate.set()
+    blocker.result()
+    outcomes = []
+    for f in futures:
+        try:
+            outcomes.append(f.result())
+        except (errors.CreditError, errors.StoreError) as exc:
+            outcomes.append(type(exc).__name__)
+    assert outcomes == [500, "InsufficientCredit", "ClientIdNotFound", "StoreError", 300, 700]
+    assert [e.amount_cents for e in store.iter_credits(a, 0, None)] == [500, -200]
+    assert [e.amount_cents for e in store.iter_credits(b, 0, None)] == [700]
+
+
+def test_many_threads_share_commits(store: SQLiteStore) -> None:
+    """Concurrent callers are committed together, and every one gets its own answer."""
+    ids = clients(store, 4)
+    assert store._committer is not None
+    before = store._committer.batches
+    answers: dict[int, list[int]] = {cid: [] for cid in ids}
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        cid = ids[n % 4]
+        for _ in range(100):
+            balance = store.apply_credit(op(cid, 1))
+            with lock:
+                answers[cid].append(int(balance))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for cid in ids:
+        assert sorted(answers[cid]) == list(range(1, 401))
+    assert store._committer.batches - before < 1600
+
+
+def test_acknowledged_only_after_commit(store: SQLiteStore, sqlite_database: str) -> None:
+    """When a future resolves, a fresh connection already sees the write."""
+    (client_id,) = clients(store, 1)
+    other = creditbook.open(sqlite_database)
+    for i in range(20):
+        balance = store.submit_credit(op(client_id, 1)).result()
+        assert other.ledger.get_client(str(client_id)).balance_cents == balance == i + 1
+    other.close()
+
+
+def test_group_commit_can_be_turned_off(sqlite_database: str) -> None:
+    """group_commit=False writes in the caller's thread with the same results."""
+    store = SQLiteStore(sqlite_database.removeprefix("sqlite:///"), group_commit=False)
+    store.migrate()
+    (client_id,) = clients(store, 1)
+    assert store.apply_credit(op(client_id, 250)) == 250
+    with pytest.raises(errors.InsufficientCredit):
+        store.apply_credit(op(client_id, -251))
+    store.close()
+
+
+def test_http_writes_are_batched(book: creditbook.Creditbook, seeded: Seed) -> None:
+    """The ledger's Deferred results resolve to the same answers as direct calls."""
+    pending = [
+        book.ledger.submit_credit(
+            clientid=str(seeded.client_id), amount="1.00", description="d", actor=ACTOR
+        )
+        for _ in range(50)
+    ]
+    assert [p.result().balance_cents for p in pending] == [100 * (i + 1) for i in range(50)]
