@@ -38,8 +38,17 @@ def clients(store: SQLiteStore, n: int) -> list[int]:
     ]
 
 
-def test_order_is_preserved_within_a_batch(store: SQLiteStore) -> None:
+@pytest.fixture
+def any_store(database: str) -> Any:
+    """The store of either kind, with group commit on."""
+    book = creditbook.open(database)
+    yield book.store
+    book.close()
+
+
+def test_order_is_preserved_within_a_batch(any_store: Any) -> None:
     """Writes submitted in order are applied in order, with exact running balances."""
+    store = any_store
     (client_id,) = clients(store, 1)
     futures = [store.submit_credit(op(client_id, 100, f"#{i}")) for i in range(300)]
     futures += [
@@ -58,7 +67,46 @@ def test_order_is_preserved_within_a_batch(store: SQLiteStore) -> None:
     ]
     entries = list(store.iter_credits(client_id, 0, None))
     assert [e.description for e in entries] == [f"#{i}" for i in range(300)] + ["all"]
-    assert store._committer is not None and store._committer.batches < 302
+    assert [e.balance_cents for e in entries] == [100 * (i + 1) for i in range(300)] + [0]
+    writer = getattr(store, "_committer", None) or store._batcher
+    assert writer.batches < 302
+
+
+def test_refusals_in_a_batch_fail_alone(any_store: Any) -> None:
+    """Per-operation refusals inside one batch; the others apply, several clients at once."""
+    store = any_store
+    a, b = clients(store, 2)
+    futures = [
+        store.submit_credit(op(c, cents))
+        for c, cents in [
+            (a, 500),
+            (b, -1),
+            (999, 5),
+            (a, -200),
+            (b, 700),
+            (a, 10**16),
+            (b, -700),
+            (a, -301),
+        ]
+    ]
+    outcomes = []
+    for f in futures:
+        try:
+            outcomes.append(f.result())
+        except errors.CreditError as exc:
+            outcomes.append(type(exc).__name__)
+    assert outcomes == [
+        500,
+        "InsufficientCredit",
+        "ClientIdNotFound",
+        300,
+        700,
+        "BalanceLimitExceeded",
+        0,
+        "InsufficientCredit",
+    ]
+    assert [e.amount_cents for e in store.iter_credits(a, 0, None)] == [500, -200]
+    assert [e.balance_cents for e in store.iter_credits(b, 0, None)] == [700, 0]
 
 
 def test_one_failing_operation_never_affects_another(store: SQLiteStore) -> None:

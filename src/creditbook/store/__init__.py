@@ -25,7 +25,7 @@ def open_store(
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
-        return PostgresStore(url, pool_size=pool_size)
+        return PostgresStore(url, pool_size=pool_size, group_commit=group_commit)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     path = path.removeprefix("sqlite://")
     if not path or path == ":memory:":

@@ -5,8 +5,8 @@ runs each unit in its own savepoint inside one transaction, commits once (one fs
 then resolves the futures: nothing is acknowledged before it is durable. A unit refused with a
 ``CreditError`` is rolled back to its savepoint alone; if anything else fails (the database, a
 unit's statement), each unit is retried in a transaction of its own so that one bad unit never
-fails another. With nothing queued the writer
-sleeps on the queue, and a lone write is committed at once: there is no batching delay.
+fails another. With nothing queued the writer sleeps on the queue, and a lone write is committed
+at once: there is no batching delay.
 """
 
 from __future__ import annotations
@@ -17,37 +17,39 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..errors import CreditError
 
 Cursor = Any
+Item = TypeVar("Item")
 Unit = tuple[Callable[[Cursor], Any], Future[Any]]
 
 log = logging.getLogger("creditbook")
 
 
-class GroupCommitter:
-    """A writer thread for one store; ``submit`` is safe from any thread."""
+class Collector(Generic[Item]):
+    """A writer thread that hands everything queued to ``_process`` as one batch."""
 
-    def __init__(
-        self, write: Callable[[], AbstractContextManager[Cursor]], max_batch: int = 512
-    ) -> None:
-        self._write = write
+    def __init__(self, max_batch: int = 512) -> None:
         self._max = max_batch
-        self._queue: queue.SimpleQueue[Unit | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Item, Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0
         self.units = 0
 
-    def submit(self, work: Callable[[Cursor], Any]) -> Future[Any]:
-        """Queue a unit of work; its future resolves after the commit that includes it."""
+    def submit(self, item: Item) -> Future[Any]:
+        """Queue an item; its future resolves after the commit that includes it."""
         future: Future[Any] = Future()
         if self._thread is None or not self._thread.is_alive():
             self._start()
-        self._queue.put((work, future))
+        self._queue.put((item, future))
         return future
+
+    def _process(self, batch: list[tuple[Item, Future[Any]]]) -> None:
+        """Apply a batch and resolve every future in it."""
+        raise NotImplementedError
 
     def _start(self) -> None:
         with self._lock:
@@ -81,15 +83,28 @@ class GroupCommitter:
                     stop = True
                     break
                 batch.append(item)
-            self._commit([unit for unit in batch if unit[1].set_running_or_notify_cancel()])
+            live = [unit for unit in batch if unit[1].set_running_or_notify_cancel()]
+            if live:
+                self._process(live)
             if stop:
                 return
+
+
+class GroupCommitter(Collector[Callable[[Cursor], Any]]):
+    """Group commit of arbitrary units of work, each in its own savepoint."""
+
+    def __init__(
+        self, write: Callable[[], AbstractContextManager[Cursor]], max_batch: int = 512
+    ) -> None:
+        super().__init__(max_batch)
+        self._write = write
+
+    def _process(self, batch: list[Unit]) -> None:
+        self._commit(batch)
 
     def _commit(self, batch: list[Unit]) -> None:
         if len(batch) == 1:
             self._commit_one(*batch[0])
-            return
-        if not batch:
             return
         results: list[tuple[Future[Any], bool, Any]] = []
         try:

@@ -1,0 +1,408 @@
+"""The Creditbook benchmark: one command, everything started here, results side by side.
+
+    scripts/bench            full run (about 30 minutes), writes docs/performance.md and the chart
+    scripts/bench --quick    one run per cell, shorter cells (about 10 minutes)
+    scripts/bench --smoke    CI: SQLite only, a few seconds per cell, writes nothing
+
+It starts a throwaway PostgreSQL, seeds 10,000 clients per store, runs Creditbook
+(``creditbook serve --workers 2``) and the naive baseline (``bench/baseline.py`` on uvicorn,
+2 workers) one after the other on the same machine, and drives them with wrk (Lua script
+``bench/addcredit.lua``) at 1, 8, 32 and 128 connections, random clients and one hot client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import creditbook  # noqa: E402
+from pgserver import PostgresServer, find_bindir, free_port  # noqa: E402
+from seed import seed  # noqa: E402
+
+PY = sys.executable
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Cell:
+    """One measured cell (medians over runs)."""
+
+    store: str
+    server: str
+    connections: int
+    pattern: str
+    rps: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    max: list[float] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        values = getattr(self, name)
+        return float(statistics.median(values)) if values else float("nan")
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Every live process in a process group."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                pids.append(int(entry))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def rss_mb(pids: list[int], key: str = "VmRSS") -> float:
+    """The largest resident set among the processes (MB)."""
+    best = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    best = max(best, int(line.split()[1]))
+        except OSError:
+            continue
+    return best / 1024
+
+
+class Server:
+    """A server process group on a free loopback port."""
+
+    def __init__(self, kind: str, database: str, ident: str, secret: str,
+                 workers: int = 2) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/includes/api.php"
+        env = {**os.environ, "CREDITBOOK_ACCESS_LOG": "0", "BASELINE_DATABASE": database,
+               "BASELINE_IDENT": ident, "BASELINE_SECRET": secret,
+               "PYTHONPATH": str(ROOT / "bench")}
+        if kind == "creditbook":
+            args = [PY, "-m", "creditbook", "serve", "--database", database, "--port",
+                    str(self.port), "--workers", str(workers)]
+        else:
+            args = [PY, "-m", "uvicorn", "baseline:app", "--port", str(self.port), "--workers",
+                    str(workers), "--no-access-log", "--log-level", "warning"]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=ROOT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.post(self.url, data={"action": "addcredit"}, timeout=2).status_code
+                if status in (200, 403):
+                    time.sleep(0.5)  # let every worker finish starting
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.log.seek(0)
+        raise RuntimeError(f"{kind} did not start: {self.log.read().decode()[-2000:]}")
+
+    def pids(self) -> list[int]:
+        return group_pids(self.proc.pid)
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, 15)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        self.log.close()
+
+
+def wrk(url: str, connections: int, seconds: float, hot: bool, ident: str,
+        secret: str) -> dict[str, float]:
+    env = {**os.environ, "IDENT": ident, "SECRET": secret, "CLIENTS": "10000",
+           "HOT": "1" if hot else "0"}
+    threads = str(min(2, connections))
+    out = subprocess.run(
+        ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+         "-s", str(ROOT / "bench" / "addcredit.lua"), url],
+        env=env, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+
+
+# --- measurements --------------------------------------------------------------------------------
+
+
+def http_matrix(store: str, database: str, ident: str, secret: str, conns: list[int],
+                patterns: list[str], runs: int, seconds: float, cells: list[Cell]) -> None:
+    for kind in ("creditbook", "baseline"):
+        server = Server(kind, database, ident, secret)
+        try:
+            wrk(server.url, 32, 2, False, ident, secret)  # warm-up
+            for run in range(runs):
+                for c in conns:
+                    for pattern in patterns:
+                        cell = next((x for x in cells if (x.store, x.server, x.connections,
+                                     x.pattern) == (store, kind, c, pattern)), None)
+                        if cell is None:
+                            cell = Cell(store, kind, c, pattern)
+                            cells.append(cell)
+                        pids = server.pids()
+                        before = cpu_seconds(pids)
+                        r = wrk(server.url, c, seconds, pattern == "hot", ident, secret)
+                        cell.cpu.append((cpu_seconds(server.pids()) - before) / (r["duration_us"] / 1e6) * 100)
+                        cell.rss.append(rss_mb(server.pids()))
+                        cell.rps.append(r["rps"])
+                        cell.p50.append(r["p50_ms"])
+                        cell.p99.append(r["p99_ms"])
+                        cell.max.append(r["max_ms"])
+                        cell.errors.append(int(r["non2xx"] + r["socket_errors"]))
+                        print(f"  {store:8} {kind:10} c={c:<3} {pattern:6} run {run + 1}: "
+                              f"{r['rps']:8.0f} req/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} "
+                              f"errors {cell.errors[-1]}", flush=True)
+        finally:
+            server.stop()
+
+
+def local_api_rate(database: str, threads: int, total: int) -> float:
+    """AddCredit through local_api: operations per second with N threads."""
+    with creditbook.open(database) as book:
+        def work(n: int) -> None:
+            rng = random.Random(n)
+            for _ in range(total // threads):
+                result = book.local_api("AddCredit", {"clientid": rng.randint(1, 10_000),
+                                                      "amount": "1.25", "description": "local"})
+                assert result["result"] == "success", result
+        started = time.perf_counter()
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return (total // threads * threads) / (time.perf_counter() - started)
+
+
+BULK_SQLITE = """
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {per})
+INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
+                     relid, created_at)
+SELECT c.id, n.i, 0, '2026-01-01', 'bulk', 100, n.i * 100, 0, '2026-01-01T00:00:00Z'
+FROM clients c, n WHERE c.id BETWEEN {first} AND {last} ORDER BY c.id, n.i
+"""
+BULK_PG = """
+INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
+                     relid, created_at)
+SELECT c.id, n.i, 0, '2026-01-01', 'bulk', 100, n.i * 100, 0, '2026-01-01T00:00:00Z'
+FROM clients c, generate_series(1, {per}) AS n(i) WHERE c.id BETWEEN {first} AND {last}
+ORDER BY c.id, n.i
+"""
+
+
+def bulk_entries(database: str, clients: int, per_client: int) -> None:
+    """Give clients 1..N ``per_client`` consistent entries each, generated inside the database."""
+    with creditbook.open(database) as book:
+        template = BULK_PG if database.startswith("postgres") else BULK_SQLITE
+        step = max(1, 2_000_000 // per_client)
+        for first in range(1, clients + 1, step):
+            last = min(first + step - 1, clients)
+            with book.store._write() as cur:  # type: ignore[attr-defined]
+                cur.execute(template.format(per=per_client, first=first, last=last))
+                cur.execute(f"UPDATE clients SET entries = {per_client}, balance_cents = "  # noqa: S608
+                            f"{per_client * 100} WHERE id BETWEEN {first} AND {last}")
+
+
+def getcredits(database: str, ident: str, secret: str, samples: int) -> dict[str, float]:
+    """Page-of-100 latency on client 1 (1,000,000 entries) and the RSS of an unpaged read."""
+    server = Server("creditbook", database, ident, secret, workers=1)
+    try:
+        rng = random.Random(1)
+        times = []
+        with httpx.Client(timeout=60) as http:
+            for i in range(samples):
+                start = rng.randint(0, 999_900) if i else 999_900
+                t0 = time.perf_counter()
+                body = http.post(server.url, data={"action": "GetCredits", "identifier": ident,
+                                                   "secret": secret, "clientid": "1",
+                                                   "limitstart": str(start),
+                                                   "limitnum": "100"}).json()
+                times.append((time.perf_counter() - t0) * 1000)
+                assert body["numreturned"] == 100, body
+            rss_before = rss_mb(server.pids())
+            peak = [rss_before]
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.is_set():
+                    peak.append(rss_mb(server.pids()))
+                    time.sleep(0.05)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            size = 0
+            t0 = time.perf_counter()
+            with http.stream("POST", server.url, data={"action": "GetCredits",
+                                                       "identifier": ident, "secret": secret,
+                                                       "clientid": "1"}) as response:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+            unpaged = time.perf_counter() - t0
+            done.set()
+            sampler.join()
+        return {"p50_ms": statistics.median(times), "p99_ms": sorted(times)[int(len(times) * .99) - 1],
+                "unpaged_s": unpaged, "unpaged_mb": size / 1e6, "rss_before_mb": rss_before,
+                "rss_peak_mb": max(peak)}
+    finally:
+        server.stop()
+
+
+# --- orchestration -------------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres() -> Iterator[PostgresServer]:
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL binaries not found: apt-get install postgresql")
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def new_database(store: str, pg: PostgresServer | None, workdir: Path, name: str) -> str:
+    if store == "sqlite":
+        return f"sqlite:///{workdir / name}.db"
+    assert pg is not None
+    import psycopg
+
+    with psycopg.connect(pg.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg.url(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run per cell, 5 s cells")
+    parser.add_argument("--smoke", action="store_true", help="CI: SQLite, tiny, writes nothing")
+    parser.add_argument("--out", default=str(ROOT / "docs"), help="where results go")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    runs, seconds = (1, 2.0) if args.smoke else (1, 5.0) if args.quick else (3, 10.0)
+    stores = ["sqlite"] if args.smoke else ["sqlite", "postgres"]
+    conns = [1, 8, 32] if args.smoke else [1, 8, 32, 128]
+    patterns = ["random", "hot"]
+    workdir = Path(tempfile.mkdtemp(prefix="creditbook-bench-"))
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                               "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+                               "runs": runs, "seconds": seconds, "machine": machine()}
+    cells: list[Cell] = []
+    pg_cm = postgres() if "postgres" in stores else None
+    pg = pg_cm.__enter__() if pg_cm else None
+    try:
+        for store in stores:
+            database = new_database(store, pg, workdir, "bench")
+            ident, secret = seed(database, 10_000)
+            print(f"{store}: HTTP matrix", flush=True)
+            http_matrix(store, database, ident, secret, conns, patterns, runs, seconds, cells)
+            if args.smoke:
+                continue
+            print(f"{store}: local_api", flush=True)
+            for threads in (1, 8):
+                rates = [local_api_rate(database, threads, 20_000) for _ in range(runs)]
+                results[f"local_api_{store}_{threads}"] = rates
+                print(f"  {threads} thread(s): {statistics.median(rates):,.0f}/s", flush=True)
+            print(f"{store}: GetCredits on 1,000,000 entries", flush=True)
+            big = new_database(store, pg, workdir, "history")
+            ident2, secret2 = seed(big, 1)
+            bulk_entries(big, 1, 1_000_000)
+            results[f"getcredits_{store}"] = getcredits(big, ident2, secret2, 300)
+            print(f"  {results[f'getcredits_{store}']}", flush=True)
+            print(f"{store}: AddCredit on a 10,000,000-entry ledger", flush=True)
+            huge = new_database(store, pg, workdir, "huge")
+            ident3, secret3 = seed(huge, 10_000)
+            started = time.perf_counter()
+            bulk_entries(huge, 10_000, 1_000)
+            results[f"build_10m_{store}_s"] = time.perf_counter() - started
+            http_matrix(store + "-10M", huge, ident3, secret3, [32], ["random"], runs, seconds,
+                        cells)
+    finally:
+        if pg_cm:
+            pg_cm.__exit__(None, None, None)
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["cells"] = [asdict(c) for c in cells]
+    if args.smoke:
+        smoke_check(cells)
+        return
+    out = Path(args.out)
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (ROOT / "bench" / "results" / f"{stamp}.json").write_text(json.dumps(results, indent=1))
+    from report import write_report
+
+    write_report(results, cells, out)
+    print(f"wrote {out / 'performance.md'} and {out / 'throughput.png'}")
+
+
+def smoke_check(cells: list[Cell]) -> None:
+    """CI: both servers answered every request, and Creditbook kept up with the baseline."""
+    for cell in cells:
+        print(f"{cell.server:10} c={cell.connections:<3} {cell.pattern:6} "
+              f"{cell.median('rps'):8.0f} req/s p99 {cell.median('p99'):.1f} ms "
+              f"errors {sum(cell.errors)}")
+        assert sum(cell.errors) == 0, cell
+        assert cell.median("rps") > 0, cell
+    print("smoke benchmark: 0 errors")
+
+
+def machine() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory_gib": f"{int(mem) / 2**20:.0f}",
+            "kernel": platform.release(), "python": platform.python_version(),
+            "sqlite": __import__("sqlite3").sqlite_version,
+            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
+            if shutil.which("wrk") else "?"}
+
+
+if __name__ == "__main__":
+    main()
