@@ -158,7 +158,7 @@ def wrk(url: str, connections: int, seconds: float, hot: bool, ident: str,
            "HOT": "1" if hot else "0"}
     threads = str(min(2, connections))
     out = subprocess.run(
-        ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+        ["wrk", "-t", threads, "-c", str(connections), "-d", f"{int(seconds)}s", "--timeout", "10s",
          "-s", str(ROOT / "bench" / "addcredit.lua"), url],
         env=env, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
