@@ -41,10 +41,14 @@ WITH u AS (UPDATE clients SET balance_cents = balance_cents + {p}, entries = ent
            SELECT id, entries, 0, {p}, {p}, {p}, balance_cents, 0, {p} FROM u)
 SELECT balance_cents FROM u
 """
-UPDATE = ("UPDATE clients SET balance_cents = balance_cents + ?, entries = entries + 1"
-          " WHERE id = ? AND balance_cents + ? BETWEEN 0 AND ? RETURNING balance_cents, entries")
-INSERT = ("INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents,"
-          " balance_cents, relid, created_at) VALUES (?, ?, 0, ?, ?, ?, ?, 0, ?)")
+UPDATE = (
+    "UPDATE clients SET balance_cents = balance_cents + ?, entries = entries + 1"
+    " WHERE id = ? AND balance_cents + ? BETWEEN 0 AND ? RETURNING balance_cents, entries"
+)
+INSERT = (
+    "INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents,"
+    " balance_cents, relid, created_at) VALUES (?, ?, 0, ?, ?, ?, ?, 0, ?)"
+)
 state: dict[str, Any] = {}
 
 
@@ -65,13 +69,19 @@ async def api(request: Request) -> JSONResponse:
     whole, _, frac = amount.partition(".")
     cents = int(whole) * 100 + int((frac + "00")[:2])
     now = dt.datetime.now(dt.UTC)
-    args = (cents, int(client), now.date().isoformat(), str(form.get("description", "")),
-            now.isoformat())
+    args = (
+        cents,
+        int(client),
+        now.date().isoformat(),
+        str(form.get("description", "")),
+        now.isoformat(),
+    )
     balance = await state["apply"](*args)
     if balance is None:
         return error("Client ID Not Found")
-    return JSONResponse({"result": "success",
-                         "newbalance": f"{balance // 100}.{balance % 100:02d}"})
+    return JSONResponse(
+        {"result": "success", "newbalance": f"{balance // 100}.{balance % 100:02d}"}
+    )
 
 
 def sqlite_apply(path: str) -> Any:
@@ -101,8 +111,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if DATABASE.startswith("postgres"):
         from psycopg_pool import AsyncConnectionPool
 
-        pool = AsyncConnectionPool(DATABASE, min_size=4, max_size=4, open=False,
-                                   kwargs={"autocommit": True})
+        pool = AsyncConnectionPool(
+            DATABASE, min_size=4, max_size=4, open=False, kwargs={"autocommit": True}
+        )
         await pool.open()
         sql = SQL.format(p="%s")
 

@@ -10,8 +10,14 @@ COMMAND = "scripts/bench"
 
 
 def _find(cells: list[Any], store: str, server: str, c: int, pattern: str) -> Any:
-    return next((x for x in cells if (x.store, x.server, x.connections, x.pattern)
-                 == (store, server, c, pattern)), None)
+    return next(
+        (
+            x
+            for x in cells
+            if (x.store, x.server, x.connections, x.pattern) == (store, server, c, pattern)
+        ),
+        None,
+    )
 
 
 def _fmt(value: float, digits: int = 0) -> str:
@@ -28,11 +34,20 @@ def write_chart(cells: list[Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     for store, colour in (("sqlite", "tab:blue"), ("postgres", "tab:orange")):
         for server, style in (("creditbook", "-"), ("baseline", "--")):
-            points = sorted((x.connections, x.median("rps")) for x in cells
-                            if x.store == store and x.server == server and x.pattern == "random")
+            points = sorted(
+                (x.connections, x.median("rps"))
+                for x in cells
+                if x.store == store and x.server == server and x.pattern == "random"
+            )
             if points:
-                ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o",
-                        color=colour, label=f"{server}, {store}")
+                ax.plot(
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                    style,
+                    marker="o",
+                    color=colour,
+                    label=f"{server}, {store}",
+                )
     ax.set_xscale("log", base=2)
     ax.set_xticks([1, 8, 32, 128], labels=["1", "8", "32", "128"])
     ax.set_xlabel("concurrent connections (wrk)")
@@ -71,34 +86,49 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
         "",
     ]
     lines += _targets(results, cells)
-    lines += ["", "## AddCredit over HTTP", "",
-              "| store | server | conns | clients | req/s | p50 ms | p99 ms | max ms | errors "
-              "| server CPU % | max RSS/process MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in sorted(cells, key=lambda x: (x.store, x.server != "creditbook", x.pattern,
-                                           x.connections)):
+    lines += [
+        "",
+        "## AddCredit over HTTP",
+        "",
+        "| store | server | conns | clients | req/s | p50 ms | p99 ms | max ms | errors "
+        "| server CPU % | max RSS/process MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sorted(
+        cells, key=lambda x: (x.store, x.server != "creditbook", x.pattern, x.connections)
+    ):
         lines.append(
             f"| {c.store} | {c.server} | {c.connections} | {c.pattern} | {_fmt(c.median('rps'))} "
             f"| {_fmt(c.median('p50'), 2)} | {_fmt(c.median('p99'), 2)} | "
             f"{_fmt(c.median('max'), 1)} | {sum(c.errors)} | {_fmt(c.median('cpu'))} | "
-            f"{_fmt(max(c.rss), 1)} |")
-    lines += ["", "## Ratio to the baseline (same run)", "",
-              "| store | conns | clients | Creditbook / baseline |", "|---|---|---|---|"]
+            f"{_fmt(max(c.rss), 1)} |"
+        )
+    lines += [
+        "",
+        "## Ratio to the baseline (same run)",
+        "",
+        "| store | conns | clients | Creditbook / baseline |",
+        "|---|---|---|---|",
+    ]
     for c in sorted(cells, key=lambda x: (x.store, x.pattern, x.connections)):
         if c.server != "creditbook":
             continue
         base = _find(cells, c.store, "baseline", c.connections, c.pattern)
         if base is not None:
-            lines.append(f"| {c.store} | {c.connections} | {c.pattern} | "
-                         f"{c.median('rps') / base.median('rps'):.2f}x |")
+            lines.append(
+                f"| {c.store} | {c.connections} | {c.pattern} | "
+                f"{c.median('rps') / base.median('rps'):.2f}x |"
+            )
     lines += ["", "## In-process and large-ledger figures", ""]
     for store in ("sqlite", "postgres"):
         for threads in (1, 8):
             rates = results.get(f"local_api_{store}_{threads}")
             if rates:
-                lines.append(f"- `local_api` AddCredit, {store}, {threads} thread(s): "
-                             f"{statistics.median(rates):,.0f}/s (runs: "
-                             f"{', '.join(f'{r:,.0f}' for r in rates)})")
+                lines.append(
+                    f"- `local_api` AddCredit, {store}, {threads} thread(s): "
+                    f"{statistics.median(rates):,.0f}/s (runs: "
+                    f"{', '.join(f'{r:,.0f}' for r in rates)})"
+                )
         g = results.get(f"getcredits_{store}")
         if g:
             lines.append(
@@ -106,15 +136,27 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
                 f"offsets over HTTP: p50 {g['p50_ms']:.2f} ms, p99 {g['p99_ms']:.2f} ms; the "
                 f"unpaged history ({g['unpaged_mb']:.0f} MB of JSON) streamed in "
                 f"{g['unpaged_s']:.1f} s with the worker's RSS at {g['rss_before_mb']:.0f} MB "
-                f"before and {g['rss_peak_mb']:.0f} MB at peak")
+                f"before and {g['rss_peak_mb']:.0f} MB at peak"
+            )
         built = results.get(f"build_10m_{store}_s")
         if built:
-            lines.append(f"- {store}: 10,000,000-entry ledger generated in {built:.0f} s "
-                         "(inside the database)")
-    lines += ["", "## Reproduce", "", "```sh", "apt-get install -y wrk postgresql",
-              f"{COMMAND}            # full: 3 runs x 10 s per cell",
-              f"{COMMAND} --quick    # 1 run x 5 s per cell", "```", "",
-              "Raw results of each run are kept in `bench/results/` (not committed).", ""]
+            lines.append(
+                f"- {store}: 10,000,000-entry ledger generated in {built:.0f} s "
+                "(inside the database)"
+            )
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "apt-get install -y wrk postgresql",
+        f"{COMMAND}            # full: 3 runs x 10 s per cell",
+        f"{COMMAND} --quick    # 1 run x 5 s per cell",
+        "```",
+        "",
+        "Raw results of each run are kept in `bench/results/` (not committed).",
+        "",
+    ]
     (out / "performance.md").write_text("\n".join(lines))
 
 
@@ -132,10 +174,12 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
         c = cell(store)
         if c is None:
             continue
-        row(f"AddCredit HTTP, {store}, 32 conns, random", f">= {rps_target:,}/s, p99 <= "
-            f"{p99_target} ms, 0 errors",
+        row(
+            f"AddCredit HTTP, {store}, 32 conns, random",
+            f">= {rps_target:,}/s, p99 <= {p99_target} ms, 0 errors",
             f"{c.median('rps'):,.0f}/s, p99 {c.median('p99'):.1f} ms, {sum(c.errors)} errors",
-            c.median("rps") >= rps_target and c.median("p99") <= p99_target and not sum(c.errors))
+            c.median("rps") >= rps_target and c.median("p99") <= p99_target and not sum(c.errors),
+        )
         hot = cell(store, pattern="hot")
         if hot is not None:
             ratio = hot.median("rps") / c.median("rps")
@@ -143,33 +187,59 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
         one = cell(store, c=1)
         if one is not None:
             limit = 1.0 if store == "sqlite" else 2.0
-            row(f"1 connection p50, {store}", f"<= {limit:.0f} ms", f"{one.median('p50'):.2f} ms",
-                one.median("p50") <= limit)
+            row(
+                f"1 connection p50, {store}",
+                f"<= {limit:.0f} ms",
+                f"{one.median('p50'):.2f} ms",
+                one.median("p50") <= limit,
+            )
         base = cell(store, server="baseline")
         if base is not None:
             ratio = c.median("rps") / base.median("rps")
             goal = 3.0 if store == "sqlite" else 1.8
-            row(f"ratio to baseline, {store}, 32 conns", f">= {goal}x", f"{ratio:.2f}x",
-                ratio >= goal)
+            row(
+                f"ratio to baseline, {store}, 32 conns",
+                f">= {goal}x",
+                f"{ratio:.2f}x",
+                ratio >= goal,
+            )
         big = _find(cells, store + "-10M", "creditbook", 32, "random")
         if big is not None:
             ratio = big.median("rps") / c.median("rps")
-            row(f"10,000,000-entry ledger, {store}", ">= 90% of empty", f"{ratio:.0%}",
-                ratio >= 0.9)
+            row(
+                f"10,000,000-entry ledger, {store}", ">= 90% of empty", f"{ratio:.0%}", ratio >= 0.9
+            )
     for threads, goal in ((1, 5_000), (8, 20_000)):
         rates = results.get(f"local_api_sqlite_{threads}")
         if rates:
             value = statistics.median(rates)
-            row(f"local_api AddCredit, SQLite, {threads} thread(s)", f">= {goal:,}/s",
-                f"{value:,.0f}/s", value >= goal)
+            row(
+                f"local_api AddCredit, SQLite, {threads} thread(s)",
+                f">= {goal:,}/s",
+                f"{value:,.0f}/s",
+                value >= goal,
+            )
     for store in ("sqlite", "postgres"):
         g = results.get(f"getcredits_{store}")
         if g:
-            row(f"GetCredits page of 100, 1M entries, {store}", "p50 <= 5 ms",
-                f"{g['p50_ms']:.2f} ms", g["p50_ms"] <= 5)
-            row(f"unpaged GetCredits of 1M entries, {store}", "streamed, RSS <= 200 MB",
-                f"peak {g['rss_peak_mb']:.0f} MB", g["rss_peak_mb"] <= 200)
+            row(
+                f"GetCredits page of 100, 1M entries, {store}",
+                "p50 <= 5 ms",
+                f"{g['p50_ms']:.2f} ms",
+                g["p50_ms"] <= 5,
+            )
+            row(
+                f"unpaged GetCredits of 1M entries, {store}",
+                "streamed, RSS <= 200 MB",
+                f"peak {g['rss_peak_mb']:.0f} MB",
+                g["rss_peak_mb"] <= 200,
+            )
     rss = max((max(c.rss) for c in cells if c.server == "creditbook"), default=float("nan"))
     row("RSS per server process under load", "<= 100 MB", f"max {rss:.0f} MB", rss <= 100)
-    return ["## Targets", "", "| measure | target | measured | verdict |", "|---|---|---|---|",
-            *rows]
+    return [
+        "## Targets",
+        "",
+        "| measure | target | measured | verdict |",
+        "|---|---|---|---|",
+        *rows,
+    ]

@@ -110,23 +110,54 @@ def rss_mb(pids: list[int], key: str = "VmRSS") -> float:
 class Server:
     """A server process group on a free loopback port."""
 
-    def __init__(self, kind: str, database: str, ident: str, secret: str,
-                 workers: int = 2) -> None:
+    def __init__(self, kind: str, database: str, ident: str, secret: str, workers: int = 2) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/includes/api.php"
-        env = {**os.environ, "CREDITBOOK_ACCESS_LOG": "0", "BASELINE_DATABASE": database,
-               "BASELINE_IDENT": ident, "BASELINE_SECRET": secret,
-               "PYTHONPATH": str(ROOT / "bench")}
+        env = {
+            **os.environ,
+            "CREDITBOOK_ACCESS_LOG": "0",
+            "BASELINE_DATABASE": database,
+            "BASELINE_IDENT": ident,
+            "BASELINE_SECRET": secret,
+            "PYTHONPATH": str(ROOT / "bench"),
+        }
         if kind == "creditbook":
-            args = [PY, "-m", "creditbook", "serve", "--database", database, "--port",
-                    str(self.port), "--workers", str(workers)]
+            args = [
+                PY,
+                "-m",
+                "creditbook",
+                "serve",
+                "--database",
+                database,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ]
         else:
-            args = [PY, "-m", "uvicorn", "baseline:app", "--port", str(self.port), "--workers",
-                    str(workers), "--no-access-log", "--log-level", "warning"]
+            args = [
+                PY,
+                "-m",
+                "uvicorn",
+                "baseline:app",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            args,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -152,15 +183,37 @@ class Server:
         self.log.close()
 
 
-def wrk(url: str, connections: int, seconds: float, hot: bool, ident: str,
-        secret: str) -> dict[str, float]:
-    env = {**os.environ, "IDENT": ident, "SECRET": secret, "CLIENTS": "10000",
-           "HOT": "1" if hot else "0"}
+def wrk(
+    url: str, connections: int, seconds: float, hot: bool, ident: str, secret: str
+) -> dict[str, float]:
+    env = {
+        **os.environ,
+        "IDENT": ident,
+        "SECRET": secret,
+        "CLIENTS": "10000",
+        "HOT": "1" if hot else "0",
+    }
     threads = str(min(2, connections))
     out = subprocess.run(
-        ["wrk", "-t", threads, "-c", str(connections), "-d", f"{int(seconds)}s", "--timeout", "10s",
-         "-s", str(ROOT / "bench" / "addcredit.lua"), url],
-        env=env, capture_output=True, text=True, check=True).stdout
+        [
+            "wrk",
+            "-t",
+            threads,
+            "-c",
+            str(connections),
+            "-d",
+            f"{int(seconds)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "addcredit.lua"),
+            url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
 
@@ -168,8 +221,17 @@ def wrk(url: str, connections: int, seconds: float, hot: bool, ident: str,
 # --- measurements --------------------------------------------------------------------------------
 
 
-def http_matrix(store: str, database: str, ident: str, secret: str, conns: list[int],
-                patterns: list[str], runs: int, seconds: float, cells: list[Cell]) -> None:
+def http_matrix(
+    store: str,
+    database: str,
+    ident: str,
+    secret: str,
+    conns: list[int],
+    patterns: list[str],
+    runs: int,
+    seconds: float,
+    cells: list[Cell],
+) -> None:
     for kind in ("creditbook", "baseline"):
         server = Server(kind, database, ident, secret)
         try:
@@ -177,37 +239,53 @@ def http_matrix(store: str, database: str, ident: str, secret: str, conns: list[
             for run in range(runs):
                 for c in conns:
                     for pattern in patterns:
-                        cell = next((x for x in cells if (x.store, x.server, x.connections,
-                                     x.pattern) == (store, kind, c, pattern)), None)
+                        cell = next(
+                            (
+                                x
+                                for x in cells
+                                if (x.store, x.server, x.connections, x.pattern)
+                                == (store, kind, c, pattern)
+                            ),
+                            None,
+                        )
                         if cell is None:
                             cell = Cell(store, kind, c, pattern)
                             cells.append(cell)
                         pids = server.pids()
                         before = cpu_seconds(pids)
                         r = wrk(server.url, c, seconds, pattern == "hot", ident, secret)
-                        cell.cpu.append((cpu_seconds(server.pids()) - before) / (r["duration_us"] / 1e6) * 100)
+                        cell.cpu.append(
+                            (cpu_seconds(server.pids()) - before) / (r["duration_us"] / 1e6) * 100
+                        )
                         cell.rss.append(rss_mb(server.pids()))
                         cell.rps.append(r["rps"])
                         cell.p50.append(r["p50_ms"])
                         cell.p99.append(r["p99_ms"])
                         cell.max.append(r["max_ms"])
                         cell.errors.append(int(r["non2xx"] + r["socket_errors"]))
-                        print(f"  {store:8} {kind:10} c={c:<3} {pattern:6} run {run + 1}: "
-                              f"{r['rps']:8.0f} req/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} "
-                              f"errors {cell.errors[-1]}", flush=True)
+                        print(
+                            f"  {store:8} {kind:10} c={c:<3} {pattern:6} run {run + 1}: "
+                            f"{r['rps']:8.0f} req/s p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} "
+                            f"errors {cell.errors[-1]}",
+                            flush=True,
+                        )
         finally:
             server.stop()
 
 
-def local_api_rate(database: str, threads: int, total: int) -> float:
+def local_api_rate(database: str, threads: int, total: int, clients: int = 10_000) -> float:
     """AddCredit through local_api: operations per second with N threads."""
     with creditbook.open(database) as book:
+
         def work(n: int) -> None:
             rng = random.Random(n)
             for _ in range(total // threads):
-                result = book.local_api("AddCredit", {"clientid": rng.randint(1, 10_000),
-                                                      "amount": "1.25", "description": "local"})
+                result = book.local_api(
+                    "AddCredit",
+                    {"clientid": rng.randint(1, clients), "amount": "1.25", "description": "local"},
+                )
                 assert result["result"] == "success", result
+
         started = time.perf_counter()
         workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
         for w in workers:
@@ -242,24 +320,35 @@ def bulk_entries(database: str, clients: int, per_client: int) -> None:
             last = min(first + step - 1, clients)
             with book.store._write() as cur:  # type: ignore[attr-defined]
                 cur.execute(template.format(per=per_client, first=first, last=last))
-                cur.execute(f"UPDATE clients SET entries = {per_client}, balance_cents = "  # noqa: S608
-                            f"{per_client * 100} WHERE id BETWEEN {first} AND {last}")
+                cur.execute(
+                    f"UPDATE clients SET entries = {per_client}, balance_cents = "  # noqa: S608
+                    f"{per_client * 100} WHERE id BETWEEN {first} AND {last}"
+                )
 
 
-def getcredits(database: str, ident: str, secret: str, samples: int) -> dict[str, float]:
-    """Page-of-100 latency on client 1 (1,000,000 entries) and the RSS of an unpaged read."""
+def getcredits(
+    database: str, ident: str, secret: str, samples: int, entries: int = 1_000_000
+) -> dict[str, float]:
+    """Page-of-100 latency on client 1 (``entries`` entries) and the RSS of an unpaged read."""
     server = Server("creditbook", database, ident, secret, workers=1)
     try:
         rng = random.Random(1)
         times = []
         with httpx.Client(timeout=60) as http:
             for i in range(samples):
-                start = rng.randint(0, 999_900) if i else 999_900
+                start = rng.randint(0, entries - 100) if i else entries - 100
                 t0 = time.perf_counter()
-                body = http.post(server.url, data={"action": "GetCredits", "identifier": ident,
-                                                   "secret": secret, "clientid": "1",
-                                                   "limitstart": str(start),
-                                                   "limitnum": "100"}).json()
+                body = http.post(
+                    server.url,
+                    data={
+                        "action": "GetCredits",
+                        "identifier": ident,
+                        "secret": secret,
+                        "clientid": "1",
+                        "limitstart": str(start),
+                        "limitnum": "100",
+                    },
+                ).json()
                 times.append((time.perf_counter() - t0) * 1000)
                 assert body["numreturned"] == 100, body
             rss_before = rss_mb(server.pids())
@@ -275,17 +364,29 @@ def getcredits(database: str, ident: str, secret: str, samples: int) -> dict[str
             sampler.start()
             size = 0
             t0 = time.perf_counter()
-            with http.stream("POST", server.url, data={"action": "GetCredits",
-                                                       "identifier": ident, "secret": secret,
-                                                       "clientid": "1"}) as response:
+            with http.stream(
+                "POST",
+                server.url,
+                data={
+                    "action": "GetCredits",
+                    "identifier": ident,
+                    "secret": secret,
+                    "clientid": "1",
+                },
+            ) as response:
                 for chunk in response.iter_bytes():
                     size += len(chunk)
             unpaged = time.perf_counter() - t0
             done.set()
             sampler.join()
-        return {"p50_ms": statistics.median(times), "p99_ms": sorted(times)[int(len(times) * .99) - 1],
-                "unpaged_s": unpaged, "unpaged_mb": size / 1e6, "rss_before_mb": rss_before,
-                "rss_peak_mb": max(peak)}
+        return {
+            "p50_ms": statistics.median(times),
+            "p99_ms": sorted(times)[int(len(times) * 0.99) - 1],
+            "unpaged_s": unpaged,
+            "unpaged_mb": size / 1e6,
+            "rss_before_mb": rss_before,
+            "rss_peak_mb": max(peak),
+        }
     finally:
         server.stop()
 
@@ -330,9 +431,13 @@ def main() -> None:
     conns = [1, 8, 32] if args.smoke else [1, 8, 32, 128]
     patterns = ["random", "hot"]
     workdir = Path(tempfile.mkdtemp(prefix="creditbook-bench-"))
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                               "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
-                               "runs": runs, "seconds": seconds, "machine": machine()}
+    results: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "runs": runs,
+        "seconds": seconds,
+        "machine": machine(),
+    }
     cells: list[Cell] = []
     pg_cm = postgres() if "postgres" in stores else None
     pg = pg_cm.__enter__() if pg_cm else None
@@ -361,8 +466,9 @@ def main() -> None:
             started = time.perf_counter()
             bulk_entries(huge, 10_000, 1_000)
             results[f"build_10m_{store}_s"] = time.perf_counter() - started
-            http_matrix(store + "-10M", huge, ident3, secret3, [32], ["random"], runs, seconds,
-                        cells)
+            http_matrix(
+                store + "-10M", huge, ident3, secret3, [32], ["random"], runs, seconds, cells
+            )
     finally:
         if pg_cm:
             pg_cm.__exit__(None, None, None)
@@ -384,24 +490,37 @@ def main() -> None:
 def smoke_check(cells: list[Cell]) -> None:
     """CI: both servers answered every request, and Creditbook kept up with the baseline."""
     for cell in cells:
-        print(f"{cell.server:10} c={cell.connections:<3} {cell.pattern:6} "
-              f"{cell.median('rps'):8.0f} req/s p99 {cell.median('p99'):.1f} ms "
-              f"errors {sum(cell.errors)}")
+        print(
+            f"{cell.server:10} c={cell.connections:<3} {cell.pattern:6} "
+            f"{cell.median('rps'):8.0f} req/s p99 {cell.median('p99'):.1f} ms "
+            f"errors {sum(cell.errors)}"
+        )
         assert sum(cell.errors) == 0, cell
         assert cell.median("rps") > 0, cell
     print("smoke benchmark: 0 errors")
 
 
 def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory_gib": f"{int(mem) / 2**20:.0f}",
-            "kernel": platform.release(), "python": platform.python_version(),
-            "sqlite": __import__("sqlite3").sqlite_version,
-            "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
-            if shutil.which("wrk") else "?"}
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory_gib": f"{int(mem) / 2**20:.0f}",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "sqlite": __import__("sqlite3").sqlite_version,
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
+        if shutil.which("wrk")
+        else "?",
+    }
 
 
 if __name__ == "__main__":

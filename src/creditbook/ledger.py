@@ -138,7 +138,7 @@ class Ledger:
 
     def add_credit(self, **request: Any) -> CreditResult:
         """Add or remove credit, checking the rules of spec section 6 in order."""
-        return self.submit_credit(**request).result()
+        return self.submit_credit(**request, inline=True).result()
 
     def submit_credit(
         self,
@@ -151,8 +151,12 @@ class Ledger:
         adminid: str | None = None,
         actor: Actor,
         idem: IdempotencyKey | None = None,
+        inline: bool = False,
     ) -> Deferred[CreditResult]:
-        """Validate a credit (rules 1-7 raise at once) and start the write (rules 8-9)."""
+        """Validate a credit (rules 1-7 raise at once) and start the write (rules 8-9).
+
+        ``inline``: the caller will block on the result (a thread, not an event loop).
+        """
         kind = (type or "add").lower()
         if kind not in ("add", "remove"):
             raise errors.InvalidType()
@@ -187,7 +191,7 @@ class Ledger:
             actor,
             self.now(),
         )
-        return Deferred(self.store.submit_credit(op, idem), _credit_result)
+        return Deferred(self.store.submit_credit(op, idem, inline=inline), _credit_result)
 
     def _date(self, date: str | None) -> str:
         if not date:
@@ -218,7 +222,7 @@ class Ledger:
 
     def add_client(self, **request: Any) -> ClientResult:
         """Create a client after checking the fields (spec section 7, AddClient)."""
-        return self.submit_client(**request).result()
+        return self.submit_client(**request, inline=True).result()
 
     def submit_client(
         self,
@@ -231,6 +235,7 @@ class Ledger:
         details: dict[str, str] | None = None,
         actor: Actor,
         idem: IdempotencyKey | None = None,
+        inline: bool = False,
     ) -> Deferred[ClientResult]:
         """Validate a new client (raising at once) and start the write."""
         if not firstname:
@@ -268,7 +273,7 @@ class Ledger:
             actor,
             self.now(),
         )
-        return Deferred(self.store.submit_client(op, idem), _client_result)
+        return Deferred(self.store.submit_client(op, idem, inline=inline), _client_result)
 
     def get_client(self, clientid: str | None = None, email: str | None = None) -> Client:
         """Find a client by id or e-mail address."""

@@ -135,7 +135,7 @@ class SqlStore(abc.ABC):
 
         return work
 
-    def _submit(self, work: Work[T]) -> Future[T]:
+    def _submit(self, work: Work[T], inline: bool = False) -> Future[T]:
         """Run ``work(cur)`` in one write transaction; stores that batch writes override this."""
         future: Future[T] = Future()
         try:
@@ -149,7 +149,7 @@ class SqlStore(abc.ABC):
 
     def _transact(self, work: Work[T]) -> T:
         """Run ``work(cur)`` in one write transaction and return its value."""
-        return self._submit(work).result()
+        return self._submit(work, inline=True).result()
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -188,15 +188,18 @@ class SqlStore(abc.ABC):
         raise errors.BalanceLimitExceeded()
 
     def submit_credit(
-        self, op: CreditOp, idem: IdempotencyKey | None = None
+        self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
     ) -> Future[int | Replay]:
-        """Start a balance change; the future holds the new balance once it is durable."""
+        """Start a balance change; the future holds the new balance once it is durable.
+
+        ``inline``: the caller will block on the future (see ``Collector.submit``).
+        """
         work: Work[Any] = partial(self._apply_credit, op=op)
-        return self._submit(work if idem is None else self._once(idem, work))
+        return self._submit(work if idem is None else self._once(idem, work), inline)
 
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""
-        return self.submit_credit(op, idem).result()
+        return self.submit_credit(op, idem, inline=True).result()
 
     def _add_client(self, cur: Cursor, op: NewClient) -> int:
         key = op.email.lower()
@@ -221,15 +224,15 @@ class SqlStore(abc.ABC):
         return client_id
 
     def submit_client(
-        self, op: NewClient, idem: IdempotencyKey | None = None
+        self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False
     ) -> Future[int | Replay]:
         """Start creating a client; the future holds its id once it is durable."""
         work: Work[Any] = partial(self._add_client, op=op)
-        return self._submit(work if idem is None else self._once(idem, work))
+        return self._submit(work if idem is None else self._once(idem, work), inline)
 
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
         """Create a client; return its id."""
-        return self.submit_client(op, idem).result()
+        return self.submit_client(op, idem, inline=True).result()
 
     def add_admin(
         self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str

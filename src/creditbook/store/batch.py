@@ -36,14 +36,30 @@ class Collector(Generic[Item]):
         self._queue: queue.SimpleQueue[tuple[Item, Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._busy = threading.Lock()  # held while a batch is being applied
+        self._pending = 0  # queued and not yet applied
         self.batches = 0
         self.units = 0
 
-    def submit(self, item: Item) -> Future[Any]:
-        """Queue an item; its future resolves after the commit that includes it."""
+    def submit(self, item: Item, *, inline: bool = False) -> Future[Any]:
+        """Queue an item; its future resolves after the commit that includes it.
+
+        ``inline`` is for callers that will block on the future anyway (threads, not an event
+        loop): when nothing is queued or being applied, the item is committed at once in the
+        caller's thread, saving the hand-off to the writer. Queued items keep their order.
+        """
         future: Future[Any] = Future()
+        if inline and self._pending == 0 and self._busy.acquire(blocking=False):
+            try:
+                future.set_running_or_notify_cancel()
+                self._process([(item, future)])
+            finally:
+                self._busy.release()
+            return future
         if self._thread is None or not self._thread.is_alive():
             self._start()
+        with self._lock:
+            self._pending += 1
         self._queue.put((item, future))
         return future
 
@@ -84,8 +100,11 @@ class Collector(Generic[Item]):
                     break
                 batch.append(item)
             live = [unit for unit in batch if unit[1].set_running_or_notify_cancel()]
-            if live:
-                self._process(live)
+            with self._busy:
+                if live:
+                    self._process(live)
+            with self._lock:
+                self._pending -= len(batch)
             if stop:
                 return
 

@@ -177,13 +177,13 @@ class PostgresStore(SqlStore):
             raise errors.StoreError(str(exc)) from exc
 
     def submit_credit(
-        self, op: CreditOp, idem: IdempotencyKey | None = None
+        self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
     ) -> Future[int | Replay]:
         """Apply a balance change in one statement (or, with a key, one transaction)."""
         if idem is not None:
-            return super().submit_credit(op, idem)
+            return super().submit_credit(op, idem, inline=inline)
         if self._batcher is not None:
-            return self._batcher.submit(op)
+            return self._batcher.submit(op, inline=inline)
         future: Future[int | Replay] = Future()
         try:
             future.set_result(self._credit_statement(op))

@@ -109,12 +109,15 @@ class Store(Protocol):
 
     # writes
     def submit_credit(
-        self, op: CreditOp, idem: IdempotencyKey | None = None
+        self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
     ) -> Future[int | Replay]:
-        """Start a balance change; the future holds the new balance once it is durable."""
+        """Start a balance change; the future holds the new balance once it is durable.
+
+        ``inline`` is a hint from callers that will block on the future (not an event loop).
+        """
 
     def submit_client(
-        self, op: NewClient, idem: IdempotencyKey | None = None
+        self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False
     ) -> Future[int | Replay]:
         """Start creating a client; the future holds its id once it is durable."""
 

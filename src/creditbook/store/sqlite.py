@@ -74,10 +74,10 @@ class SQLiteStore(SqlStore):
             self._all.append((conn, lock_fd))
         return conn, lock_fd
 
-    def _submit(self, work: Work[T]) -> Future[T]:
+    def _submit(self, work: Work[T], inline: bool = False) -> Future[T]:
         if self._committer is None:
             return super()._submit(work)
-        return self._committer.submit(work)
+        return self._committer.submit(work, inline=inline)
 
     def close(self) -> None:
         """Stop the writer and close every connection this store opened."""

@@ -34,6 +34,8 @@ class Context:
     actor: Actor
     idem: IdempotencyKey | None = None
     replayed: bool = False
+    #: The caller blocks on writes (``local_api``), rather than awaiting them on an event loop.
+    blocking: bool = False
 
 
 def add_credit(ctx: Context, p: Params) -> Deferred[Result]:
@@ -47,6 +49,7 @@ def add_credit(ctx: Context, p: Params) -> Deferred[Result]:
         adminid=scalar(p, "adminid"),
         actor=ctx.actor,
         idem=ctx.idem,
+        inline=ctx.blocking,
     )
 
     def done(result: CreditResult) -> Result:
@@ -119,6 +122,7 @@ def add_client(ctx: Context, p: Params) -> Deferred[Result]:
         details=details,
         actor=ctx.actor,
         idem=ctx.idem,
+        inline=ctx.blocking,
     )
 
     def done(result: ClientResult) -> Result:

@@ -167,7 +167,7 @@ class Api:
                     raise errors.AdminNotFound()
             principal = Principal(admin, None, None)
             actor = Actor(f"local:{admin_username or ''}", admin.id if admin else 0, "")
-            ctx = Context(self.ledger, principal, actor)
+            ctx = Context(self.ledger, principal, actor, blocking=True)
             ctx.idem = self._local_idempotency(action, p, principal)
             out = handler(ctx, p)
             result: dict[str, Any] = to_plain(out.result() if isinstance(out, Deferred) else out)
