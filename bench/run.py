@@ -18,6 +18,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,9 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from seed import seed  # noqa: E402
+
 import creditbook  # noqa: E402
 from pgserver import PostgresServer, find_bindir, free_port  # noqa: E402
-from seed import seed  # noqa: E402
 
 PY = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
@@ -419,6 +421,7 @@ def new_database(store: str, pg: PostgresServer | None, workdir: Path, name: str
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up in finally
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one run per cell, 5 s cells")
     parser.add_argument("--smoke", action="store_true", help="CI: SQLite, tiny, writes nothing")

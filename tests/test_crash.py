@@ -32,7 +32,7 @@ def load(
     with httpx.Client(timeout=5) as http:
         while not stop.is_set():
             n += 1
-            tag = f"w{worker}-{n}-{rng.random()}"
+            tag = f"{worker}-{n}"
             client_id, cents = rng.choice(clients), rng.randint(1, 500)
             try:
                 body = http.post(
@@ -67,12 +67,15 @@ def test_sigkill_under_load_loses_nothing_acknowledged(
     auth = {"identifier": s.identifier, "secret": s.secret}
     acked: dict[str, tuple[int, int]] = {}
     lock = threading.Lock()
-    for _ in range(KILLS):
+    for round_ in range(KILLS):
         server = Server(database, "--workers", "2").start()
         start = len(acked)
         stop = threading.Event()
         workers = [
-            threading.Thread(target=load, args=(server.api, auth, clients, stop, acked, lock, w))
+            threading.Thread(
+                target=load,
+                args=(server.api, auth, clients, stop, acked, lock, f"r{round_}w{w}"),
+            )
             for w in range(16)
         ]
         for w in workers:

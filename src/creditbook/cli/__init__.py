@@ -1,0 +1,194 @@
+"""``creditbook ...``: parse, call the ledger, print. Errors become one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import errors
+from ..config import Settings
+from ..ledger import Ledger
+from ..version import __version__
+from .access import config_command, ip_command, log_command, role_command, verify_command
+from .common import settings_for, store_for
+from .records import (
+    admin_add,
+    admin_disable,
+    admin_list,
+    client_add,
+    client_list,
+    credential_add,
+    credential_list,
+    credential_revoke,
+    credit_change,
+    credits,
+    migrate,
+)
+
+__all__ = ["main"]
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database",
+        help="sqlite:///path, a path, or postgresql://... "
+        "(env CREDITBOOK_DATABASE, default ./creditbook.db)",
+    )
+    common.add_argument("--json", action="store_true", help="print data as JSON")
+    p = argparse.ArgumentParser(
+        prog="creditbook",
+        description="A self-hosted client-credit ledger that speaks the WHMCS API.",
+    )
+    p.add_argument("--version", action="version", version=f"creditbook {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", parents=[common], help="run the HTTP API")
+    s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 8080)")
+    s.add_argument("--workers", type=int, help="worker processes (default 1)")
+    s.add_argument(
+        "--demo",
+        action="store_true",
+        help="on an empty database, create a demo admin, credential and client",
+    )
+    sub.add_parser("migrate", parents=[common], help="apply database migrations").set_defaults(
+        func=migrate
+    )
+    s = sub.add_parser(
+        "verify", parents=[common], help="recompute balances from the entries; exit 1 on drift"
+    )
+    s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    s.set_defaults(func=verify_command)
+
+    a = sub.add_parser("admin", help="manage admins").add_subparsers(
+        dest="admin_command", required=True, metavar="ACTION"
+    )
+    s = a.add_parser("add", parents=[common], help="create an admin")
+    s.add_argument("username")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    for name in ("firstname", "lastname", "email"):
+        s.add_argument(f"--{name}", default="")
+    s.set_defaults(func=admin_add)
+    for name, text in (("disable", "disable an admin"), ("enable", "re-enable an admin")):
+        s = a.add_parser(name, parents=[common], help=text)
+        s.add_argument("username")
+        s.set_defaults(func=admin_disable)
+    a.add_parser("list", parents=[common], help="list admins").set_defaults(func=admin_list)
+
+    c = sub.add_parser("credential", help="manage API credentials").add_subparsers(
+        dest="credential_command", required=True, metavar="ACTION"
+    )
+    s = c.add_parser("add", parents=[common], help="create a credential (secret shown once)")
+    s.add_argument("username")
+    s.add_argument("--description", default="")
+    s.add_argument("--role", action="append", help="API role (repeatable; none = full access)")
+    s.set_defaults(func=credential_add)
+    c.add_parser("list", parents=[common], help="list credentials").set_defaults(
+        func=credential_list
+    )
+    s = c.add_parser("revoke", parents=[common], help="revoke a credential")
+    s.add_argument("identifier")
+    s.set_defaults(func=credential_revoke)
+
+    c = sub.add_parser("client", help="manage clients").add_subparsers(
+        dest="client_command", required=True, metavar="ACTION"
+    )
+    s = c.add_parser("add", parents=[common], help="create a client")
+    s.add_argument("--firstname", required=True)
+    s.add_argument("--lastname", required=True)
+    s.add_argument("--email", required=True)
+    s.add_argument("--company", default="")
+    s.add_argument("--currency", default="USD")
+    s.set_defaults(func=client_add)
+    s = c.add_parser("list", parents=[common], help="list clients")
+    s.add_argument("--search", default="")
+    s.add_argument("--offset", type=int, default=0)
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(func=client_list)
+
+    c = sub.add_parser("credit", help="add or remove credit").add_subparsers(
+        dest="credit_command", required=True, metavar="ACTION"
+    )
+    for name in ("add", "remove"):
+        s = c.add_parser(name, parents=[common], help=f"{name} credit")
+        s.add_argument("clientid")
+        s.add_argument("amount")
+        s.add_argument("--description", required=True)
+        s.add_argument("--date", help="YYYY-MM-DD (default today)")
+        s.add_argument("--admin", help="admin username to record on the entry")
+        s.set_defaults(func=credit_change)
+    s = sub.add_parser("credits", parents=[common], help="a client's credit history")
+    s.add_argument("clientid")
+    s.set_defaults(func=credits)
+
+    c = sub.add_parser("ip", help="the API IP allow-list").add_subparsers(
+        dest="ip_command", required=True, metavar="ACTION"
+    )
+    for name in ("allow", "deny"):
+        s = c.add_parser(name, parents=[common], help=f"{name} an address or CIDR range")
+        s.add_argument("address")
+        s.set_defaults(func=ip_command)
+    c.add_parser("list", parents=[common], help="list the allow-list").set_defaults(func=ip_command)
+
+    c = sub.add_parser("config", help="settings shared by all server processes").add_subparsers(
+        dest="config_command", required=True, metavar="ACTION"
+    )
+    s = c.add_parser("set", parents=[common], help="set a setting")
+    s.add_argument("name")
+    s.add_argument("value")
+    s.set_defaults(func=config_command)
+    for name in ("get", "unset"):
+        s = c.add_parser(name, parents=[common], help=f"{name} a setting")
+        s.add_argument("name")
+        s.set_defaults(func=config_command)
+    c.add_parser("list", parents=[common], help="list settings").set_defaults(func=config_command)
+
+    c = sub.add_parser("role", help="API roles").add_subparsers(
+        dest="role_command", required=True, metavar="ACTION"
+    )
+    s = c.add_parser("add", parents=[common], help="create or replace a role")
+    s.add_argument("name")
+    s.add_argument(
+        "--allow", required=True, help="comma-separated actions, e.g. addcredit,getcredits"
+    )
+    s.set_defaults(func=role_command)
+    c.add_parser("list", parents=[common], help="list roles").set_defaults(func=role_command)
+
+    s = sub.add_parser("log", parents=[common], help="the activity log, newest first")
+    s.add_argument("--client", type=int, help="only this client")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(func=log_command)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from ..serve import serve
+
+            settings = Settings.from_env(
+                database=args.database, host=args.host, port=args.port, workers=args.workers
+            )
+            return serve(settings, demo=args.demo)
+        store = store_for(args)
+        try:
+            if args.command != "migrate":
+                store.migrate()
+            return int(args.func(args, Ledger(store, timezone=settings_for(args).timezone or None)))
+        finally:
+            store.close()
+    except errors.CreditError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except (errors.StoreError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
