@@ -144,6 +144,9 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
                 f"- {store}: 10,000,000-entry ledger generated in {built:.0f} s "
                 "(inside the database)"
             )
+    analysis = Path(__file__).with_name("ANALYSIS.md")
+    if analysis.exists():
+        lines += ["", analysis.read_text().rstrip()]
     lines += [
         "",
         "## Reproduce",
@@ -152,6 +155,7 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
         "apt-get install -y wrk postgresql",
         f"{COMMAND}            # full: 3 runs x 10 s per cell",
         f"{COMMAND} --quick    # 1 run x 5 s per cell",
+        "python bench/run.py --report bench/results/RUN.json   # rewrite this page from a run",
         "```",
         "",
         "Raw results of each run are kept in `bench/results/` (not committed).",

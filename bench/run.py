@@ -426,7 +426,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run per cell, 5 s cells")
     parser.add_argument("--smoke", action="store_true", help="CI: SQLite, tiny, writes nothing")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where results go")
+    parser.add_argument(
+        "--report",
+        metavar="RESULTS_JSON",
+        help="rewrite the report from a saved run in bench/results/",
+    )
     args = parser.parse_args()
+    if args.report:
+        from report import write_report
+
+        results = json.loads(Path(args.report).read_text())
+        write_report(results, [Cell(**c) for c in results["cells"]], Path(args.out))
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
     runs, seconds = (1, 2.0) if args.smoke else (1, 5.0) if args.quick else (3, 10.0)

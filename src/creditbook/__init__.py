@@ -11,12 +11,13 @@ The public Python API::
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 from .config import Settings
 from .errors import CreditError, StoreError
 from .ledger import Ledger
-from .store import Store, open_store
+from .store import Store, open_store, store_from_settings
 from .version import __version__
 from .whmcs import AccessPolicy, Api
 
@@ -62,12 +63,7 @@ class Creditbook:
 def open(url: str | None = None, *, settings: Settings | None = None) -> Creditbook:  # noqa: A001
     """Open (and migrate) a database: ``sqlite:///path.db``, a path, or ``postgresql://...``."""
     settings = settings or Settings.from_env()
-    store = open_store(
-        url or settings.database,
-        synchronous=settings.sqlite_synchronous,
-        pool_size=settings.pg_pool_size,
-        group_commit=settings.group_commit,
-    )
+    store = store_from_settings(replace(settings, database=url or settings.database))
     store.migrate()
     return Creditbook(store, timezone=settings.timezone or None)
 

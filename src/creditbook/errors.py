@@ -58,7 +58,10 @@ class StoreError(Exception):
     """The database failed; the operation was not applied.
 
     ``unique`` is true when a unique constraint refused the write (a race the caller lost).
+    Callers are told only ``public_message``; the details go to the log.
     """
+
+    public_message = "Database unavailable, try again"
 
     def __init__(self, message: str, *, unique: bool = False) -> None:
         super().__init__(message)

@@ -17,7 +17,7 @@ from . import errors
 from .config import Settings
 from .ledger import Ledger
 from .serve import setup_logging
-from .store import Store, open_store
+from .store import Store, store_from_settings
 from .whmcs import Api, Reply
 from .whmcs.api import Pending, error_result
 from .whmcs.params import Params, merge, parse_json_object, parse_pairs, parse_query
@@ -181,7 +181,7 @@ async def _send(send: Send, reply: Reply) -> None:
         second = next(reply.body, None)
     except Exception:  # noqa: BLE001 the database failed before anything was sent
         log.exception("response failed")
-        failed = render(error_result("Database unavailable, try again"), "json")
+        failed = render(error_result(errors.StoreError.public_message), "json")
         await _send(send, Reply(503, CONTENT_TYPES["json"], failed))
         return
     if second is None:
@@ -203,11 +203,6 @@ def create_app(settings: Settings | None = None) -> App:
     """Build the ASGI app for the settings (from the environment when None)."""
     settings = settings or Settings.from_env()
     setup_logging(settings.log_level)
-    store = open_store(
-        settings.database,
-        synchronous=settings.sqlite_synchronous,
-        pool_size=settings.pg_pool_size,
-        group_commit=settings.group_commit,
-    )
+    store = store_from_settings(settings)
     ledger = Ledger(store, timezone=settings.timezone or None)
     return App(Api(ledger), store, log_requests=settings.access_log)

@@ -10,7 +10,7 @@ import sys
 from .config import Settings
 from .ledger import Ledger
 from .model import Actor
-from .store import open_store
+from .store import store_from_settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -69,12 +69,7 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
     import uvicorn
 
     setup_logging(settings.log_level)
-    store = open_store(
-        settings.database,
-        synchronous=settings.sqlite_synchronous,
-        pool_size=settings.pg_pool_size,
-        group_commit=settings.group_commit,
-    )
+    store = store_from_settings(settings)
     try:
         store.migrate()
         if demo:

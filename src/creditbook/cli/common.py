@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import Settings
 from ..model import Actor
-from ..store import Store, open_store
+from ..store import Store, store_from_settings
 
 
 def cli_actor(args: argparse.Namespace) -> Actor:
@@ -27,12 +27,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 def store_for(args: argparse.Namespace) -> Store:
     settings = settings_for(args)
-    return open_store(
-        settings.database,
-        synchronous=settings.sqlite_synchronous,
-        pool_size=settings.pg_pool_size,
-        group_commit=settings.group_commit,
-    )
+    return store_from_settings(settings)
 
 
 def print_json(value: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..config import Settings
 from .protocol import Audit, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
 
 __all__ = [
@@ -15,7 +16,18 @@ __all__ = [
     "Replay",
     "Store",
     "open_store",
+    "store_from_settings",
 ]
+
+
+def store_from_settings(settings: Settings) -> Store:
+    """Open the store named by process settings (database URL, durability, pool, batching)."""
+    return open_store(
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        pool_size=settings.pg_pool_size,
+        group_commit=settings.group_commit,
+    )
 
 
 def open_store(

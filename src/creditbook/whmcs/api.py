@@ -121,7 +121,7 @@ class Api:
             return Reply(
                 503,
                 CONTENT_TYPES[fmt],
-                render(error_result("Database unavailable, try again"), fmt),
+                render(error_result(errors.StoreError.public_message), fmt),
                 [],
                 action,
             )
@@ -177,7 +177,7 @@ class Api:
         except errors.CreditError as exc:
             return error_result(exc.message)
         except errors.StoreError:
-            return error_result("Database unavailable, try again")
+            return error_result(errors.StoreError.public_message)
 
     def _local_idempotency(
         self, action: str, params: Params, principal: Principal
