@@ -11,7 +11,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -213,7 +213,12 @@ def test_fuzz_the_endpoint(fuzz_target: tuple[App, Seed, creditbook.Creditbook, 
         body_text = f"action={action}&{base}&" + (auth + "&" if authenticate else "") + body_text
         body = body_text.encode("latin-1", "replace")
         if as_json and ctype == "application/json":
-            body = json.dumps({k: v for k, v in body_pairs} | {"action": action}).encode()
+            # JSON escapes can carry what form encoding cannot: lone surrogates and NUL.
+            odd = {k: unquote(v) + "\ud800\x00" for k, v in body_pairs[:2]}
+            fields = dict(body_pairs) | odd | {"action": action}
+            if authenticate:
+                fields |= {"identifier": seeded.identifier, "secret": seeded.secret}
+            body = json.dumps(fields).encode()
         query = "&".join(f"{quote(k, safe='[]')}={v}" for k, v in query_pairs)
         before = dump(book)
         response = asgi(

@@ -324,3 +324,46 @@ def test_local_api_results_match_http(app: App, seeded: Seed, book: creditbook.C
         params: dict[str, Any] = {"clientid": str(seeded.client_id)}
         via_http = asgi(app, data={**auth(seeded), "action": action, **params}).json()
         assert book.local_api(action, params) == via_http
+
+
+@pytest.mark.parametrize("odd", ["\x00", "\ud800", "a\udfffb\x00"])
+def test_nul_and_lone_surrogates_never_reach_the_database(app: App, seeded: Seed, odd: str) -> None:
+    """JSON escapes for NUL or lone surrogates in lookups, auth and keys get clean answers."""
+    cred = auth(seeded)
+    cases: list[tuple[dict[str, str], int, str | None]] = [
+        ({"action": "GetClients", **cred, "search": odd}, 200, "success"),
+        ({"action": "GetClients", **cred, "status": odd}, 200, "success"),
+        ({"action": "GetClientsDetails", **cred, "email": odd}, 200, "error"),
+        ({"action": "GetClients", "identifier": odd, "secret": "x"}, 403, "error"),
+        ({"action": "GetClients", "username": odd, "password": "a" * 32}, 403, "error"),
+        (
+            {"action": "AddClient", **cred, "firstname": odd, "lastname": "b", "email": "n@x.io"},
+            200,
+            None,
+        ),
+    ]
+    for fields, status, result in cases:
+        body = json.dumps(fields).encode()  # escapes them as \u0000 and \ud800
+        response = asgi(app, data=body, headers={"content-type": "application/json"})
+        assert response.status == status, fields
+        if result is not None:
+            assert response.json()["result"] == result, fields
+
+
+def test_local_api_cleans_lone_surrogates(book: creditbook.Creditbook, seeded: Seed) -> None:
+    """local_api callers passing unencodable text get an answer, not an exception."""
+    result = book.local_api("GetClientsDetails", {"email": "\ud800@x.io"})
+    assert result == {"result": "error", "message": "Client Not Found"}
+    key = book.local_api(
+        "AddCredit",
+        {
+            "clientid": seeded.client_id,
+            "amount": "1",
+            "description": "x",
+            "idempotencykey": "k\x00",
+        },
+    )
+    assert key == {
+        "result": "error",
+        "message": "The idempotency key contains characters that are not allowed",
+    }

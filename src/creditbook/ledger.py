@@ -29,6 +29,9 @@ _ZERO = re.compile(r"0+(\.0*)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Characters XML 1.0 cannot carry even escaped, and lone surrogates no encoder accepts.
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Stored text never holds NUL (it is refused on the way in, and PostgreSQL cannot store it), so
+# a lookup by text holding one matches nothing and never reaches the database.
+_NUL = "\x00"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -283,7 +286,7 @@ class Ledger:
             client_id = parse_id(clientid)
             client = None if client_id is None else self.store.get_client(client_id)
         else:
-            client = self.store.find_client_by_email(email or "")
+            client = None if _NUL in (email or "") else self.store.find_client_by_email(email or "")
         if client is None:
             raise errors.ClientNotFound()
         return client
@@ -297,6 +300,8 @@ class Ledger:
         descending: bool = False,
     ) -> ClientPage:
         """Return a page of clients."""
+        if _NUL in search or _NUL in status:  # no stored text holds NUL: nothing can match
+            return ClientPage(0, [])
         return self.store.list_clients(max(offset, 0), max(limit, 0), search, status, descending)
 
     # --- admins and credentials ----------------------------------------------------------------
@@ -332,10 +337,14 @@ class Ledger:
 
     def admin(self, username: str) -> Admin:
         """Return an admin by username."""
-        admin = self.store.find_admin(username)
+        admin = self.find_admin(username)
         if admin is None:
             raise errors.AdminNotFound()
         return admin
+
+    def find_admin(self, username: str) -> Admin | None:
+        """Return an admin by username, or None."""
+        return None if _NUL in username else self.store.find_admin(username)
 
     def set_admin_disabled(self, username: str, disabled: bool, *, actor: Actor) -> None:
         """Disable or re-enable an admin."""
@@ -371,7 +380,7 @@ class Ledger:
 
     def credential(self, identifier: str) -> Credential | None:
         """Return a credential by identifier."""
-        return self.store.find_credential(identifier)
+        return None if _NUL in identifier else self.store.find_credential(identifier)
 
     def list_credentials(self) -> list[tuple[Credential, str]]:
         """Return every credential with its admin's username."""

@@ -24,6 +24,8 @@ def setup_logging(level: str) -> None:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level.upper())
+    # The multipart parser logs a warning per malformed body: clients could flood the log.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 
 def seed_demo(ledger: Ledger, settings: Settings) -> str | None:

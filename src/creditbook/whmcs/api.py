@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
-from ..ledger import Deferred, Ledger
+from ..ledger import Deferred, Ledger, check_text
 from ..model import Actor
 from ..store import IdempotencyKey
 from .access import AccessPolicy
 from .actions import ACTIONS, IDEMPOTENT, Context, Result
 from .auth import Principal, authenticate
-from .params import Params, normalise_action, scalar
+from .params import Params, clean_text, normalise_action, scalar
 from .render import CONTENT_TYPES, render, response_type, to_plain
 
 log = logging.getLogger("creditbook")
@@ -138,6 +138,7 @@ class Api:
             return None
         if len(key) > MAX_KEY_LENGTH:
             raise errors.ValidationError("Idempotency key is too long (255 characters at most)")
+        check_text(key, "idempotency key")
         described = {k: v for k, v in params.items() if k not in _NOT_FINGERPRINTED}
         described["action"] = action
         digest = hashlib.sha256(
@@ -153,7 +154,9 @@ class Api:
     ) -> dict[str, Any]:
         """Run an action in-process with no authentication or IP check (WHMCS ``localAPI``)."""
         try:
-            p: Params = {str(k): _as_param(v) for k, v in params.items() if v is not None}
+            p: Params = {
+                clean_text(str(k)): _as_param(v) for k, v in params.items() if v is not None
+            }
             action = normalise_action(command)
             if not action:
                 raise errors.EmptyAction()
@@ -162,7 +165,7 @@ class Api:
                 raise errors.CommandNotFound()
             admin = None
             if admin_username:
-                admin = self.ledger.store.find_admin(admin_username)
+                admin = self.ledger.find_admin(admin_username)
                 if admin is None:
                     raise errors.AdminNotFound()
             principal = Principal(admin, None, None)
@@ -190,10 +193,10 @@ class Api:
 
 def _as_param(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _as_param(v) for k, v in value.items() if v is not None}
+        return {clean_text(str(k)): _as_param(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
         return {str(i): _as_param(v) for i, v in enumerate(value)}
     if isinstance(value, bool):
         return "1" if value else ""
     # A float's str() is its shortest round-tripping decimal, e.g. 12.34 -> "12.34".
-    return str(value)
+    return clean_text(str(value))

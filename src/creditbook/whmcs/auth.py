@@ -53,7 +53,7 @@ def authenticate(policy: AccessPolicy, params: Params) -> Principal:
     credential = policy.credential(username)
     if credential is not None and security.verify_secret(password, credential.secret_hash):
         return _by_credential(policy, credential)
-    admin = policy.ledger.store.find_admin(username)
+    admin = policy.ledger.find_admin(username)
     if admin is None or not _md5_like(password):
         raise errors.AuthenticationFailed()
     if not security.verify_md5_password(password, admin.password_hash):

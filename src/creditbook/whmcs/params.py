@@ -57,6 +57,17 @@ def parse_query(raw: bytes | str) -> Params:
     return parse_pairs(pairs)
 
 
+def clean_text(text: str) -> str:
+    """Replace lone surrogates (possible in JSON escapes and Python strings) with U+FFFD.
+
+    Form bodies already turn invalid UTF-8 into U+FFFD; this gives every other way in the same
+    rule, so no text that cannot be encoded ever reaches the ledger or the database.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def parse_json_object(raw: bytes) -> Params:
     """Parse a JSON object body; numbers keep their exact text (never float)."""
     try:
@@ -68,7 +79,8 @@ def parse_json_object(raw: bytes) -> Params:
 
 def _from_json(data: dict[str, object], depth: int) -> Params:
     out: Params = {}
-    for key, value in data.items():
+    for raw_key, value in data.items():
+        key = clean_text(raw_key)
         if value is None:
             continue
         if isinstance(value, bool):
@@ -80,7 +92,7 @@ def _from_json(data: dict[str, object], depth: int) -> Params:
             if depth < MAX_DEPTH:
                 out[key] = _from_json({str(i): v for i, v in enumerate(value)}, depth + 1)
         else:
-            out[key] = str(value)
+            out[key] = clean_text(str(value))
     return out
 
 
