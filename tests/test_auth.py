@@ -133,3 +133,14 @@ def test_action_names_are_normalised(app: App, seeded: Seed, name: str) -> None:
         },
     )
     assert response.json()["result"] == "success"
+
+
+def test_plain_password_verifies_against_the_stored_hash(
+    book: creditbook.Creditbook, seeded: Seed
+) -> None:
+    """The stored hash verifies the plain password (CLI and web login) and its MD5 form (API)."""
+    from creditbook.security import verify_md5_password, verify_password
+
+    stored = book.ledger.admin("alice").password_hash
+    assert verify_password(PASSWORD, stored) and not verify_password("wrong", stored)
+    assert verify_md5_password(md5_hex(PASSWORD), stored)

@@ -46,8 +46,3 @@ def format_cents(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(cents), 100)
     return f"{sign}{whole}.{part:02d}"
-
-
-def format_amount(amount: Decimal) -> str:
-    """Format a Decimal amount as the wire text with exactly two decimals."""
-    return format_cents(to_cents(amount.quantize(CENT)))

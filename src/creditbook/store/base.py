@@ -19,6 +19,7 @@ from .. import errors
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 from ..money import MAX_BALANCE_CENTS, format_cents
 from . import queries as Q
+from .batch import transact_into
 from .protocol import Audit, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay
 
 Cursor = Any
@@ -138,13 +139,7 @@ class SqlStore(abc.ABC):
     def _submit(self, work: Work[T], inline: bool = False) -> Future[T]:
         """Run ``work(cur)`` in one write transaction; stores that batch writes override this."""
         future: Future[T] = Future()
-        try:
-            with self._write() as cur:
-                value = work(cur)
-        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
-            future.set_exception(exc)
-        else:
-            future.set_result(value)
+        transact_into(future, self._write, work)
         return future
 
     def _transact(self, work: Work[T]) -> T:

@@ -153,12 +153,22 @@ class GroupCommitter(Collector[Callable[[Cursor], Any]]):
 
     def _commit_one(self, work: Callable[[Cursor], Any], future: Future[Any]) -> None:
         """A lone write needs no savepoint: an error rolls back its own transaction."""
-        try:
-            with self._write() as cur:
-                value = work(cur)
-        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
-            future.set_exception(exc)
-        else:
+        if transact_into(future, self._write, work):
             self.batches += 1
             self.units += 1
-            future.set_result(value)
+
+
+def transact_into(
+    future: Future[Any],
+    write: Callable[[], AbstractContextManager[Cursor]],
+    work: Callable[[Cursor], Any],
+) -> bool:
+    """Run ``work(cur)`` in one write transaction and settle ``future``; True when committed."""
+    try:
+        with write() as cur:
+            value = work(cur)
+    except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
+        future.set_exception(exc)
+        return False
+    future.set_result(value)
+    return True
