@@ -426,6 +426,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run per cell, 5 s cells")
     parser.add_argument("--smoke", action="store_true", help="CI: SQLite, tiny, writes nothing")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where results go")
+    parser.add_argument("--stores", default="sqlite,postgres", help="comma list of stores")
+    parser.add_argument(
+        "--merge",
+        metavar="RESULTS_JSON",
+        help="keep the other stores' figures from a saved run (same machine) and replace these",
+    )
     parser.add_argument(
         "--report",
         metavar="RESULTS_JSON",
@@ -441,7 +447,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
     runs, seconds = (1, 2.0) if args.smoke else (1, 5.0) if args.quick else (3, 10.0)
-    stores = ["sqlite"] if args.smoke else ["sqlite", "postgres"]
+    stores = ["sqlite"] if args.smoke else args.stores.split(",")
     conns = [1, 8, 32] if args.smoke else [1, 8, 32, 128]
     patterns = ["random", "hot"]
     workdir = Path(tempfile.mkdtemp(prefix="creditbook-bench-"))
@@ -487,6 +493,14 @@ def main() -> None:
         if pg_cm:
             pg_cm.__exit__(None, None, None)
         shutil.rmtree(workdir, ignore_errors=True)
+    if args.merge:
+        old = json.loads(Path(args.merge).read_text())
+        kept = [Cell(**c) for c in old["cells"] if c["store"].split("-")[0] not in stores]
+        cells = kept + cells
+        for key, value in old.items():
+            if key not in results and not any(store in key for store in stores):
+                results[key] = value
+        results["merged_from"] = old["started"]
     results["cells"] = [asdict(c) for c in cells]
     if args.smoke:
         smoke_check(cells)

@@ -38,3 +38,32 @@ def test_healthz_503_when_postgres_is_gone(postgres: object) -> None:
     with pytest.raises(StoreError):
         app.store.ping()
     app.store.close()
+
+
+def test_listener_keeps_the_counters_fresh(postgres: object) -> None:
+    """On PostgreSQL the invalidation counters follow changes made by other processes."""
+    import time
+
+    import creditbook
+    from conftest import new_pg_database
+    from helpers import ACTOR
+
+    url = new_pg_database(postgres)  # type: ignore[arg-type]
+    server_side = creditbook.open(url)
+    cli_side = creditbook.open(url)
+    before = server_side.store.versions()
+    deadline = time.monotonic() + 10
+    while server_side.store._listener.current is None and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    assert server_side.store._listener.current == before  # type: ignore[attr-defined]
+    cli_side.ledger.add_admin("late", "pw", actor=ACTOR)
+    cli_side.store.record_auth_failure("192.0.2.1", time.time(), 0)
+    expected = cli_side.store.versions()
+    while server_side.store.versions() != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    after = server_side.store.versions()
+    assert after[0] > before[0] and after[1] > before[1]
+    assert after == expected
+    server_side.close()
+    cli_side.close()
+    assert server_side.store._listener.current is None  # type: ignore[attr-defined]

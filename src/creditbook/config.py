@@ -26,6 +26,8 @@ class Settings:
         group_commit: commit concurrent SQLite writes together (one flush per batch).
         timezone: IANA zone for default credit dates; the server's local zone when empty.
         pg_pool_size: PostgreSQL connections per process.
+        pg_listen: keep PostgreSQL's invalidation counters cached through LISTEN/NOTIFY instead
+            of reading them on every request.
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
         access_log: log one line per request (never with query strings or secrets).
     """
@@ -38,6 +40,7 @@ class Settings:
     group_commit: bool = True
     timezone: str = ""
     pg_pool_size: int = 4
+    pg_listen: bool = True
     log_level: str = "info"
     access_log: bool = True
 

@@ -27,17 +27,23 @@ def store_from_settings(settings: Settings) -> Store:
         synchronous=settings.sqlite_synchronous,
         pool_size=settings.pg_pool_size,
         group_commit=settings.group_commit,
+        listen=settings.pg_listen,
     )
 
 
 def open_store(
-    url: str, *, synchronous: str = "FULL", pool_size: int = 4, group_commit: bool = True
+    url: str,
+    *,
+    synchronous: str = "FULL",
+    pool_size: int = 4,
+    group_commit: bool = True,
+    listen: bool = True,
 ) -> Store:
     """Open a store from a URL: ``sqlite:///path``, a plain file path, or ``postgresql://...``."""
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
-        return PostgresStore(url, pool_size=pool_size, group_commit=group_commit)
+        return PostgresStore(url, pool_size=pool_size, group_commit=group_commit, listen=listen)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     path = path.removeprefix("sqlite://")
     if not path or path == ":memory:":

@@ -25,6 +25,7 @@ from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import Cursor, SqlStore, credit_detail, migrations
 from .batch import Collector
+from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay
 
 log = logging.getLogger("creditbook")
@@ -122,10 +123,18 @@ class PostgresStore(SqlStore):
     """Store protocol on PostgreSQL."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 4, timeout: float = 10.0, group_commit: bool = True
+        self,
+        url: str,
+        *,
+        pool_size: int = 4,
+        timeout: float = 10.0,
+        group_commit: bool = True,
+        listen: bool = True,
     ) -> None:
         self.url = url
         self._batcher = CreditBatcher(self) if group_commit else None
+        self._listen = listen
+        self._listener: VersionListener | None = None
         self.timeout = timeout
         self.pool = ConnectionPool(
             url,
@@ -143,10 +152,19 @@ class PostgresStore(SqlStore):
             raise errors.StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     def close(self) -> None:
-        """Stop the writer and close the pool."""
+        """Stop the writer and the listener, and close the pool."""
         if self._batcher is not None:
             self._batcher.close()
+        if self._listener is not None:
+            self._listener.close()
         self.pool.close()
+
+    def versions(self) -> tuple[int, int]:
+        """Return the invalidation counters: cached by the listener, else read."""
+        if self._listen and self._listener is None:
+            self._listener = VersionListener(self.url)
+        cached = self._listener.current if self._listener is not None else None
+        return cached if cached is not None else super().versions()
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
