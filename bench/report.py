@@ -71,9 +71,9 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
         f"{results['seconds']:.0f} s per cell) on {results['started']}. Every figure is a median "
         "over the runs; ratios compare cells measured in the same invocation."
         + (
-            f" This page merges two invocations: {', '.join(sorted({c.store.split('-')[0] for c in cells if c.store}))}"
-            f" figures of stores not re-run come from the run of {results['merged_from']}; each"
-            " ratio still compares Creditbook and the baseline from one invocation."
+            f" This page merges two invocations: the stores re-run last replaced their own"
+            f" figures; the others come from the run of {results['merged_from']}. Each ratio"
+            " still compares Creditbook and the baseline measured in one invocation."
             if results.get("merged_from")
             else ""
         ),
