@@ -43,6 +43,7 @@ class VersionListener:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        warned = False  # warn once per outage, not once per retry
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
@@ -52,6 +53,7 @@ class VersionListener:
                     rows = conn.execute(Q.VERSIONS).fetchall()
                     values = {NAMES[0]: int(rows[0][0]), NAMES[1]: int(rows[1][0])}
                     self._values = dict(values)
+                    warned = False
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
                             name, _, value = note.payload.partition("=")
@@ -59,7 +61,8 @@ class VersionListener:
                                 values[name] = max(values[name], int(value))
                                 self._values = dict(values)
             except psycopg.Error as exc:
-                if not self._stop.is_set():
-                    log.warning("version listener reconnecting: %s", exc)
+                if not self._stop.is_set() and not warned:
+                    log.warning("version listener lost its connection, retrying: %s", exc)
+                    warned = True
             self._values = None
             self._stop.wait(1.0)
