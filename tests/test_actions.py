@@ -257,3 +257,22 @@ def test_every_change_is_in_the_activity_log(
     assert [line["action"] for line in lines] == ["addclient"]
     assert main(["log", "--database", database]) == 0
     assert "Added credit 1.00: api" in capsys.readouterr().out
+
+
+def test_add_client_race_on_the_unique_index(
+    book: creditbook.Creditbook, seeded: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If another AddClient takes the address between the check and the insert, the unique
+    index refuses it and the caller reads the duplicate message, not a database error."""
+    from creditbook.store import queries
+
+    # Simulate losing the race: the pre-insert check sees nothing.
+    monkeypatch.setattr(
+        queries,
+        "CLIENT_EMAIL_TAKEN",
+        "SELECT 1 FROM clients WHERE email_key = :email_key AND 1 = 0",
+    )
+    result = book.local_api(
+        "AddClient", {"firstname": "a", "lastname": "b", "email": "carol-alice@example.com"}
+    )
+    assert result == {"result": "error", "message": "A user already exists with that email address"}

@@ -1,7 +1,7 @@
 """The SQL implementation of the Store protocol shared by the SQLite and PostgreSQL stores.
 
-A subclass supplies connections (``_read``/``_write``), the dialect of its placeholders (``_q``)
-and how its driver reports a unique violation; everything else is common.
+A subclass supplies connections (``_read``/``_write``, which report driver errors as
+``StoreError``) and the dialect of its placeholders (``_q``); everything else is common.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class SqlStore(abc.ABC):
             detail=detail,
         )
 
-    # --- idempotency (overridden by stores that support it) ----------------------------------
+    # --- idempotency and write submission ------------------------------------------------------
 
     def _replay(self, cur: Cursor, idem: IdempotencyKey) -> Replay | None:
         """Claim a key, or return the outcome already recorded under it.
@@ -142,6 +142,12 @@ class SqlStore(abc.ABC):
         transact_into(future, self._write, work)
         return future
 
+    def _submit_op(
+        self, work: Work[Any], idem: IdempotencyKey | None, inline: bool
+    ) -> Future[int | Replay]:
+        """Submit an API write, once per idempotency key when one is given."""
+        return self._submit(work if idem is None else self._once(idem, work), inline)
+
     def _transact(self, work: Work[T]) -> T:
         """Run ``work(cur)`` in one write transaction and return its value."""
         return self._submit(work, inline=True).result()
@@ -189,8 +195,7 @@ class SqlStore(abc.ABC):
 
         ``inline``: the caller will block on the future (see ``Collector.submit``).
         """
-        work: Work[Any] = partial(self._apply_credit, op=op)
-        return self._submit(work if idem is None else self._once(idem, work), inline)
+        return self._submit_op(partial(self._apply_credit, op=op), idem, inline)
 
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""
@@ -221,9 +226,13 @@ class SqlStore(abc.ABC):
     def submit_client(
         self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False
     ) -> Future[int | Replay]:
-        """Start creating a client; the future holds its id once it is durable."""
-        work: Work[Any] = partial(self._add_client, op=op)
-        return self._submit(work if idem is None else self._once(idem, work), inline)
+        """Start creating a client; the future holds its id once it is durable.
+
+        A concurrent AddClient that took the address first (the unique index refuses this
+        insert after the check passed) is reported as the duplicate it is.
+        """
+        future = self._submit_op(partial(self._add_client, op=op), idem, inline)
+        return _unique_means(future, errors.DuplicateEmail)
 
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
         """Create a client; return its id."""
@@ -499,6 +508,23 @@ class SqlStore(abc.ABC):
             rows = self._run(cur, Q.AUDIT, first=first, last=last).fetchall()
         for r in rows:
             yield Audit(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+
+
+def _unique_means(future: Future[T], error: type[errors.CreditError]) -> Future[T]:
+    """Return a future that reports a lost unique-constraint race as ``error``."""
+    mapped: Future[T] = Future()
+
+    def done(settled: Future[T]) -> None:
+        exc = settled.exception()
+        if isinstance(exc, errors.StoreError) and exc.unique:
+            mapped.set_exception(error())
+        elif exc is not None:
+            mapped.set_exception(exc)
+        else:
+            mapped.set_result(settled.result())
+
+    future.add_done_callback(done)
+    return mapped
 
 
 def credit_detail(op: CreditOp) -> str:

@@ -158,17 +158,26 @@ class GroupCommitter(Collector[Callable[[Cursor], Any]]):
             self.units += 1
 
 
+def settle(future: Future[Any], fn: Callable[[], Any]) -> bool:
+    """Run ``fn()`` and settle ``future`` with its value or its exception; True on success."""
+    try:
+        value = fn()
+    except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
+        future.set_exception(exc)
+        return False
+    future.set_result(value)
+    return True
+
+
 def transact_into(
     future: Future[Any],
     write: Callable[[], AbstractContextManager[Cursor]],
     work: Callable[[Cursor], Any],
 ) -> bool:
     """Run ``work(cur)`` in one write transaction and settle ``future``; True when committed."""
-    try:
+
+    def run() -> Any:
         with write() as cur:
-            value = work(cur)
-    except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
-        future.set_exception(exc)
-        return False
-    future.set_result(value)
-    return True
+            return work(cur)
+
+    return settle(future, run)

@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import Cursor, SqlStore, credit_detail, migrations
-from .batch import Collector
+from .batch import Collector, settle
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay
 
@@ -107,10 +107,7 @@ class CreditBatcher(Collector[CreditOp]):
                 future.set_exception(REFUSALS[outcome]())
 
     def _alone(self, op: CreditOp, future: Future[Any]) -> None:
-        try:
-            future.set_result(self.store._credit_statement(op))
-        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
-            future.set_exception(exc)
+        settle(future, lambda: self.store._credit_statement(op))
 
 
 @lru_cache(maxsize=256)
@@ -203,10 +200,7 @@ class PostgresStore(SqlStore):
         if self._batcher is not None:
             return self._batcher.submit(op, inline=inline)
         future: Future[int | Replay] = Future()
-        try:
-            future.set_result(self._credit_statement(op))
-        except BaseException as exc:  # noqa: BLE001 handed to the caller through the future
-            future.set_exception(exc)
+        settle(future, lambda: self._credit_statement(op))
         return future
 
     def _credit_statement(self, op: CreditOp) -> int:
