@@ -245,6 +245,20 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
                 f"peak {g['rss_peak_mb']:.0f} MB",
                 g["rss_peak_mb"] <= 200,
             )
+    parse = results.get("parse")
+    if parse:
+        row(
+            "1 MiB body of x[]= pairs (over the limit)",
+            "refused early, <= 50 ms",
+            f"refused in {parse['refused_ms']:.1f} ms",
+            parse["refused_ms"] <= 50,
+        )
+        row(
+            "1 MiB body at the 1,000-parameter limit",
+            "parsed in <= 50 ms",
+            f"{parse['parse_limit_ms']:.1f} ms",
+            parse["parse_limit_ms"] <= 50,
+        )
     rss = max((max(c.rss) for c in cells if c.server == "creditbook"), default=float("nan"))
     row("RSS per server process under load", "<= 100 MB", f"max {rss:.0f} MB", rss <= 100)
     return [

@@ -459,6 +459,10 @@ def main() -> None:
         "machine": machine(),
     }
     cells: list[Cell] = []
+    from parse_speed import measure as parse_speed
+
+    results["parse"] = parse_speed()
+    print(f"hostile 1 MiB bodies: {results['parse']}", flush=True)
     pg_cm = postgres() if "postgres" in stores else None
     pg = pg_cm.__enter__() if pg_cm else None
     try:

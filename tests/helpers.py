@@ -47,8 +47,14 @@ def asgi(
     query: str = "",
     headers: dict[str, str] | None = None,
     client: str = "127.0.0.1",
+    chunk: int = 65536,
+    cut: int | None = None,
 ) -> Response:
-    """Call the ASGI app in-process, as uvicorn would."""
+    """Call the ASGI app in-process, as uvicorn would.
+
+    ``chunk`` is the size of each body message; with ``cut`` the client disconnects after that
+    many body bytes (the response's status is then 0 when the app sent nothing).
+    """
     if isinstance(data, dict):
         body = urlencode(data).encode()
         headers = {"content-type": "application/x-www-form-urlencoded", **(headers or {})}
@@ -64,16 +70,22 @@ def asgi(
         "client": (client, 50000),
     }
     sent: list[dict[str, Any]] = []
-    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)] or [b""]
+    sendable = body if cut is None else body[:cut]
+    chunks = [sendable[i : i + chunk] for i in range(0, len(sendable), chunk)] or [b""]
 
     async def receive() -> dict[str, Any]:
-        chunk = chunks.pop(0) if chunks else b""
-        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        if not chunks:
+            return {"type": "http.disconnect"}
+        piece = chunks.pop(0)
+        more = bool(chunks) or cut is not None
+        return {"type": "http.request", "body": piece, "more_body": more}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     asyncio.run(app(scope, receive, send))
+    if not sent:
+        return Response(0, {}, b"")
     start = sent[0]
     return Response(
         start["status"],

@@ -115,7 +115,11 @@ def test_forwarded_for_only_from_trusted_proxies(app: App, seeded: Seed, databas
     )
     cli(database, "ip", "allow", "203.0.113.50")
     assert call(app, seeded, client="127.0.0.1", headers=forwarded)[0] == 200
-    assert call(app, seeded, client="127.0.0.1", headers={"x-forwarded-for": "garbage"})[0] == 200
+    # A hop that cannot be read never borrows the proxy's own (allowed) address.
+    assert call(app, seeded, client="127.0.0.1", headers={"x-forwarded-for": "garbage"}) == (
+        403,
+        {"result": "error", "message": "Invalid IP unknown"},
+    )
 
 
 def test_config_list_and_unset(database: str, capsys: pytest.CaptureFixture[str]) -> None:

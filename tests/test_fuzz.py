@@ -198,6 +198,8 @@ def test_fuzz_the_endpoint(fuzz_target: tuple[App, Seed, creditbook.Creditbook, 
         action=st.sampled_from(ACTIONS),
         as_json=st.booleans(),
         method=st.sampled_from(["POST", "POST", "GET", "PUT"]),
+        delivery=st.sampled_from(["whole", "whole", "slow", "truncated"]),
+        split=st.integers(min_value=0, max_value=2**20),
     )
     def run(
         body_pairs: list[tuple[str, str]],
@@ -207,6 +209,8 @@ def test_fuzz_the_endpoint(fuzz_target: tuple[App, Seed, creditbook.Creditbook, 
         action: str,
         as_json: bool,
         method: str,
+        delivery: str,
+        split: int,
     ) -> None:
         body_text = "&".join(f"{quote(k, safe='[]')}={v}" for k, v in body_pairs)
         base = BASE.get(action.lower().replace("_", ""), "").format(n=len(seen))
@@ -221,9 +225,18 @@ def test_fuzz_the_endpoint(fuzz_target: tuple[App, Seed, creditbook.Creditbook, 
             body = json.dumps(fields).encode()
         query = "&".join(f"{quote(k, safe='[]')}={v}" for k, v in query_pairs)
         before = dump(book)
-        response = asgi(
-            app, method, data=body, query=query, headers={"content-type": ctype} if ctype else {}
-        )
+        headers = {"content-type": ctype} if ctype else {}
+        if delivery == "truncated" and method != "PUT":
+            # The client goes away before the whole body arrived: no reply, nothing changed.
+            cut = split % max(len(body), 1)
+            response = asgi(app, method, data=body, query=query, headers=headers, cut=cut)
+            assert response.status == 0
+            assert dump(book) == before
+            seen["truncated"] = seen.get("truncated", 0) + 1
+            return
+        # A slow client sends the body in small pieces; the outcome is the same as whole.
+        chunk = 1 + split % 97 if delivery == "slow" else 65536
+        response = asgi(app, method, data=body, query=query, headers=headers, chunk=chunk)
         result = well_formed(response.status, response.headers["content-type"], response.body)
         key = f"{response.status} {result}"
         seen[key] = seen.get(key, 0) + 1
@@ -232,4 +245,5 @@ def test_fuzz_the_endpoint(fuzz_target: tuple[App, Seed, creditbook.Creditbook, 
 
     run()
     print(f"\nfuzz outcomes over {sum(seen.values())} requests: {sorted(seen.items())}")
+    assert seen.get("truncated", 0) > 0
     assert seen.get("200 success", 0) > examples // 20 and seen.get("403 error", 0) > 0

@@ -11,8 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE = "./creditbook.db"
+
+
+class SettingsError(ValueError):
+    """A process setting (flag or environment variable) has a value that cannot work."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,9 @@ class Settings:
             of reading them on every request.
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
         access_log: log one line per request (never with query strings or secrets).
+        request_timeout: seconds a client has to send a whole request (headers and body);
+            a request not received in time is dropped unanswered and never acted on.
+        max_connections: open connections per worker process; more are refused at once.
     """
 
     database: str = DEFAULT_DATABASE
@@ -43,6 +51,8 @@ class Settings:
     pg_listen: bool = True
     log_level: str = "info"
     access_log: bool = True
+    request_timeout: int = 15
+    max_connections: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -50,17 +60,45 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f"CREDITBOOK_{f.name.upper()}")
+            name = f"CREDITBOOK_{f.name.upper()}"
+            raw = env.get(name)
             if raw is None or raw == "":
                 continue
             if f.type == "int":
+                if not raw.strip().isdigit() or len(raw.strip()) > 9:
+                    raise SettingsError(f"{name} must be a whole number, not {raw!r}")
                 values[f.name] = int(raw)
             elif f.type == "bool":
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             else:
                 values[f.name] = raw
         settings = cls(**values)
-        return replace(settings, **{k: v for k, v in flags.items() if v is not None})
+        settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise ``SettingsError`` (one clear line) for a value that cannot work."""
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"The port must be 1 to 65535, not {self.port}")
+        for name in ("workers", "pg_pool_size", "request_timeout", "max_connections"):
+            if not 1 <= getattr(self, name) <= 1_000_000:
+                raise SettingsError(f"{name} must be 1 to 1000000, not {getattr(self, name)}")
+        if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise SettingsError(
+                f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {self.sqlite_synchronous!r}"
+            )
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise SettingsError(
+                f"log_level must be debug, info, warning or error, not {self.log_level!r}"
+            )
+        if self.timezone:
+            try:
+                ZoneInfo(self.timezone)
+            except (ValueError, OSError, ZoneInfoNotFoundError):
+                raise SettingsError(
+                    f"Unknown timezone {self.timezone!r}: use an IANA name such as Europe/Oslo"
+                ) from None
 
     def to_env(self) -> dict[str, str]:
         """Return the environment that rebuilds these settings in a worker process."""

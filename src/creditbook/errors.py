@@ -91,6 +91,20 @@ class BodyTooLarge(RequestError):
     status = 413
 
 
+class TooManyParameters(RequestError):
+    """More parameters than PHP's ``max_input_vars`` default allows."""
+
+    message = "Too many parameters: the limit is 1000"
+    status = 400
+
+
+class NestingTooDeep(RequestError):
+    """Array parameters nested deeper than PHP's ``max_input_nesting_level`` default."""
+
+    message = "Parameters nested too deeply: the limit is 64 levels"
+    status = 400
+
+
 class UnsupportedResponseType(RequestError):
     """``responsetype`` is not json, xml or nvp."""
 
@@ -143,6 +157,13 @@ class InvalidAccessKey(AccessDenied):
     """A wrong ``accesskey`` was sent."""
 
     message = "Invalid Access Key"
+
+
+class LoginBusy(AccessDenied):
+    """Too many admin logins are being verified at once; the client should retry."""
+
+    message = "Too many logins in progress, try again"
+    status = 503
 
 
 class IPBanned(AccessDenied):

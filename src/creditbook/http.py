@@ -20,7 +20,14 @@ from .serve import setup_logging
 from .store import Store, store_from_settings
 from .whmcs import Api, Reply
 from .whmcs.api import Pending, error_result
-from .whmcs.params import Params, merge, parse_json_object, parse_pairs, parse_query
+from .whmcs.params import (
+    MAX_PARAMS,
+    Params,
+    merge,
+    parse_json_object,
+    parse_pairs,
+    parse_query,
+)
 from .whmcs.render import CONTENT_TYPES, render
 
 Scope = MutableMapping[str, Any]
@@ -37,10 +44,16 @@ log = logging.getLogger("creditbook")
 class App:
     """The Creditbook ASGI application."""
 
-    def __init__(self, api: Api, store: Store, *, log_requests: bool = True) -> None:
+    def __init__(
+        self, api: Api, store: Store, *, log_requests: bool = True, settings: Settings | None = None
+    ) -> None:
         self.api = api
         self.store = store
         self.log_requests = log_requests
+        settings = settings or Settings()
+        # Read by the server's protocol (transport.py) for each connection.
+        self.request_timeout = settings.request_timeout
+        self.max_connections = settings.max_connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -56,16 +69,17 @@ class App:
         else:
             body = render(error_result("Not Found: the API is at " + API_PATH), "json")
             reply = Reply(404, CONTENT_TYPES["json"], body)
-        await _send(send, reply)
+        if reply is not None:
+            await _send(send, reply)
         if self.log_requests:
             client = scope.get("client") or ("-", 0)
             access_log.info(
-                '%s "%s %s" %d %s',
+                '%s "%s %s" %s %s',
                 client[0],
                 scope["method"],
                 path,
-                reply.status,
-                reply.action or "-",
+                reply.status if reply is not None else "-",
+                (reply.action or "-") if reply is not None else "incomplete request ignored",
             )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -78,8 +92,8 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _api(self, scope: Scope, receive: Receive) -> Reply:
-        query = parse_query(scope.get("query_string", b""))
+    async def _api(self, scope: Scope, receive: Receive) -> Reply | None:
+        """Answer an API request; None when the request did not arrive whole (nothing done)."""
         if scope["method"] not in ("GET", "POST"):
             return Reply(
                 405,
@@ -89,21 +103,23 @@ class App:
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
         }
-        body = await _read_body(receive, headers)
-        if body is None:
-            fmt = _format_or_json(query)
-            return Reply(
-                413, CONTENT_TYPES[fmt], render(error_result(errors.BodyTooLarge.message), fmt)
-            )
-        params = merge(query, await _parse_body(scope, body, headers.get("content-type", "")))
+        query: Params = {}
+        try:
+            query = parse_query(scope.get("query_string", b""))
+            body = await _read_body(receive, headers)
+            if body is None:
+                return None
+            params = merge(query, await _parse_body(scope, body, headers.get("content-type", "")))
+        except errors.RequestError as exc:
+            return self.api.error(exc, _format_or_json(query))
         client = scope.get("client") or ("", 0)
         reply = self.api.handle(params, client[0], headers)
-        if isinstance(reply, Pending):
-            # Await the write without blocking the loop, so that concurrent requests can
-            # join the same commit; the outcome (or error) is read by complete().
+        while isinstance(reply, Pending):
+            # Await without blocking the loop (concurrent writes then share a commit, and a
+            # password hash runs on its thread); the outcome or error is read by complete().
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(reply.future)
-            return reply.complete()
+            reply = reply.complete()
         return reply
 
     def _health(self) -> Reply:
@@ -126,23 +142,29 @@ def _format_or_json(query: Params) -> str:
 
 
 async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
-    """Read the request body; None when it exceeds the limit."""
+    """Read the whole request body; None when it did not arrive whole.
+
+    A client that disconnects (or half-closes, or times out) before the declared length or the
+    final chunk has arrived sent no request: what arrived is never parsed or acted on.
+    """
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
+        raise errors.BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] != "http.request":
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            return None
+            raise errors.BodyTooLarge()
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
+    if declared.isdigit() and size != int(declared):
+        return None
     return b"".join(chunks)
 
 
@@ -160,14 +182,19 @@ async def _parse_body(scope: Scope, body: bytes, content_type: str) -> Params:
 
 
 async def _parse_multipart(scope: Scope, body: bytes) -> Params:
+    from starlette.formparsers import MultiPartException
     from starlette.requests import Request
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
     try:
-        async with Request(scope, replay).form(max_files=1000, max_fields=10_000) as form:
+        async with Request(scope, replay).form(max_files=MAX_PARAMS, max_fields=MAX_PARAMS) as form:
             pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    except MultiPartException as exc:
+        if exc.message.startswith("Too many"):
+            raise errors.TooManyParameters() from None
+        return {}
     except Exception:  # noqa: BLE001 a malformed multipart body is treated as no body
         return {}
     return parse_pairs(pairs)
@@ -205,4 +232,4 @@ def create_app(settings: Settings | None = None) -> App:
     setup_logging(settings.log_level)
     store = store_from_settings(settings)
     ledger = Ledger(store, timezone=settings.timezone or None)
-    return App(Api(ledger), store, log_requests=settings.access_log)
+    return App(Api(ledger), store, log_requests=settings.access_log, settings=settings)

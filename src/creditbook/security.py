@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import secrets
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
@@ -65,11 +66,57 @@ def hash_password(password: str) -> str:
 _cache: dict[tuple[str, str], bool] = {}
 _cache_lock = threading.Lock()
 _CACHE_MAX = 4096
+#: Slow verifications waiting or running per process; beyond it a login is refused at once, so
+#: a flood of wrong passwords costs a bounded amount of CPU and memory.
+MAX_PENDING = 64
+_pending = 0
+_executor: ThreadPoolExecutor | None = None
+_dummy: list[str] = []
+
+
+class Busy(Exception):
+    """Too many slow password verifications are already queued."""
+
+
+def _cache_key(md5_form: str, stored: str) -> tuple[str, str]:
+    return (stored, hashlib.sha256(md5_form.lower().encode("utf-8", "replace")).hexdigest())
+
+
+def dummy_hash() -> str:
+    """A stored-form hash no password matches, verified for unknown usernames (same cost)."""
+    if not _dummy:
+        _dummy.append(hash_password(secrets.token_urlsafe(32)))
+    return _dummy[0]
+
+
+def is_verified(md5_form: str, stored: str) -> bool:
+    """Tell whether this password was already verified right (no slow hash needed)."""
+    return _cache.get(_cache_key(md5_form, stored), False)
+
+
+def verify_later(md5_form: str, stored: str) -> Future[bool]:
+    """Verify a password on a worker thread (scrypt releases the GIL); raise ``Busy`` if full."""
+    global _executor, _pending
+    with _cache_lock:
+        if _pending >= MAX_PENDING:
+            raise Busy()
+        _pending += 1
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditbook-hash")
+    future = _executor.submit(verify_md5_password, md5_form, stored)
+    future.add_done_callback(_finished)
+    return future
+
+
+def _finished(_: Future[bool]) -> None:
+    global _pending
+    with _cache_lock:
+        _pending -= 1
 
 
 def verify_md5_password(md5_form: str, stored: str) -> bool:
     """Check the MD5 form of a password against its stored scrypt hash (cached when right)."""
-    key = (stored, hashlib.sha256(md5_form.lower().encode("utf-8", "replace")).hexdigest())
+    key = _cache_key(md5_form, stored)
     if _cache.get(key):
         return True
     try:

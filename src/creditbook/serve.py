@@ -88,6 +88,8 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         access_log=False,
+        # Deadlines and a connection cap against slow clients (transport.py).
+        http="creditbook.transport:GuardedHttpProtocol",
         # Creditbook resolves X-Forwarded-For itself, from the trusted_proxies setting only.
         proxy_headers=False,
         log_level=settings.log_level.lower(),

@@ -11,7 +11,7 @@ from ..config import Settings
 from ..ledger import Ledger
 from ..version import __version__
 from .access import config_command, ip_command, log_command, role_command, verify_command
-from .common import settings_for, store_for
+from .common import Parser, bounded, settings_for, store_for
 from .records import (
     admin_add,
     admin_disable,
@@ -27,20 +27,21 @@ from .records import (
 )
 
 __all__ = ["main"]
+MAX_ID = 2**63 - 1
 
 
 # --- parser -------------------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--database",
         help="sqlite:///path, a path, or postgresql://... "
         "(env CREDITBOOK_DATABASE, default ./creditbook.db)",
     )
     common.add_argument("--json", action="store_true", help="print data as JSON")
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="creditbook",
         description="A self-hosted client-credit ledger that speaks the WHMCS API.",
     )
@@ -49,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", parents=[common], help="run the HTTP API")
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, help="port (default 8080)")
-    s.add_argument("--workers", type=int, help="worker processes (default 1)")
+    s.add_argument("--port", type=bounded(1, 65535), help="port (default 8080)")
+    s.add_argument("--workers", type=bounded(1, 256), help="worker processes (default 1)")
     s.add_argument(
         "--demo",
         action="store_true",
@@ -107,8 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=client_add)
     s = c.add_parser("list", parents=[common], help="list clients")
     s.add_argument("--search", default="")
-    s.add_argument("--offset", type=int, default=0)
-    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--offset", type=bounded(0, MAX_ID), default=0)
+    s.add_argument("--limit", type=bounded(1, 1_000_000), default=100)
     s.set_defaults(func=client_list)
 
     c = sub.add_parser("credit", help="add or remove credit").add_subparsers(
@@ -160,8 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_parser("list", parents=[common], help="list roles").set_defaults(func=role_command)
 
     s = sub.add_parser("log", parents=[common], help="the activity log, newest first")
-    s.add_argument("--client", type=int, help="only this client")
-    s.add_argument("--limit", type=int, default=100)
+    s.add_argument("--client", type=bounded(1, MAX_ID), help="only this client")
+    s.add_argument("--limit", type=bounded(1, 1_000_000), default=100)
     s.set_defaults(func=log_command)
     return p
 

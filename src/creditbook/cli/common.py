@@ -5,12 +5,34 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from ..config import Settings
 from ..model import Actor
 from ..store import Store, store_from_settings
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (and exit status 2), no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        digits = text.strip().removeprefix("-")
+        if not (digits.isascii() and digits.isdigit() and len(digits) < 20) or not (
+            low <= int(text) <= high
+        ):
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}")
+        return int(text)
+
+    parse.__name__ = "number"
+    return parse
 
 
 def cli_actor(args: argparse.Namespace) -> Actor:
@@ -34,8 +56,16 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def cell(value: object) -> str:
+    """Text for one table cell: control characters (a newline in a name) shown escaped."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers], *[[str(c) for c in r] for r in rows]]
+    cells = [[str(h) for h in headers], *[[cell(c) for c in r] for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

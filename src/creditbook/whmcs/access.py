@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -46,7 +47,12 @@ def _count(low: int) -> Callable[[str], str]:
 def _networks(value: str) -> str:
     entries = [e.strip() for e in value.split(",") if e.strip()]
     for entry in entries:
-        parse_network(entry)
+        network = parse_network(entry)
+        if network.prefixlen < (8 if network.version == 4 else 16):
+            raise errors.InvalidSetting(
+                f"{entry} is too broad for trusted proxies: any client in it could forge its "
+                "address with X-Forwarded-For (name the proxies, at most a /8 or an IPv6 /16)"
+            )
     return ",".join(entries)
 
 
@@ -92,6 +98,25 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return addr
 
 
+#: The client address of a request whose forwarded address cannot be read. No allow-list entry
+#: matches it and it is refused before authentication, so it can never borrow the proxy's trust
+#: nor earn the proxy a ban.
+UNKNOWN_CLIENT = "unknown"
+_HOST_PORT = re.compile(r"\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?|([0-9.]+):([0-9]{1,5})")
+
+
+def forwarded_address(hop: str) -> str | None:
+    """Read one X-Forwarded-For hop: an address, ``1.2.3.4:port`` or ``[v6]:port``; else None."""
+    hop = hop.strip()
+    match = _HOST_PORT.fullmatch(hop)
+    if match is not None:
+        if int(match.group(2) or match.group(4) or 0) > 65535:
+            return None
+        hop = match.group(1) or match.group(3)
+    addr = _address(hop)
+    return None if addr is None else str(addr)
+
+
 def _contains(networks: list[Network], address: str) -> bool:
     addr = _address(address)
     return addr is not None and any(addr.version == n.version and addr in n for n in networks)
@@ -114,6 +139,8 @@ class AccessPolicy:
         self._credentials: dict[str, Credential | None] = {}
         self._admins: dict[int, Admin | None] = {}
         self._touched: dict[int, float] = {}
+        #: Failures that could not be recorded in the database (it was unavailable).
+        self._unsaved: dict[str, list[float]] = {}
 
     def refresh(self) -> None:
         """Reload cached data if anything changed since the last request."""
@@ -144,17 +171,20 @@ class AccessPolicy:
         """Return the client address, believing X-Forwarded-For only from trusted proxies."""
         peer = str(_address(peer) or peer)
         forwarded = headers.get("x-forwarded-for")
-        if not forwarded or not _contains(self._proxies, peer):
+        if forwarded is None or not _contains(self._proxies, peer):
             return peer
-        for hop in reversed([h.strip() for h in forwarded.split(",")]):
-            if _address(hop) is None:
-                return peer
-            if not _contains(self._proxies, hop):
-                return str(_address(hop))
+        for hop in reversed(forwarded.split(",")):
+            address = forwarded_address(hop)
+            if address is None:
+                return UNKNOWN_CLIENT
+            if not _contains(self._proxies, address):
+                return address
         return peer
 
     def check(self, ip: str, accesskey: str | None) -> None:
         """Refuse banned addresses, wrong access keys and addresses not on the allow-list."""
+        if ip == UNKNOWN_CLIENT:
+            raise errors.InvalidIP(ip)
         if self.is_banned(ip):
             raise errors.IPBanned()
         if accesskey is not None:
@@ -175,7 +205,14 @@ class AccessPolicy:
         until = self._banned_until.get(ip)
         if until is None:
             window = self.number("ban_minutes") * 60
-            count, last = self.ledger.store.count_auth_failures(ip, self.clock() - window)
+            since = self.clock() - window
+            unsaved = [t for t in self._unsaved.get(ip, ()) if t >= since]
+            try:
+                count, last = self.ledger.store.count_auth_failures(ip, since)
+            except errors.StoreError:
+                count, last = 0, 0.0
+            count += len(unsaved)
+            last = max([last, *unsaved])
             until = last + window if count >= self.number("ban_failures") else 0.0
             if len(self._banned_until) > 100_000:
                 self._banned_until.clear()
@@ -183,9 +220,20 @@ class AccessPolicy:
         return until > self.clock()
 
     def record_failure(self, ip: str) -> None:
-        """Count an authentication failure against an address."""
+        """Count an authentication failure against an address.
+
+        While the database cannot be written the failure is kept in this process's memory, so
+        that an outage does not open a window for guessing: bans keep working per process.
+        """
         now = self.clock()
-        self.ledger.store.record_auth_failure(ip, now, now - 24 * 3600)
+        try:
+            self.ledger.store.record_auth_failure(ip, now, now - 24 * 3600)
+        except errors.StoreError:
+            if len(self._unsaved) > 100_000:
+                self._unsaved.clear()
+            recent = [t for t in self._unsaved.get(ip, []) if t >= now - 24 * 3600]
+            self._unsaved[ip] = [*recent[-99:], now]
+            self._banned_until.pop(ip, None)
 
     def credential(self, identifier: str) -> Credential | None:
         """Return a credential (cached until access-control data changes)."""

@@ -11,19 +11,20 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from .. import errors
+from .. import errors, security
 from ..ledger import Deferred, Ledger, check_text
 from ..model import Actor
 from ..store import IdempotencyKey
 from .access import AccessPolicy
 from .actions import ACTIONS, IDEMPOTENT, Context, Result
-from .auth import Principal, authenticate
+from .auth import PasswordCheck, Principal, authenticate
 from .params import Params, clean_text, normalise_action, scalar
 from .render import CONTENT_TYPES, render, response_type, to_plain
 
 log = logging.getLogger("creditbook")
+T = TypeVar("T")
 
 #: Parameters that authenticate or shape a request rather than describe the operation.
 _NOT_FINGERPRINTED = frozenset(
@@ -42,10 +43,10 @@ MAX_KEY_LENGTH = 255
 
 @dataclass(slots=True)
 class Pending:
-    """A reply that waits for a write: await ``future``, then call ``complete()``."""
+    """A reply that waits: await ``future``, then call ``complete()`` (which may wait again)."""
 
     future: Future[Any]
-    complete: Callable[[], Reply]
+    complete: Callable[[], Reply | Pending]
 
 
 @dataclass(slots=True)
@@ -57,6 +58,17 @@ class Reply:
     body: Iterator[bytes]
     headers: list[tuple[str, str]] = field(default_factory=list)
     action: str = ""
+
+
+@dataclass(slots=True)
+class _Request:
+    """What the steps of one HTTP request share."""
+
+    params: Params
+    headers: Mapping[str, str]
+    fmt: str = "json"
+    action: str = ""
+    ip: str = ""
 
 
 def error_result(message: str) -> Result:
@@ -74,47 +86,77 @@ class Api:
     def handle(self, params: Params, peer: str, headers: Mapping[str, str]) -> Reply | Pending:
         """Answer one HTTP request's parameters (peer is the socket's remote address).
 
-        A write answers ``Pending``: the HTTP layer awaits its future, then calls ``complete``.
+        Slow steps answer ``Pending`` (an admin login's password hash, a write): the HTTP layer
+        awaits its future without blocking the event loop, then calls ``complete``.
         """
-        fmt, action = "json", ""
+        req = _Request(params, headers)
         try:
-            fmt = response_type(scalar(params, "responsetype"))
-            action = normalise_action(scalar(params, "action") or "")
-            if not action:
+            req.fmt = response_type(scalar(params, "responsetype"))
+            req.action = normalise_action(scalar(params, "action") or "")
+            if not req.action:
                 raise errors.EmptyAction()
             self.policy.refresh()
-            ip = self.policy.client_ip(peer, headers)
-            self.policy.check(ip, scalar(params, "accesskey"))
+            req.ip = self.policy.client_ip(peer, headers)
+            self.policy.check(req.ip, scalar(params, "accesskey"))
+            login = self._login(req)
+        except (errors.CreditError, errors.StoreError) as exc:
+            return self.error(exc, req.fmt, req.action)
+        if isinstance(login, PasswordCheck):
             try:
-                principal = authenticate(self.policy, params)
-            except (errors.InvalidCredentials, errors.AuthenticationFailed):
-                self.policy.record_failure(ip)
-                raise
-            handler = ACTIONS.get(action)
+                future = security.verify_later(login.md5_form, login.stored)
+            except security.Busy:
+                return self.error(errors.LoginBusy(), req.fmt, req.action)
+            return Pending(future, lambda: self._run(req, lambda: login.conclude(future.result())))
+        return self._run(req, lambda: login)
+
+    def _login(self, req: _Request) -> Principal | PasswordCheck:
+        """Authenticate; an admin login not verified before is left pending (a slow hash)."""
+        attempt = self._authenticated(req, lambda: authenticate(self.policy, req.params))
+        if isinstance(attempt, PasswordCheck) and security.is_verified(
+            attempt.md5_form, attempt.stored
+        ):
+            return self._authenticated(req, lambda: attempt.conclude(True))
+        return attempt
+
+    def _authenticated(self, req: _Request, step: Callable[[], T]) -> T:
+        """Run an authentication step, counting its failure against the client's address."""
+        try:
+            return step()
+        except (errors.InvalidCredentials, errors.AuthenticationFailed):
+            self.policy.record_failure(req.ip)
+            raise
+
+    def _run(self, req: _Request, principal: Callable[[], Principal]) -> Reply | Pending:
+        """Authorise and run the action; a write answers ``Pending`` on its commit."""
+        try:
+            who = self._authenticated(req, principal)
+            handler = ACTIONS.get(req.action)
             if handler is None:
                 raise errors.CommandNotFound()
-            if not principal.allows(action):
-                raise errors.InvalidPermissions(action)
-            admin_id = principal.admin.id if principal.admin else 0
-            ctx = Context(self.ledger, principal, Actor(principal.name, admin_id, ip))
-            ctx.idem = self._idempotency(action, params, headers, principal)
-            out = handler(ctx, params)
+            if not who.allows(req.action):
+                raise errors.InvalidPermissions(req.action)
+            admin_id = who.admin.id if who.admin else 0
+            ctx = Context(self.ledger, who, Actor(who.name, admin_id, req.ip))
+            ctx.idem = self._idempotency(req.action, req.params, req.headers, who)
+            out = handler(ctx, req.params)
         except (errors.CreditError, errors.StoreError) as exc:
-            return self._error(fmt, action, exc)
+            return self.error(exc, req.fmt, req.action)
         if isinstance(out, Deferred):
-            pending = out
-            return Pending(out.future, lambda: self._reply(fmt, action, ctx, pending.result))
-        return self._reply(fmt, action, ctx, lambda: out)
+            result = out.result
+            return Pending(out.future, lambda: self._reply(req.fmt, req.action, ctx, result))
+        return self._reply(req.fmt, req.action, ctx, lambda: out)
 
     def _reply(self, fmt: str, action: str, ctx: Context, produce: Callable[[], Result]) -> Reply:
         try:
             body = render(produce(), fmt)
         except (errors.CreditError, errors.StoreError) as exc:
-            return self._error(fmt, action, exc)
+            return self.error(exc, fmt, action)
         extra = [("idempotent-replayed", "true")] if ctx.replayed else []
         return Reply(200, CONTENT_TYPES[fmt], body, extra, action)
 
-    def _error(self, fmt: str, action: str, exc: errors.CreditError | errors.StoreError) -> Reply:
+    def error(
+        self, exc: errors.CreditError | errors.StoreError, fmt: str = "json", action: str = ""
+    ) -> Reply:
         """Translate an error into the WHMCS envelope: the one place errors become replies."""
         if isinstance(exc, errors.StoreError):
             log.error("database error: %s", exc)

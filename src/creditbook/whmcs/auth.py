@@ -36,8 +36,41 @@ class Principal:
         return f"admin:{self.admin.username}" if self.admin else "local"
 
 
-def authenticate(policy: AccessPolicy, params: Params) -> Principal:
-    """Authenticate a request by credential or admin login; raise ``AccessDenied`` subclasses."""
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """A legacy admin login waiting for its slow password hash.
+
+    The hash is computed off the event loop (``security.verify_later``), and an unknown username
+    is checked against a dummy hash: every wrong login costs the same, so timing tells nothing
+    about which usernames exist.
+
+    Attributes:
+        admin: the admin named by the username, or None when there is none.
+        md5_form: the password as sent (lower-case hex MD5).
+    """
+
+    admin: Admin | None
+    md5_form: str
+
+    @property
+    def stored(self) -> str:
+        """The hash to verify against (a dummy one for unknown usernames)."""
+        return self.admin.password_hash if self.admin else security.dummy_hash()
+
+    def conclude(self, ok: bool) -> Principal:
+        """Turn the verification's outcome into a principal, or raise why it failed."""
+        if not ok or self.admin is None:
+            raise errors.AuthenticationFailed()
+        if self.admin.disabled:
+            raise errors.AdminDisabled()
+        return Principal(self.admin, None, None)
+
+
+def authenticate(policy: AccessPolicy, params: Params) -> Principal | PasswordCheck:
+    """Authenticate by credential (at once) or start an admin login (a ``PasswordCheck``).
+
+    Raise ``AccessDenied`` subclasses for what is known to fail without a slow hash.
+    """
     identifier = scalar(params, "identifier")
     if identifier is not None:
         secret = scalar(params, "secret")
@@ -53,14 +86,9 @@ def authenticate(policy: AccessPolicy, params: Params) -> Principal:
     credential = policy.credential(username)
     if credential is not None and security.verify_secret(password, credential.secret_hash):
         return _by_credential(policy, credential)
-    admin = policy.ledger.find_admin(username)
-    if admin is None or not _md5_like(password):
+    if not _md5_like(password):
         raise errors.AuthenticationFailed()
-    if not security.verify_md5_password(password, admin.password_hash):
-        raise errors.AuthenticationFailed()
-    if admin.disabled:
-        raise errors.AdminDisabled()
-    return Principal(admin, None, None)
+    return PasswordCheck(policy.ledger.find_admin(username), password)
 
 
 def _md5_like(text: str) -> bool:

@@ -1,4 +1,8 @@
-"""Request parameters as PHP sees them: merged query and body, nested arrays, empty = absent."""
+"""Request parameters as PHP sees them: merged query and body, nested arrays, empty = absent.
+
+Parsing is linear in the size of the input and bounded as PHP bounds it (``max_input_vars`` and
+``max_input_nesting_level``): the cheap count comes first, and over a limit nothing is parsed.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,21 @@ import re
 from typing import Union
 from urllib.parse import parse_qsl
 
+from .. import errors
+
 Value = Union[str, "Params"]
 Params = dict[str, Value]
 
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 _NOT_ACTION = re.compile(r"[^a-z0-9]")
 _COUNT = re.compile(r"[0-9]{1,18}")
-MAX_DEPTH = 8
+#: PHP's defaults: at most 1,000 variables per source, nested at most 64 deep.
+MAX_PARAMS = 1000
+MAX_DEPTH = 64
+#: What a JSON boolean, object or array becomes where a scalar is expected. Every field's own
+#: check refuses it (NUL is refused in all text and matches no lookup), so such a value gets the
+#: field's usual message instead of being read as ``1`` or ``Array``.
+NOT_SCALAR = "\x00(not a scalar)"
 
 
 def normalise_action(name: str) -> str:
@@ -21,26 +33,36 @@ def normalise_action(name: str) -> str:
     return _NOT_ACTION.sub("", name.lower())
 
 
-def parse_pairs(pairs: list[tuple[str, str]], into: Params | None = None) -> Params:
+def parse_pairs(pairs: list[tuple[str, str]]) -> Params:
     """Build nested parameters from key/value pairs the way PHP does (``a[b][]=c``)."""
-    params: Params = {} if into is None else into
+    if len(pairs) > MAX_PARAMS:
+        raise errors.TooManyParameters()
+    params: Params = {}
+    # The next free index of each list appended to with ``[]`` (PHP's nNextFreeElement), so
+    # that appending is O(1); the node is kept alongside so its id cannot be reused.
+    next_free: dict[int, tuple[Params, int]] = {}
     for key, value in pairs:
-        _put(params, key, value)
+        _put(params, key, value, next_free)
     return params
 
 
-def _put(params: Params, key: str, value: str) -> None:
+def _put(params: Params, key: str, value: str, next_free: dict[int, tuple[Params, int]]) -> None:
     head, bracket, rest = key.partition("[")
     if not bracket or not head or "]" not in rest:
         params[key] = value
         return
-    parts = [head, *(m.group(1) for m in _BRACKETS.finditer("[" + rest))][: MAX_DEPTH + 1]
+    parts = [head, *(m.group(1) for m in _BRACKETS.finditer("[" + rest))]
+    if len(parts) > MAX_DEPTH:
+        raise errors.NestingTooDeep()
     node = params
     for i, part in enumerate(parts):
-        last = i == len(parts) - 1
         if part == "":
-            part = str(sum(1 for k in node if k.isdigit()))
-        if last:
+            part = str(next_free.get(id(node), (node, 0))[1])
+        if part.isdigit() and len(part) < 19 and (part == "0" or part[0] != "0"):
+            index = int(part) + 1
+            if index > next_free.get(id(node), (node, 0))[1]:
+                next_free[id(node)] = (node, index)
+        if i == len(parts) - 1:
             node[part] = value
             return
         child = node.get(part)
@@ -51,8 +73,13 @@ def _put(params: Params, key: str, value: str) -> None:
 
 
 def parse_query(raw: bytes | str) -> Params:
-    """Parse a query string or an urlencoded body (invalid UTF-8 becomes U+FFFD)."""
-    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    """Parse a query string or an urlencoded body as UTF-8 (invalid sequences become U+FFFD)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if not text:
+        return {}
+    # Counted before parsing: an oversized parameter list costs one scan, not a parse.
+    if text.count("&") >= MAX_PARAMS:
+        raise errors.TooManyParameters()
     pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
     return parse_pairs(pairs)
 
@@ -69,30 +96,26 @@ def clean_text(text: str) -> str:
 
 
 def parse_json_object(raw: bytes) -> Params:
-    """Parse a JSON object body; numbers keep their exact text (never float)."""
+    """Parse a JSON object body; numbers keep their exact text (never float).
+
+    Booleans, objects and arrays read as ``NOT_SCALAR`` (no action takes a list or a map).
+    """
     try:
         data = json.loads(raw.decode("utf-8", "replace"), parse_float=str, parse_int=str)
     except (ValueError, RecursionError):
         return {}
-    return _from_json(data, 0) if isinstance(data, dict) else {}
-
-
-def _from_json(data: dict[str, object], depth: int) -> Params:
+    if not isinstance(data, dict):
+        return {}
+    if len(data) > MAX_PARAMS:
+        raise errors.TooManyParameters()
     out: Params = {}
     for raw_key, value in data.items():
-        key = clean_text(raw_key)
         if value is None:
             continue
-        if isinstance(value, bool):
-            out[key] = "1" if value else ""
-        elif isinstance(value, dict):
-            if depth < MAX_DEPTH:
-                out[key] = _from_json(value, depth + 1)
-        elif isinstance(value, list):
-            if depth < MAX_DEPTH:
-                out[key] = _from_json({str(i): v for i, v in enumerate(value)}, depth + 1)
+        if isinstance(value, (bool, dict, list)):
+            out[clean_text(raw_key)] = NOT_SCALAR
         else:
-            out[key] = clean_text(str(value))
+            out[clean_text(raw_key)] = clean_text(str(value))
     return out
 
 

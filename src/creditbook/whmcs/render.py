@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
 from ..errors import NvpNotSupported, UnsupportedResponseType
@@ -130,7 +130,8 @@ def _xml_element(tag: str, value: Any) -> Iterator[str]:
         yield f"<{tag}>{escape(_text(value), _QUOTES)}</{tag}>\n"
 
 
-_QUOTES = {'"': "&quot;"}
+# A raw CR would reach the reader as LF (XML 1.0 section 2.11 normalises line ends): escape it.
+_QUOTES = {'"': "&quot;", "\r": "&#13;"}
 
 
 def _text(value: Any) -> str:
@@ -143,9 +144,10 @@ def _text(value: Any) -> str:
 
 
 def _nvp(result: Mapping[str, Any]) -> bytes:
-    # Values are percent-encoded where they hold the separators, so pairs always split cleanly.
+    # Values are form-encoded (space as +, + and the separators escaped): pairs split cleanly
+    # and every value round-trips through standard form decoding.
     pairs = (
-        f"{k}={quote(_text(v), safe=' /:@,.-_+()')}"
+        f"{k}={quote_plus(_text(v), safe='/:@,.-_()')}"
         for k, v in result.items()
         if not isinstance(v, Mapping)
     )
