@@ -297,6 +297,22 @@ def local_api_rate(database: str, threads: int, total: int, clients: int = 10_00
         return (total // threads * threads) / (time.perf_counter() - started)
 
 
+def credit_many_rate(database: str, calls: int = 20, per_call: int = 1000) -> float:
+    """Credits per second through ``book.credit_many`` (one durable commit per call)."""
+    rng = random.Random(1)
+    with creditbook.open(database) as book:
+        started = time.perf_counter()
+        for _ in range(calls):
+            results = book.credit_many(
+                [
+                    {"clientid": rng.randint(1, 10_000), "amount": "1.25", "description": "many"}
+                    for _ in range(per_call)
+                ]
+            )
+            assert all(r["result"] == "success" for r in results), results[:3]
+        return calls * per_call / (time.perf_counter() - started)
+
+
 BULK_SQLITE = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {per})
 INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
@@ -427,6 +443,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="CI: SQLite, tiny, writes nothing")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where results go")
     parser.add_argument("--stores", default="sqlite,postgres", help="comma list of stores")
+    parser.add_argument("--runs", type=int, help="runs per cell (default 3; quick and smoke 1)")
+    parser.add_argument("--seconds", type=float, help="seconds per run (default 10)")
     parser.add_argument(
         "--merge",
         metavar="RESULTS_JSON",
@@ -447,6 +465,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
     runs, seconds = (1, 2.0) if args.smoke else (1, 5.0) if args.quick else (3, 10.0)
+    runs, seconds = args.runs or runs, args.seconds or seconds
     stores = ["sqlite"] if args.smoke else args.stores.split(",")
     conns = [1, 8, 32] if args.smoke else [1, 8, 32, 128]
     patterns = ["random", "hot"]
@@ -478,6 +497,9 @@ def main() -> None:
                 rates = [local_api_rate(database, threads, 20_000) for _ in range(runs)]
                 results[f"local_api_{store}_{threads}"] = rates
                 print(f"  {threads} thread(s): {statistics.median(rates):,.0f}/s", flush=True)
+            rates = [credit_many_rate(database) for _ in range(runs)]
+            results[f"credit_many_{store}"] = rates
+            print(f"  credit_many: {statistics.median(rates):,.0f} credits/s", flush=True)
             print(f"{store}: GetCredits on 1,000,000 entries", flush=True)
             big = new_database(store, pg, workdir, "history")
             ident2, secret2 = seed(big, 1)

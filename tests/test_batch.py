@@ -193,3 +193,75 @@ def test_http_writes_are_batched(book: creditbook.Creditbook, seeded: Seed) -> N
         for _ in range(50)
     ]
     assert [p.result().balance_cents for p in pending] == [100 * (i + 1) for i in range(50)]
+
+
+# --- group commit on the event loop (the HTTP server's path) -----------------------------------
+
+
+def test_loop_writes_commit_together_in_order(store: SQLiteStore, sqlite_database: str) -> None:
+    """Writes submitted during one loop iteration share one commit; order and refusals hold;
+    a fresh connection sees every write when its future resolves; no thread is involved."""
+    import asyncio
+
+    a, b = clients(store, 2)
+    assert store._on_loop is not None
+    other = creditbook.open(sqlite_database)
+
+    async def run() -> list[Any]:
+        before = store._on_loop.batches  # type: ignore[union-attr]
+        futures = [store.submit_credit(op(a, 100, f"#{i}")) for i in range(50)]
+        futures += [
+            store.submit_credit(op(b, -1)),  # refused: nothing to remove
+            store.submit_credit(op(999, 5)),  # refused: no such client
+            store.submit_credit(op(a, -5000, "all")),
+        ]
+        assert all(isinstance(f, asyncio.Future) and not f.done() for f in futures)
+        outcomes: list[Any] = []
+        for f in futures:
+            try:
+                outcomes.append(await f)  # type: ignore[misc]
+            except errors.CreditError as exc:
+                outcomes.append(type(exc).__name__)
+            # The whole batch is committed before any of its futures resolves.
+            assert other.store.count_credits(a) == 51
+        assert store._on_loop.batches - before == 1  # type: ignore[union-attr]
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    other.close()
+    assert outcomes == [100 * (i + 1) for i in range(50)] + [
+        "InsufficientCredit",
+        "ClientIdNotFound",
+        0,
+    ]
+    assert [e.description for e in store.iter_credits(a, 0, None)][-2:] == ["#49", "all"]
+    assert store._committer is not None and store._committer._thread is None  # no writer thread
+
+
+def test_loop_batch_with_a_failing_unit_retries_each_alone(store: SQLiteStore) -> None:
+    """A database error inside a loop batch fails that unit alone; the others commit."""
+    import asyncio
+
+    (a,) = clients(store, 1)
+    assert store._on_loop is not None
+
+    def broken(cur: Any) -> None:
+        cur.execute("INSERT INTO no_such_table VALUES (1)")
+
+    async def run() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        futures = [
+            store.submit_credit(op(a, 500)),
+            store._on_loop.submit(broken, loop),  # type: ignore[union-attr]
+            store.submit_credit(op(a, -200)),
+        ]
+        outcomes: list[Any] = []
+        for f in futures:
+            try:
+                outcomes.append(await f)  # type: ignore[misc]
+            except (errors.CreditError, errors.StoreError) as exc:
+                outcomes.append(type(exc).__name__)
+        return outcomes
+
+    assert asyncio.run(run()) == [500, "StoreError", 300]
+    assert [e.amount_cents for e in store.iter_credits(a, 0, None)] == [500, -200]

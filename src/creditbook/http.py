@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from . import errors
+from .accesslog import AccessLog
 from .config import Settings
 from .ledger import Ledger
 from .serve import setup_logging
@@ -37,7 +38,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 API_PATH = "/includes/api.php"
 MAX_BODY = 1024 * 1024
-access_log = logging.getLogger("creditbook.access")
 log = logging.getLogger("creditbook")
 
 
@@ -49,7 +49,7 @@ class App:
     ) -> None:
         self.api = api
         self.store = store
-        self.log_requests = log_requests
+        self.access_log = AccessLog() if log_requests else None
         settings = settings or Settings()
         # Read by the server's protocol (transport.py) for each connection.
         self.request_timeout = settings.request_timeout
@@ -71,14 +71,13 @@ class App:
             reply = Reply(404, CONTENT_TYPES["json"], body)
         if reply is not None:
             await _send(send, reply)
-        if self.log_requests:
+        if self.access_log is not None:
             client = scope.get("client") or ("-", 0)
-            access_log.info(
-                '%s "%s %s" %s %s',
+            self.access_log.request(
                 client[0],
                 scope["method"],
                 path,
-                reply.status if reply is not None else "-",
+                str(reply.status) if reply is not None else "-",
                 (reply.action or "-") if reply is not None else "incomplete request ignored",
             )
 
@@ -88,6 +87,8 @@ class App:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.access_log is not None:
+                    self.access_log.flush()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -117,8 +118,11 @@ class App:
         while isinstance(reply, Pending):
             # Await without blocking the loop (concurrent writes then share a commit, and a
             # password hash runs on its thread); the outcome or error is read by complete().
+            future = reply.future
             with contextlib.suppress(Exception):
-                await asyncio.wrap_future(reply.future)
+                await (
+                    future if isinstance(future, asyncio.Future) else asyncio.wrap_future(future)
+                )
             reply = reply.complete()
         return reply
 

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from . import errors, money, security
 from .model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
-from .store import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
+from .store import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store, Waitable
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -109,7 +108,7 @@ class Deferred(Generic[T]):
     commit); other callers simply call ``result()``.
     """
 
-    def __init__(self, future: Future[Any], finish: Callable[[Any], T]) -> None:
+    def __init__(self, future: Waitable[Any], finish: Callable[[Any], T]) -> None:
         self.future = future
         self._finish = finish
 

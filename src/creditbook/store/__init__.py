@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 
 from ..config import Settings
-from .protocol import Audit, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store
+from .protocol import (
+    Audit,
+    ClientPage,
+    CreditOp,
+    IdempotencyKey,
+    NewClient,
+    Replay,
+    Store,
+    Waitable,
+)
 
 __all__ = [
     "Audit",
@@ -15,6 +24,7 @@ __all__ = [
     "NewClient",
     "Replay",
     "Store",
+    "Waitable",
     "open_store",
     "store_from_settings",
 ]

@@ -7,6 +7,7 @@ A subclass supplies connections (``_read``/``_write``, which report driver error
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -20,7 +21,15 @@ from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Rol
 from ..money import MAX_BALANCE_CENTS, format_cents
 from . import queries as Q
 from .batch import transact_into
-from .protocol import Audit, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay
+from .protocol import (
+    Audit,
+    ClientPage,
+    CreditOp,
+    IdempotencyKey,
+    NewClient,
+    Replay,
+    Waitable,
+)
 
 Cursor = Any
 Row = tuple[Any, ...]
@@ -74,6 +83,10 @@ class SqlStore(abc.ABC):
 
     def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
         return cur.execute(self._q(sql), params)
+
+    def _bump(self, cur: Cursor, counter: str) -> None:
+        """Bump an invalidation counter (``Q.CONFIG_BUMP`` or ``Q.FAILURE_BUMP``)."""
+        self._run(cur, counter)
 
     def _activity(
         self, cur: Cursor, actor: Actor, at: str, action: str, detail: str, client_id: int = 0
@@ -136,7 +149,7 @@ class SqlStore(abc.ABC):
 
         return work
 
-    def _submit(self, work: Work[T], inline: bool = False) -> Future[T]:
+    def _submit(self, work: Work[T], inline: bool = False) -> Waitable[T]:
         """Run ``work(cur)`` in one write transaction; stores that batch writes override this."""
         future: Future[T] = Future()
         transact_into(future, self._write, work)
@@ -144,7 +157,7 @@ class SqlStore(abc.ABC):
 
     def _submit_op(
         self, work: Work[Any], idem: IdempotencyKey | None, inline: bool
-    ) -> Future[int | Replay]:
+    ) -> Waitable[int | Replay]:
         """Submit an API write, once per idempotency key when one is given."""
         return self._submit(work if idem is None else self._once(idem, work), inline)
 
@@ -190,7 +203,7 @@ class SqlStore(abc.ABC):
 
     def submit_credit(
         self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
-    ) -> Future[int | Replay]:
+    ) -> Waitable[int | Replay]:
         """Start a balance change; the future holds the new balance once it is durable.
 
         ``inline``: the caller will block on the future (see ``Collector.submit``).
@@ -225,7 +238,7 @@ class SqlStore(abc.ABC):
 
     def submit_client(
         self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False
-    ) -> Future[int | Replay]:
+    ) -> Waitable[int | Replay]:
         """Start creating a client; the future holds its id once it is durable.
 
         A concurrent AddClient that took the address first (the unique index refuses this
@@ -255,7 +268,7 @@ class SqlStore(abc.ABC):
                     at=at,
                 ).fetchone()
                 self._activity(cur, actor, at, "addadmin", f"Created admin {username}")
-                self._run(cur, Q.CONFIG_BUMP)
+                self._bump(cur, Q.CONFIG_BUMP)
                 return int(row[0])
         except errors.StoreError as exc:
             if exc.unique:
@@ -268,7 +281,7 @@ class SqlStore(abc.ABC):
             self._run(cur, Q.ADMIN_SET_DISABLED, disabled=int(disabled), admin_id=admin_id)
             verb = "Disabled" if disabled else "Enabled"
             self._activity(cur, actor, at, "disableadmin", f"{verb} admin #{admin_id}")
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
 
     def add_credential(
         self,
@@ -304,7 +317,7 @@ class SqlStore(abc.ABC):
                 "addcredential",
                 f"Created credential {identifier} for admin #{admin_id}",
             )
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
             return credential_id
 
     def revoke_credential(self, identifier: str, actor: Actor, at: str) -> bool:
@@ -316,7 +329,7 @@ class SqlStore(abc.ABC):
             self._run(cur, Q.CREDENTIAL_DELETE_ROLES, credential_id=row[0])
             self._run(cur, Q.CREDENTIAL_DELETE, identifier=identifier)
             self._activity(cur, actor, at, "revokecredential", f"Revoked credential {identifier}")
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
             return True
 
     def touch_credential(self, credential_id: int, at: str) -> None:
@@ -330,7 +343,7 @@ class SqlStore(abc.ABC):
         with self._write() as cur:
             self._run(cur, Q.ROLE_UPSERT, name=name, actions=",".join(actions))
             self._activity(cur, actor, at, "putrole", f"Role {name}: {','.join(actions)}")
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
 
     def set_setting(self, name: str, value: str | None, actor: Actor, at: str) -> None:
         """Set (or, with None, clear) a setting shared by every server process."""
@@ -341,14 +354,14 @@ class SqlStore(abc.ABC):
                 self._run(cur, Q.SETTING_UPSERT, name=name, value=value)
             shown = "(cleared)" if value is None else ("(secret)" if "key" in name else value)
             self._activity(cur, actor, at, "setconfig", f"Setting {name} = {shown}")
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
 
     def allow_ip(self, entry: str, actor: Actor, at: str) -> bool:
         """Add an allow-list entry; return whether it was new."""
         with self._write() as cur:
             added = self._run(cur, Q.IP_INSERT, entry=entry, at=at).rowcount > 0
             self._activity(cur, actor, at, "allowip", f"Allowed {entry}")
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
             return bool(added)
 
     def deny_ip(self, entry: str, actor: Actor, at: str) -> bool:
@@ -356,7 +369,7 @@ class SqlStore(abc.ABC):
         with self._write() as cur:
             removed = self._run(cur, Q.IP_DELETE, entry=entry).rowcount > 0
             self._activity(cur, actor, at, "denyip", f"Removed {entry} from the allow-list")
-            self._run(cur, Q.CONFIG_BUMP)
+            self._bump(cur, Q.CONFIG_BUMP)
             return bool(removed)
 
     def record_auth_failure(self, ip: str, now: float, forget_before: float) -> None:
@@ -365,7 +378,7 @@ class SqlStore(abc.ABC):
         def work(cur: Cursor) -> None:
             self._run(cur, Q.FAILURE_FORGET, before=forget_before)
             self._run(cur, Q.FAILURE_INSERT, ip=ip, now=now)
-            self._run(cur, Q.FAILURE_BUMP)
+            self._bump(cur, Q.FAILURE_BUMP)
 
         self._transact(work)
 
@@ -510,11 +523,13 @@ class SqlStore(abc.ABC):
             yield Audit(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
 
 
-def _unique_means(future: Future[T], error: type[errors.CreditError]) -> Future[T]:
+def _unique_means(future: Waitable[T], error: type[errors.CreditError]) -> Waitable[T]:
     """Return a future that reports a lost unique-constraint race as ``error``."""
-    mapped: Future[T] = Future()
+    mapped: Waitable[T] = (
+        future.get_loop().create_future() if isinstance(future, asyncio.Future) else Future()
+    )
 
-    def done(settled: Future[T]) -> None:
+    def done(settled: Waitable[T]) -> None:
         exc = settled.exception()
         if isinstance(exc, errors.StoreError) and exc.unique:
             mapped.set_exception(error())

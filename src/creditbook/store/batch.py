@@ -1,29 +1,38 @@
-"""Group commit: one writer thread collects concurrent writes and commits them together.
+"""Group commit: concurrent writes are committed together, one transaction and one fsync.
 
-Callers hand the writer a unit of work and get a future. The writer takes everything queued,
-runs each unit in its own savepoint inside one transaction, commits once (one fsync), and only
-then resolves the futures: nothing is acknowledged before it is durable. A unit refused with a
-``CreditError`` is rolled back to its savepoint alone; if anything else fails (the database, a
-unit's statement), each unit is retried in a transaction of its own so that one bad unit never
-fails another. With nothing queued the writer sleeps on the queue, and a lone write is committed
-at once: there is no batching delay.
+Callers hand over a unit of work and get a future. Everything queued runs in one transaction,
+which commits once, and only then are the futures resolved: nothing is acknowledged before it
+is durable. A unit refuses with a ``CreditError`` *before it writes anything* (the contract every
+unit keeps: credits refuse when their guarded UPDATE matches no row, AddClient checks the
+address first), so a refusal needs no savepoint and the others in the batch commit. If anything
+else fails (the database, a statement), the transaction rolls back and each unit is retried in
+a transaction of its own, so one bad unit never fails another.
+
+Two collectors share that commit:
+
+- ``LoopCommitter`` for callers on an event loop (the HTTP server): writes submitted while the
+  loop runs its ready callbacks are committed together by one callback scheduled with
+  ``loop.call_soon``, and their futures are resolved on the loop. No thread hand-off, no
+  cross-thread wake-up; the commit briefly holds the loop, which is when the next batch forms.
+- ``GroupCommitter`` for blocking callers in threads (``local_api``, the CLI): a writer thread
+  takes everything queued; a lone write from an idle writer commits in the caller's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import CreditError
 
 Cursor = Any
 Item = TypeVar("Item")
-Unit = tuple[Callable[[Cursor], Any], Future[Any]]
 
 log = logging.getLogger("creditbook")
 
@@ -109,56 +118,96 @@ class Collector(Generic[Item]):
                 return
 
 
-class GroupCommitter(Collector[Callable[[Cursor], Any]]):
-    """Group commit of arbitrary units of work, each in its own savepoint."""
+class Settleable(Protocol):
+    """A future of either kind (``concurrent.futures`` or ``asyncio``)."""
 
-    def __init__(
-        self, write: Callable[[], AbstractContextManager[Cursor]], max_batch: int = 512
-    ) -> None:
-        super().__init__(max_batch)
+    def set_result(self, result: Any, /) -> None: ...
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+Write = Callable[[], AbstractContextManager[Cursor]]
+Work = Callable[[Cursor], Any]
+
+
+class Stats:
+    """Counters of committed batches and units (for tests, the benchmark and metrics)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.units = 0
+
+
+def commit_units(write: Write, batch: Sequence[tuple[Work, Settleable]], stats: Stats) -> None:
+    """Run every unit in one transaction, commit once, then settle each unit's future."""
+    if len(batch) == 1:
+        if transact_into(batch[0][1], write, batch[0][0]):
+            stats.batches += 1
+            stats.units += 1
+        return
+    results: list[tuple[Settleable, bool, Any]] = []
+    try:
+        with write() as cur:
+            for work, future in batch:
+                try:
+                    results.append((future, True, work(cur)))
+                except CreditError as exc:  # refused before writing: nothing to undo
+                    results.append((future, False, exc))
+    except BaseException as exc:  # noqa: BLE001 the transaction failed as a whole
+        log.warning("batch of %d failed (%s): retrying each write alone", len(batch), exc)
+        for work, future in batch:
+            if transact_into(future, write, work):
+                stats.batches += 1
+                stats.units += 1
+        return
+    stats.batches += 1
+    stats.units += len(results)
+    for future, ok, value in results:
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class GroupCommitter(Collector[Work], Stats):
+    """Group commit of units of work from blocking callers, on a writer thread."""
+
+    def __init__(self, write: Write, max_batch: int = 512) -> None:
+        Collector.__init__(self, max_batch)
+        Stats.__init__(self)
         self._write = write
 
-    def _process(self, batch: list[Unit]) -> None:
-        self._commit(batch)
-
-    def _commit(self, batch: list[Unit]) -> None:
-        if len(batch) == 1:
-            self._commit_one(*batch[0])
-            return
-        results: list[tuple[Future[Any], bool, Any]] = []
-        try:
-            with self._write() as cur:
-                for work, future in batch:
-                    cur.execute("SAVEPOINT unit")
-                    try:
-                        value = work(cur)
-                    except CreditError as exc:  # a refusal: this unit alone is undone
-                        cur.execute("ROLLBACK TO unit")
-                        results.append((future, False, exc))
-                    else:
-                        results.append((future, True, value))
-                    cur.execute("RELEASE unit")
-        except BaseException as exc:  # noqa: BLE001 the transaction failed as a whole
-            log.warning("batch of %d failed (%s): retrying each write alone", len(batch), exc)
-            for work, future in batch:
-                self._commit_one(work, future)
-            return
-        self.batches += 1
-        self.units += len(results)
-        for future, ok, value in results:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-    def _commit_one(self, work: Callable[[Cursor], Any], future: Future[Any]) -> None:
-        """A lone write needs no savepoint: an error rolls back its own transaction."""
-        if transact_into(future, self._write, work):
-            self.batches += 1
-            self.units += 1
+    def _process(self, batch: list[tuple[Work, Future[Any]]]) -> None:
+        commit_units(self._write, batch, self)
 
 
-def settle(future: Future[Any], fn: Callable[[], Any]) -> bool:
+class LoopCommitter(Stats):
+    """Group commit on the caller's event loop: one ``call_soon`` callback per batch."""
+
+    def __init__(self, write: Write, max_batch: int = 512) -> None:
+        super().__init__()
+        self._write = write
+        self._max = max_batch
+        self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._scheduled = False
+
+    def submit(self, work: Work, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        """Queue a unit; its future resolves on the loop after the commit that includes it."""
+        future = loop.create_future()
+        self._queue.append((work, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        queued, self._queue = self._queue, []
+        self._scheduled = False
+        live = [unit for unit in queued if not unit[1].cancelled()]
+        for start in range(0, len(live), self._max):
+            commit_units(self._write, live[start : start + self._max], self)
+
+
+def settle(future: Settleable, fn: Callable[[], Any]) -> bool:
     """Run ``fn()`` and settle ``future`` with its value or its exception; True on success."""
     try:
         value = fn()
@@ -169,11 +218,7 @@ def settle(future: Future[Any], fn: Callable[[], Any]) -> bool:
     return True
 
 
-def transact_into(
-    future: Future[Any],
-    write: Callable[[], AbstractContextManager[Cursor]],
-    work: Callable[[Cursor], Any],
-) -> bool:
+def transact_into(future: Settleable, write: Write, work: Work) -> bool:
     """Run ``work(cur)`` in one write transaction and settle ``future``; True when committed."""
 
     def run() -> Any:

@@ -26,7 +26,7 @@ from ..money import MAX_BALANCE_CENTS
 from .base import Cursor, SqlStore, credit_detail, migrations
 from .batch import Collector, settle
 from .listener import VersionListener
-from .protocol import CreditOp, IdempotencyKey, Replay
+from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
 
 log = logging.getLogger("creditbook")
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -193,7 +193,7 @@ class PostgresStore(SqlStore):
 
     def submit_credit(
         self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
-    ) -> Future[int | Replay]:
+    ) -> Waitable[int | Replay]:
         """Apply a balance change in one statement (or, with a key, one transaction)."""
         if idem is not None:
             return super().submit_credit(op, idem, inline=inline)

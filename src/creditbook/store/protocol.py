@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar, Union
 
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
+
+T = TypeVar("T")
+#: A write's future: ``asyncio`` when the caller awaits it on its event loop, else
+#: ``concurrent.futures`` (a caller that blocks in a thread).
+Waitable = Union[Future[T], "asyncio.Future[T]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +116,7 @@ class Store(Protocol):
     # writes
     def submit_credit(
         self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
-    ) -> Future[int | Replay]:
+    ) -> Waitable[int | Replay]:
         """Start a balance change; the future holds the new balance once it is durable.
 
         ``inline`` is a hint from callers that will block on the future (not an event loop).
@@ -118,7 +124,7 @@ class Store(Protocol):
 
     def submit_client(
         self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False
-    ) -> Future[int | Replay]:
+    ) -> Waitable[int | Replay]:
         """Start creating a client; the future holds its id once it is durable."""
 
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:

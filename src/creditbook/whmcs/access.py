@@ -139,6 +139,8 @@ class AccessPolicy:
         self._credentials: dict[str, Credential | None] = {}
         self._admins: dict[int, Admin | None] = {}
         self._touched: dict[int, float] = {}
+        self._peers: dict[str, str] = {}  # socket address -> canonical form
+        self._allowed_ips: dict[str, bool] = {}  # address -> on the allow-list
         #: Failures that could not be recorded in the database (it was unavailable).
         self._unsaved: dict[str, list[float]] = {}
 
@@ -155,6 +157,7 @@ class AccessPolicy:
             stored = store.get_settings()
             self.settings = {k: stored.get(k, s.default) for k, s in SETTINGS.items()}
             self._allowed = [parse_network(e) for e in store.list_ips()]
+            self._allowed_ips = {}
             self._proxies = [
                 parse_network(e) for e in self.settings["trusted_proxies"].split(",") if e
             ]
@@ -169,7 +172,12 @@ class AccessPolicy:
 
     def client_ip(self, peer: str, headers: Mapping[str, str]) -> str:
         """Return the client address, believing X-Forwarded-For only from trusted proxies."""
-        peer = str(_address(peer) or peer)
+        canonical = self._peers.get(peer)
+        if canonical is None:
+            if len(self._peers) > 10_000:
+                self._peers.clear()
+            canonical = self._peers[peer] = str(_address(peer) or peer)
+        peer = canonical
         forwarded = headers.get("x-forwarded-for")
         if forwarded is None or not _contains(self._proxies, peer):
             return peer
@@ -193,7 +201,12 @@ class AccessPolicy:
                 return
             self.record_failure(ip)
             raise errors.InvalidAccessKey()
-        if not _contains(self._allowed, ip):
+        allowed = self._allowed_ips.get(ip)
+        if allowed is None:
+            if len(self._allowed_ips) > 10_000:
+                self._allowed_ips.clear()
+            allowed = self._allowed_ips[ip] = _contains(self._allowed, ip)
+        if not allowed:
             raise errors.InvalidIP(ip)
 
     def is_banned(self, ip: str) -> bool:

@@ -9,14 +9,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import errors, security
 from ..ledger import Deferred, Ledger, check_text
 from ..model import Actor
-from ..store import IdempotencyKey
+from ..store import IdempotencyKey, Waitable
 from .access import AccessPolicy
 from .actions import ACTIONS, IDEMPOTENT, Context, Result
 from .auth import PasswordCheck, Principal, authenticate
@@ -45,7 +44,7 @@ MAX_KEY_LENGTH = 255
 class Pending:
     """A reply that waits: await ``future``, then call ``complete()`` (which may wait again)."""
 
-    future: Future[Any]
+    future: Waitable[Any]
     complete: Callable[[], Reply | Pending]
 
 
