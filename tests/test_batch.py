@@ -265,3 +265,32 @@ def test_loop_batch_with_a_failing_unit_retries_each_alone(store: SQLiteStore) -
 
     assert asyncio.run(run()) == [500, "StoreError", 300]
     assert [e.amount_cents for e in store.iter_credits(a, 0, None)] == [500, -200]
+
+
+def test_credit_many_commits_once_and_checks_each(
+    book: creditbook.Creditbook, seeded: Seed
+) -> None:
+    """book.credit_many: AddCredit's rules and results per item, in order, one commit."""
+    cid = seeded.client_id
+    items: list[dict[str, Any]] = [
+        {"clientid": cid, "amount": "10", "description": "a"},
+        {"clientid": cid, "amount": "x", "description": "bad amount"},
+        {"clientid": cid, "amount": "4.5", "description": "b", "type": "remove"},
+        {"clientid": cid, "amount": "100", "description": "too much", "type": "remove"},
+        {"clientid": 9999, "amount": "1", "description": "nobody"},
+        {"clientid": cid, "amount": "0.25", "description": "c"},
+    ]
+    assert book.credit_many(items) == [
+        {"result": "success", "newbalance": "10.00"},
+        {"result": "error", "message": "Amount must be in decimal format: ### or ###.##"},
+        {"result": "success", "newbalance": "5.50"},
+        {"result": "error", "message": "Amount exceeds customer credit balance"},
+        {"result": "error", "message": "Client ID Not Found"},
+        {"result": "success", "newbalance": "5.75"},
+    ]
+    _, _, entries = book.ledger.get_credits(str(cid))
+    assert [e.description for e in entries] == ["a", "b", "c"]
+    assert book.credit_many([{"clientid": cid}], admin_username="nobody") == [
+        {"result": "error", "message": "Administrator Not Found"}
+    ]
+    assert book.credit_many([]) == []

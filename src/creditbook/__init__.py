@@ -11,6 +11,7 @@ The public Python API::
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -48,6 +49,16 @@ class Creditbook:
     ) -> dict[str, Any]:
         """Run a WHMCS action in-process (no authentication), returning the result dict."""
         return self.api.local(command, params or {}, admin_username)
+
+    def credit_many(
+        self, credits: Iterable[Mapping[str, Any]], admin_username: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Add or remove many credits in one durable commit (one fsync), each checked alone.
+
+        Each item takes AddCredit's parameters; the results are AddCredit's result dicts, in
+        order (``{"result": "error", "message": ...}`` for a refused item).
+        """
+        return self.api.credit_many(credits, admin_username)
 
     def close(self) -> None:
         """Close the database connections."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -34,6 +34,8 @@ _NUL = "\x00"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+#: AddCredit's fields, as ``Ledger.credit_op`` takes them.
+CREDIT_FIELDS = ("clientid", "amount", "description", "type", "date", "adminid")
 CLIENT_DETAIL_FIELDS = (
     "address1",
     "address2",
@@ -142,7 +144,7 @@ class Ledger:
         """Add or remove credit, checking the rules of spec section 6 in order."""
         return self.submit_credit(**request, inline=True).result()
 
-    def submit_credit(
+    def credit_op(
         self,
         *,
         clientid: str | None,
@@ -152,13 +154,8 @@ class Ledger:
         date: str | None = None,
         adminid: str | None = None,
         actor: Actor,
-        idem: IdempotencyKey | None = None,
-        inline: bool = False,
-    ) -> Deferred[CreditResult]:
-        """Validate a credit (rules 1-7 raise at once) and start the write (rules 8-9).
-
-        ``inline``: the caller will block on the result (a thread, not an event loop).
-        """
+    ) -> CreditOp:
+        """Check rules 1-7 of spec section 6 in order and return the balance change to apply."""
         kind = (type or "add").lower()
         if kind not in ("add", "remove"):
             raise errors.InvalidType()
@@ -184,7 +181,7 @@ class Ledger:
             if admin is None or admin.disabled:
                 raise errors.AdminIdNotFound()
             admin_id = admin.id
-        op = CreditOp(
+        return CreditOp(
             client_id,
             -cents if kind == "remove" else cents,
             when,
@@ -193,7 +190,49 @@ class Ledger:
             actor,
             self.now(),
         )
+
+    def submit_credit(
+        self,
+        *,
+        actor: Actor,
+        idem: IdempotencyKey | None = None,
+        inline: bool = False,
+        **request: str | None,
+    ) -> Deferred[CreditResult]:
+        """Validate a credit (rules 1-7 raise at once) and start the write (rules 8-9).
+
+        ``request`` holds AddCredit's fields (``clientid``, ``amount``, ``description``,
+        ``type``, ``date``, ``adminid``). ``inline``: the caller will block on the result (a
+        thread, not an event loop).
+        """
+        op = self.credit_op(actor=actor, **request)
         return Deferred(self.store.submit_credit(op, idem, inline=inline), _credit_result)
+
+    def credit_many(
+        self, requests: Iterable[Mapping[str, str | None]], *, actor: Actor
+    ) -> list[CreditResult | errors.CreditError]:
+        """Apply many credits in one durable commit, in order, each checked on its own.
+
+        Each request holds AddCredit's fields; each outcome is its result or its refusal. A
+        database failure fails the whole call (``StoreError``) and applies nothing.
+        """
+        outcomes: list[CreditResult | errors.CreditError] = []
+        ops: list[tuple[int, CreditOp]] = []
+        for request in requests:
+            try:
+                op = self.credit_op(actor=actor, **{f: request.get(f) for f in CREDIT_FIELDS})
+            except errors.CreditError as exc:
+                outcomes.append(exc)
+                continue
+            ops.append((len(outcomes), op))
+            outcomes.append(CreditResult(0))
+        futures = self.store.submit_credits([op for _, op in ops])
+        for (index, _), future in zip(ops, futures, strict=True):
+            try:
+                outcomes[index] = _credit_result(future.result())
+            except errors.CreditError as exc:
+                outcomes[index] = exc
+        return outcomes
 
     def _date(self, date: str | None) -> str:
         if not date:

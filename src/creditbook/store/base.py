@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from functools import partial
@@ -20,7 +20,7 @@ from .. import errors
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 from ..money import MAX_BALANCE_CENTS, format_cents
 from . import queries as Q
-from .batch import transact_into
+from .batch import Stats, commit_units, transact_into
 from .protocol import (
     Audit,
     ClientPage,
@@ -209,6 +209,15 @@ class SqlStore(abc.ABC):
         ``inline``: the caller will block on the future (see ``Collector.submit``).
         """
         return self._submit_op(partial(self._apply_credit, op=op), idem, inline)
+
+    def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
+        """Apply many balance changes in one transaction, in order; one future each, settled."""
+        units: list[tuple[Work[Any], Future[Any]]] = [
+            (partial(self._apply_credit, op=op), Future()) for op in ops
+        ]
+        if units:
+            commit_units(self._write, units, Stats())
+        return [future for _, future in units]
 
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import lru_cache
@@ -202,6 +202,15 @@ class PostgresStore(SqlStore):
         future: Future[int | Replay] = Future()
         settle(future, lambda: self._credit_statement(op))
         return future
+
+    def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
+        """Apply many balance changes in one call of the batch function (one round trip)."""
+        if self._batcher is None:
+            return super().submit_credits(ops)
+        units: list[tuple[CreditOp, Future[Any]]] = [(op, Future()) for op in ops]
+        if units:
+            self._batcher._process(units)
+        return [future for _, future in units]
 
     def _credit_statement(self, op: CreditOp) -> int:
         with self._read() as cur:

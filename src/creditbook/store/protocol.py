@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, Union
@@ -121,6 +121,9 @@ class Store(Protocol):
 
         ``inline`` is a hint from callers that will block on the future (not an event loop).
         """
+
+    def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
+        """Apply many balance changes in one transaction, in order; one future each, settled."""
 
     def submit_client(
         self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False

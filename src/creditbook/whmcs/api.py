@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import errors, security
-from ..ledger import Deferred, Ledger, check_text
+from ..ledger import CREDIT_FIELDS, Deferred, Ledger, check_text
 from ..model import Actor
+from ..money import format_cents
 from ..store import IdempotencyKey, Waitable
 from .access import AccessPolicy
 from .actions import ACTIONS, IDEMPOTENT, Context, Result
@@ -204,13 +205,7 @@ class Api:
             handler = ACTIONS.get(action)
             if handler is None:
                 raise errors.CommandNotFound()
-            admin = None
-            if admin_username:
-                admin = self.ledger.find_admin(admin_username)
-                if admin is None:
-                    raise errors.AdminNotFound()
-            principal = Principal(admin, None, None)
-            actor = Actor(f"local:{admin_username or ''}", admin.id if admin else 0, "")
+            principal, actor = self._local_caller(admin_username)
             ctx = Context(self.ledger, principal, actor, blocking=True)
             ctx.idem = self._local_idempotency(action, p, principal)
             out = handler(ctx, p)
@@ -222,6 +217,45 @@ class Api:
             return error_result(exc.message)
         except errors.StoreError:
             return error_result(errors.StoreError.public_message)
+
+    def credit_many(
+        self, credits: Iterable[Mapping[str, Any]], admin_username: str | None = None
+    ) -> list[dict[str, Any]]:
+        """AddCredit for many items in one durable commit: a result dict per item, in order.
+
+        A failure of the whole call (an unknown admin, the database) is every item's result.
+        """
+        items = list(credits)
+        try:
+            _, actor = self._local_caller(admin_username)
+            requests = [
+                {k: scalar(p, k) for k in CREDIT_FIELDS}
+                for p in (
+                    {clean_text(str(k)): _as_param(v) for k, v in c.items() if v is not None}
+                    for c in items
+                )
+            ]
+            outcomes = self.ledger.credit_many(requests, actor=actor)
+        except errors.CreditError as exc:
+            return [error_result(exc.message) for _ in items]
+        except errors.StoreError:
+            return [error_result(errors.StoreError.public_message) for _ in items]
+        return [
+            error_result(o.message)
+            if isinstance(o, errors.CreditError)
+            else {"result": "success", "newbalance": format_cents(o.balance_cents)}
+            for o in outcomes
+        ]
+
+    def _local_caller(self, admin_username: str | None) -> tuple[Principal, Actor]:
+        """Who an in-process call acts as: the named admin, or nobody (stored as 0)."""
+        admin = None
+        if admin_username:
+            admin = self.ledger.find_admin(admin_username)
+            if admin is None:
+                raise errors.AdminNotFound()
+        actor = Actor(f"local:{admin_username or ''}", admin.id if admin else 0, "")
+        return Principal(admin, None, None), actor
 
     def _local_idempotency(
         self, action: str, params: Params, principal: Principal
