@@ -294,3 +294,13 @@ def test_credit_many_commits_once_and_checks_each(
         {"result": "error", "message": "Administrator Not Found"}
     ]
     assert book.credit_many([]) == []
+
+
+def test_a_failed_change_stamp_does_not_fail_the_commit(store: SQLiteStore) -> None:
+    """The stamp is written after the commit: when it cannot be, the change still stands."""
+    import os
+
+    os.mkdir(store.path + "-changed")  # opening it for writing fails
+    book = creditbook.Creditbook(store)
+    book.ledger.add_admin("stampless", "pw", actor=ACTOR)
+    assert book.ledger.find_admin("stampless") is not None

@@ -110,6 +110,8 @@ class SqlStore(abc.ABC):
 
         The claim is an insert, so a concurrent duplicate waits on it (PostgreSQL's unique
         index, SQLite's writer lock) and then sees the first request's recorded outcome.
+        The one write that may precede a refusal here is forgetting expired keys, which is
+        harmless to commit with the rest of a batch (see ``batch.commit_units``).
         """
         self._run(cur, Q.IDEM_FORGET, before=idem.now - idem.keep_seconds)
         claimed = self._run(

@@ -72,6 +72,10 @@ class Collector(Generic[Item]):
         self._queue.put((item, future))
         return future
 
+    def process(self, batch: list[tuple[Item, Future[Any]]]) -> None:
+        """Apply a batch in the caller's thread and resolve every future in it."""
+        self._process(batch)
+
     def _process(self, batch: list[tuple[Item, Future[Any]]]) -> None:
         """Apply a batch and resolve every future in it."""
         raise NotImplementedError

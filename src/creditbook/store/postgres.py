@@ -209,7 +209,7 @@ class PostgresStore(SqlStore):
             return super().submit_credits(ops)
         units: list[tuple[CreditOp, Future[Any]]] = [(op, Future()) for op in ops]
         if units:
-            self._batcher._process(units)
+            self._batcher.process(units)
         return [future for _, future in units]
 
     def _credit_statement(self, op: CreditOp) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -26,6 +27,7 @@ from .batch import GroupCommitter, LoopCommitter
 from .protocol import Waitable
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+log = logging.getLogger("creditbook")
 
 
 class SQLiteStore(SqlStore):
@@ -144,14 +146,21 @@ class SQLiteStore(SqlStore):
         self._local.bumped = True
 
     def _stamp(self) -> None:
-        """Tell other processes that the counters changed (under the writer lock)."""
-        fd = os.open(self._stamp_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """Tell other processes that the counters changed (under the writer lock).
+
+        The transaction is already committed: a failure here must not turn it into an error,
+        so it is logged (processes then see the change at the next stamped one).
+        """
         try:
-            if os.fstat(fd).st_size >= 4096:
-                os.ftruncate(fd, 0)
-            os.write(fd, b".")
-        finally:
-            os.close(fd)
+            fd = os.open(self._stamp_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                if os.fstat(fd).st_size >= 4096:
+                    os.ftruncate(fd, 0)
+                os.write(fd, b".")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.error("could not stamp %s: %s", self._stamp_path, exc)
 
     def versions(self) -> tuple[int, int]:
         """Return the invalidation counters, re-read only after another write bumped them."""

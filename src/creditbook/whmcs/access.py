@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .. import errors
 from ..ledger import Ledger
@@ -117,6 +118,22 @@ def forwarded_address(hop: str) -> str | None:
     return None if addr is None else str(addr)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(cache: dict[K, V], key: K, value: V, limit: int = 10_000) -> V:
+    """Store a value in a per-process cache that is emptied when it grows past ``limit``.
+
+    The caches are keyed by what clients send (addresses, identifiers), so they must stay
+    bounded; dropping everything at once is simple and costs one reload per entry.
+    """
+    if len(cache) > limit:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _contains(networks: list[Network], address: str) -> bool:
     addr = _address(address)
     return addr is not None and any(addr.version == n.version and addr in n for n in networks)
@@ -174,9 +191,7 @@ class AccessPolicy:
         """Return the client address, believing X-Forwarded-For only from trusted proxies."""
         canonical = self._peers.get(peer)
         if canonical is None:
-            if len(self._peers) > 10_000:
-                self._peers.clear()
-            canonical = self._peers[peer] = str(_address(peer) or peer)
+            canonical = _remember(self._peers, peer, str(_address(peer) or peer))
         peer = canonical
         forwarded = headers.get("x-forwarded-for")
         if forwarded is None or not _contains(self._proxies, peer):
@@ -203,9 +218,7 @@ class AccessPolicy:
             raise errors.InvalidAccessKey()
         allowed = self._allowed_ips.get(ip)
         if allowed is None:
-            if len(self._allowed_ips) > 10_000:
-                self._allowed_ips.clear()
-            allowed = self._allowed_ips[ip] = _contains(self._allowed, ip)
+            allowed = _remember(self._allowed_ips, ip, _contains(self._allowed, ip))
         if not allowed:
             raise errors.InvalidIP(ip)
 
@@ -227,9 +240,7 @@ class AccessPolicy:
             count += len(unsaved)
             last = max([last, *unsaved])
             until = last + window if count >= self.number("ban_failures") else 0.0
-            if len(self._banned_until) > 100_000:
-                self._banned_until.clear()
-            self._banned_until[ip] = until
+            _remember(self._banned_until, ip, until, limit=100_000)
         return until > self.clock()
 
     def record_failure(self, ip: str) -> None:
@@ -242,18 +253,14 @@ class AccessPolicy:
         try:
             self.ledger.store.record_auth_failure(ip, now, now - 24 * 3600)
         except errors.StoreError:
-            if len(self._unsaved) > 100_000:
-                self._unsaved.clear()
             recent = [t for t in self._unsaved.get(ip, []) if t >= now - 24 * 3600]
-            self._unsaved[ip] = [*recent[-99:], now]
+            _remember(self._unsaved, ip, [*recent[-99:], now], limit=100_000)
             self._banned_until.pop(ip, None)
 
     def credential(self, identifier: str) -> Credential | None:
         """Return a credential (cached until access-control data changes)."""
         if identifier not in self._credentials:
-            if len(self._credentials) > 10_000:
-                self._credentials.clear()
-            self._credentials[identifier] = self.ledger.credential(identifier)
+            return _remember(self._credentials, identifier, self.ledger.credential(identifier))
         return self._credentials[identifier]
 
     def admin(self, admin_id: int) -> Admin | None:
