@@ -23,10 +23,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
-from .base import Cursor, SqlStore, credit_detail, migrations
+from .base import SqlStore, credit_detail
 from .batch import Collector, settle
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
+from .sql import Cursor, migrations
 
 log = logging.getLogger("creditbook")
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")

@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import errors
-from .base import Cursor, SqlStore, T, Work, migrations
+from .base import SqlStore
 from .batch import GroupCommitter, LoopCommitter
 from .protocol import Waitable
+from .sql import Cursor, T, Work, migrations
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 log = logging.getLogger("creditbook")

@@ -1,0 +1,180 @@
+"""The reads every SQL store shares: clients, admins, credentials, settings, entries, audit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from ..model import Activity, Admin, Client, Credential, CreditEntry, Role
+from . import queries as Q
+from .protocol import Audit, ClientPage
+from .sql import Cursor, Row, SqlBase
+
+_PAGE = 2000
+
+
+def _client(row: Row) -> Client:
+    details = json.loads(row[9]) if row[9] else {}
+    return Client(
+        int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], int(row[7]), row[8], details
+    )
+
+
+def _admin(row: Row) -> Admin:
+    return Admin(int(row[0]), row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+
+def _credit(row: Row) -> CreditEntry:
+    return CreditEntry(
+        int(row[0]),
+        int(row[1]),
+        int(row[2]),
+        row[3],
+        row[4],
+        int(row[5]),
+        int(row[6]),
+        int(row[7]),
+        row[8],
+    )
+
+
+class SqlReads(SqlBase):
+    """Read methods of the Store protocol."""
+
+    def versions(self) -> tuple[int, int]:
+        """Return the counters of access-control changes and of authentication failures."""
+        with self._read() as cur:
+            rows = self._run(cur, Q.VERSIONS).fetchall()
+        return int(rows[0][0]), int(rows[1][0])
+
+    def get_client(self, client_id: int) -> Client | None:
+        """Return a client by id."""
+        with self._read() as cur:
+            row = self._run(cur, Q.CLIENT_GET, client_id=client_id).fetchone()
+        return None if row is None else _client(row)
+
+    def find_client_by_email(self, email: str) -> Client | None:
+        """Return a client by e-mail address (case-insensitive)."""
+        with self._read() as cur:
+            row = self._run(cur, Q.CLIENT_BY_EMAIL, email_key=email.lower()).fetchone()
+        return None if row is None else _client(row)
+
+    def list_clients(
+        self, offset: int, limit: int, search: str, status: str, descending: bool
+    ) -> ClientPage:
+        """Return a page of clients ordered by id."""
+        pattern = "%" + search.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
+        params = {"status": status, "search": search, "pattern": pattern}
+        page = Q.CLIENT_PAGE_DESC if descending else Q.CLIENT_PAGE_ASC
+        with self._read() as cur:
+            total = int(self._run(cur, Q.CLIENT_COUNT, **params).fetchone()[0])
+            rows = self._run(cur, page, limit=limit, offset=offset, **params).fetchall()
+        return ClientPage(total, [_client(r) for r in rows])
+
+    def get_admin(self, admin_id: int) -> Admin | None:
+        """Return an admin by id."""
+        with self._read() as cur:
+            row = self._run(cur, Q.ADMIN_GET, admin_id=admin_id).fetchone()
+        return None if row is None else _admin(row)
+
+    def find_admin(self, username: str) -> Admin | None:
+        """Return an admin by username."""
+        with self._read() as cur:
+            row = self._run(cur, Q.ADMIN_BY_NAME, username=username).fetchone()
+        return None if row is None else _admin(row)
+
+    def list_admins(self) -> list[Admin]:
+        """Return every admin."""
+        with self._read() as cur:
+            return [_admin(r) for r in self._run(cur, Q.ADMIN_LIST).fetchall()]
+
+    def _credential(self, cur: Cursor, row: Row) -> Credential:
+        roles = tuple(
+            r[0] for r in self._run(cur, Q.CREDENTIAL_ROLES, credential_id=row[0]).fetchall()
+        )
+        return Credential(int(row[0]), row[1], row[2], int(row[3]), row[4], row[5], row[6], roles)
+
+    def find_credential(self, identifier: str) -> Credential | None:
+        """Return a credential with its roles."""
+        with self._read() as cur:
+            row = self._run(cur, Q.CREDENTIAL_GET, identifier=identifier).fetchone()
+            return None if row is None else self._credential(cur, row)
+
+    def list_credentials(self) -> list[tuple[Credential, str]]:
+        """Return every credential with its admin's username."""
+        with self._read() as cur:
+            rows = self._run(cur, Q.CREDENTIAL_LIST).fetchall()
+            return [(self._credential(cur, r), r[7]) for r in rows]
+
+    def list_roles(self) -> list[Role]:
+        """Return every role."""
+        with self._read() as cur:
+            rows = self._run(cur, Q.ROLE_LIST).fetchall()
+        return [Role(r[0], tuple(a for a in r[1].split(",") if a)) for r in rows]
+
+    def get_settings(self) -> dict[str, str]:
+        """Return every stored setting."""
+        with self._read() as cur:
+            return {r[0]: r[1] for r in self._run(cur, Q.SETTING_LIST).fetchall()}
+
+    def list_ips(self) -> list[str]:
+        """Return the IP allow-list entries."""
+        with self._read() as cur:
+            return [r[0] for r in self._run(cur, Q.IP_LIST).fetchall()]
+
+    def count_auth_failures(self, ip: str, since: float) -> tuple[int, float]:
+        """Return how many failures an address had since a time, and when the last was."""
+        with self._read() as cur:
+            row = self._run(cur, Q.FAILURE_COUNT, ip=ip, since=since).fetchone()
+        return int(row[0]), float(row[1] or 0.0)
+
+    def count_credits(self, client_id: int) -> int:
+        """Return how many entries a client has."""
+        with self._read() as cur:
+            return int(self._run(cur, Q.CREDIT_COUNT, client_id=client_id).fetchone()[0])
+
+    def iter_credits(self, client_id: int, offset: int, limit: int | None) -> Iterator[CreditEntry]:
+        """Yield a client's entries oldest first, reading a bounded page of rows at a time.
+
+        Entries are numbered per client (``seq``), so any page is an index range lookup.
+        """
+        after, remaining = offset, limit
+        while remaining is None or remaining > 0:
+            size = _PAGE if remaining is None else min(_PAGE, remaining)
+            with self._read() as cur:
+                rows = self._run(
+                    cur, Q.CREDIT_PAGE, client_id=client_id, after=after, limit=size
+                ).fetchall()
+            for row in rows:
+                yield _credit(row)
+            if len(rows) < size:
+                return
+            after = int(rows[-1][-1])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def list_activity(self, client_id: int | None, limit: int) -> list[Activity]:
+        """Return the newest activity lines, newest first."""
+        with self._read() as cur:
+            if client_id is None:
+                rows = self._run(cur, Q.ACTIVITY_LIST, limit=limit).fetchall()
+            else:
+                rows = self._run(
+                    cur, Q.ACTIVITY_LIST_CLIENT, client_id=client_id, limit=limit
+                ).fetchall()
+        return [
+            Activity(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7]) for r in rows
+        ]
+
+    def client_id_range(self) -> tuple[int, int]:
+        """Return the lowest and highest client id (0, 0 when there are none)."""
+        with self._read() as cur:
+            row = self._run(cur, Q.CLIENT_ID_RANGE).fetchone()
+        return int(row[0]), int(row[1])
+
+    def audit(self, first: int = 0, last: int = 2**62) -> Iterator[Audit]:
+        """Yield, per client in an id range, what its entries say against what it stores."""
+        with self._read() as cur:
+            rows = self._run(cur, Q.AUDIT, first=first, last=last).fetchall()
+        for r in rows:
+            yield Audit(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))

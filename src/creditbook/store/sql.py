@@ -1,0 +1,92 @@
+"""The core of the SQL stores: statements and transactions over the connections a store supplies.
+
+A store supplies connections (``_read``/``_write``, which report driver errors as
+``StoreError``) and the dialect of its placeholders (``_q``). Reads (``reads.py``), access-control
+writes (``admin.py``) and the ledger's writes (``base.py``) are built on these few methods.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from importlib import resources
+from typing import Any, TypeVar
+
+from ..model import Actor
+from . import queries as Q
+from .batch import transact_into
+from .protocol import Waitable
+
+Cursor = Any
+Row = tuple[Any, ...]
+T = TypeVar("T")
+Work = Callable[[Cursor], T]
+
+
+class SqlBase(abc.ABC):
+    """Statements and transactions over a DB-API connection; subclasses own the connections."""
+
+    url: str
+
+    @abc.abstractmethod
+    def _read(self) -> AbstractContextManager[Cursor]:
+        """A cursor for reads (one consistent snapshot for the block)."""
+
+    @abc.abstractmethod
+    def _write(self) -> AbstractContextManager[Cursor]:
+        """A cursor inside one write transaction: commit on success, roll back on error."""
+
+    @abc.abstractmethod
+    def _q(self, sql: str) -> str:
+        """Return ``sql`` in the driver's placeholder style."""
+
+    def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
+        return cur.execute(self._q(sql), params)
+
+    def _bump(self, cur: Cursor, counter: str) -> None:
+        """Bump an invalidation counter (``Q.CONFIG_BUMP`` or ``Q.FAILURE_BUMP``)."""
+        self._run(cur, counter)
+
+    def _activity(
+        self, cur: Cursor, actor: Actor, at: str, action: str, detail: str, client_id: int = 0
+    ) -> None:
+        self._run(
+            cur,
+            Q.ACTIVITY_INSERT,
+            at=at,
+            actor=actor.name,
+            admin_id=actor.admin_id,
+            client_id=client_id,
+            ip=actor.ip,
+            action=action,
+            detail=detail,
+        )
+
+    def _submit(self, work: Work[T], inline: bool = False) -> Waitable[T]:
+        """Run ``work(cur)`` in one write transaction; stores that batch writes override this."""
+        future: Future[T] = Future()
+        transact_into(future, self._write, work)
+        return future
+
+    def _transact(self, work: Work[T]) -> T:
+        """Run ``work(cur)`` in one write transaction and return its value."""
+        return self._submit(work, inline=True).result()
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """Return the numbered migration scripts of a dialect, in order."""
+    folder = resources.files("creditbook.store") / "migrations" / dialect
+    found = []
+    for item in folder.iterdir():
+        name = item.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), item.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def dump_json(value: object) -> str:
+    """Serialise a small value for storage."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
