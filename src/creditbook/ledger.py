@@ -1,4 +1,4 @@
-"""The use cases: credit, clients, admins, credentials and history. Owns validation and order.
+"""The use cases: credit and clients (admins and credentials: ``admins.py``). Owns validation.
 
 Every method takes raw text as a caller sent it (the WHMCS API, the CLI, ``local_api``) so that
 all transports share one set of rules and messages, checked in the order the spec gives.
@@ -15,25 +15,29 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from . import errors, money, security
-from .model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
+from . import errors, money
+from .admins import AccessCases
+from .model import Actor, Client, CreditEntry
+from .rules import MAX_FIELD, NUL, check_text, parse_id
 from .store import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store, Waitable
 
+__all__ = [
+    "CLIENT_DETAIL_FIELDS",
+    "CREDIT_FIELDS",
+    "ClientResult",
+    "CreditResult",
+    "Deferred",
+    "Ledger",
+    "check_text",
+    "parse_id",
+]
 T = TypeVar("T")
 U = TypeVar("U")
 MAX_DESCRIPTION = 65_535
-MAX_FIELD = 255
-_DIGITS = re.compile(r"[0-9]{1,18}")
 _ZERO = re.compile(r"0+(\.0*)?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# Characters XML 1.0 cannot carry even escaped, and lone surrogates no encoder accepts.
-_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-# Stored text never holds NUL (it is refused on the way in, and PostgreSQL cannot store it), so
-# a lookup by text holding one matches nothing and never reaches the database.
-_NUL = "\x00"
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
-_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 #: AddCredit's fields, as ``Ledger.credit_op`` takes them.
 CREDIT_FIELDS = ("clientid", "amount", "description", "type", "date", "adminid")
 CLIENT_DETAIL_FIELDS = (
@@ -61,24 +65,6 @@ class ClientResult:
 
     client_id: int
     replayed: bool = False
-
-
-def check_text(value: str, field: str) -> str:
-    """Refuse text that cannot be stored and rendered faithfully in every response type."""
-    if _BAD_TEXT.search(value):
-        raise errors.InvalidText(field)
-    return value
-
-
-def parse_id(value: str | None) -> int | None:
-    """Parse a database id sent as text; None when it is not one."""
-    if value is None or not _DIGITS.fullmatch(value):
-        return None
-    return int(value)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _recorded(replay: Replay) -> int:
@@ -123,16 +109,16 @@ class Deferred(Generic[T]):
         return Deferred(self.future, lambda value: fn(self._finish(value)))
 
 
-class Ledger:
-    """The service layer: every operation Creditbook offers, over one Store."""
+class Ledger(AccessCases):
+    """The service layer: every operation Creditbook offers, over one Store.
+
+    Credit and clients are here; admins, credentials, roles and the activity log come from
+    ``AccessCases`` (``admins.py``).
+    """
 
     def __init__(self, store: Store, *, timezone: str | None = None) -> None:
         self.store = store
         self.tz = ZoneInfo(timezone) if timezone else None
-
-    def now(self) -> str:
-        """Return the current UTC time as ISO-8601 text."""
-        return _now().isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     def today(self) -> str:
         """Return today's date in the configured timezone (the server's by default)."""
@@ -324,7 +310,7 @@ class Ledger:
             client_id = parse_id(clientid)
             client = None if client_id is None else self.store.get_client(client_id)
         else:
-            client = None if _NUL in (email or "") else self.store.find_client_by_email(email or "")
+            client = None if NUL in (email or "") else self.store.find_client_by_email(email or "")
         if client is None:
             raise errors.ClientNotFound()
         return client
@@ -338,109 +324,9 @@ class Ledger:
         descending: bool = False,
     ) -> ClientPage:
         """Return a page of clients."""
-        if _NUL in search or _NUL in status:  # no stored text holds NUL: nothing can match
+        if NUL in search or NUL in status:  # no stored text holds NUL: nothing can match
             return ClientPage(0, [])
         return self.store.list_clients(max(offset, 0), max(limit, 0), search, status, descending)
-
-    # --- admins and credentials ----------------------------------------------------------------
-
-    def add_admin(
-        self,
-        username: str,
-        password: str,
-        *,
-        firstname: str = "",
-        lastname: str = "",
-        email: str = "",
-        actor: Actor,
-    ) -> int:
-        """Create an admin whose password is stored as a slow hash."""
-        if not _USERNAME.fullmatch(username):
-            raise errors.InvalidUsername()
-        for field, value in (
-            ("first name", firstname),
-            ("last name", lastname),
-            ("email address", email),
-        ):
-            if len(value) > MAX_FIELD:
-                raise errors.FieldTooLong(field)
-            check_text(value, field)
-        return self.store.add_admin(
-            username,
-            security.hash_password(password),
-            (firstname, lastname, email),
-            actor,
-            self.now(),
-        )
-
-    def admin(self, username: str) -> Admin:
-        """Return an admin by username."""
-        admin = self.find_admin(username)
-        if admin is None:
-            raise errors.AdminNotFound()
-        return admin
-
-    def find_admin(self, username: str) -> Admin | None:
-        """Return an admin by username, or None."""
-        return None if _NUL in username else self.store.find_admin(username)
-
-    def set_admin_disabled(self, username: str, disabled: bool, *, actor: Actor) -> None:
-        """Disable or re-enable an admin."""
-        self.store.set_admin_disabled(self.admin(username).id, disabled, actor, self.now())
-
-    def add_credential(
-        self,
-        username: str,
-        *,
-        description: str = "",
-        roles: list[str] | None = None,
-        actor: Actor,
-    ) -> tuple[str, str]:
-        """Create an API credential for an admin; return (identifier, secret), shown once."""
-        admin = self.admin(username)
-        check_text(description, "description")
-        identifier, secret = security.new_identifier(), security.new_secret()
-        self.store.add_credential(
-            identifier,
-            security.hash_secret(secret),
-            admin.id,
-            description,
-            sorted(set(roles or [])),
-            actor,
-            self.now(),
-        )
-        return identifier, secret
-
-    def revoke_credential(self, identifier: str, *, actor: Actor) -> None:
-        """Delete an API credential."""
-        if not self.store.revoke_credential(identifier, actor, self.now()):
-            raise errors.CredentialNotFound()
-
-    def credential(self, identifier: str) -> Credential | None:
-        """Return a credential by identifier."""
-        return None if _NUL in identifier else self.store.find_credential(identifier)
-
-    def list_credentials(self) -> list[tuple[Credential, str]]:
-        """Return every credential with its admin's username."""
-        return self.store.list_credentials()
-
-    def list_admins(self) -> list[Admin]:
-        """Return every admin."""
-        return self.store.list_admins()
-
-    def put_role(self, name: str, actions: list[str], *, actor: Actor) -> None:
-        """Create or replace an API role."""
-        if not _USERNAME.fullmatch(name):
-            raise errors.InvalidSetting("Role names are 1 to 64 letters, digits, . _ - or @")
-        self.store.put_role(name, actions, actor, self.now())
-
-    def list_roles(self) -> list[Role]:
-        """Return every API role."""
-        return self.store.list_roles()
-
-    def activity(self, client_id: int | None = None, limit: int = 100) -> list[Activity]:
-        """Return the newest activity-log lines."""
-        return self.store.list_activity(client_id, limit)
 
 
 def _amount_cents(text: str) -> int:

@@ -1,0 +1,36 @@
+"""Text and id rules every use case shares (stdlib and the error tree only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from . import errors
+
+MAX_FIELD = 255
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# Characters XML 1.0 cannot carry even escaped, and lone surrogates no encoder accepts.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: Stored text never holds NUL (it is refused on the way in, and PostgreSQL cannot store it),
+#: so a lookup by text holding one matches nothing and never reaches the database.
+NUL = "\x00"
+USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def check_text(value: str, field: str) -> str:
+    """Refuse text that cannot be stored and rendered faithfully in every response type."""
+    if _BAD_TEXT.search(value):
+        raise errors.InvalidText(field)
+    return value
+
+
+def parse_id(value: str | None) -> int | None:
+    """Parse a database id sent as text; None when it is not one."""
+    if value is None or not _DIGITS.fullmatch(value):
+        return None
+    return int(value)
+
+
+def now() -> str:
+    """Return the current UTC time as ISO-8601 text."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
