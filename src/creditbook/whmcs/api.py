@@ -196,9 +196,7 @@ class Api:
     ) -> dict[str, Any]:
         """Run an action in-process with no authentication or IP check (WHMCS ``localAPI``)."""
         try:
-            p: Params = {
-                clean_text(str(k)): _as_param(v) for k, v in params.items() if v is not None
-            }
+            p: Params = _as_param(params)
             action = normalise_action(command)
             if not action:
                 raise errors.EmptyAction()
@@ -228,13 +226,8 @@ class Api:
         items = list(credits)
         try:
             _, actor = self._local_caller(admin_username)
-            requests = [
-                {k: scalar(p, k) for k in CREDIT_FIELDS}
-                for p in (
-                    {clean_text(str(k)): _as_param(v) for k, v in c.items() if v is not None}
-                    for c in items
-                )
-            ]
+            params: list[Params] = [_as_param(item) for item in items]
+            requests = [{k: scalar(p, k) for k in CREDIT_FIELDS} for p in params]
             outcomes = self.ledger.credit_many(requests, actor=actor)
         except errors.CreditError as exc:
             return [error_result(exc.message) for _ in items]
