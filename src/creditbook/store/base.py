@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from .. import errors
-from ..money import MAX_BALANCE_CENTS, format_cents
+from ..money import MAX_BALANCE_CENTS
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units
@@ -23,7 +23,7 @@ from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Waitable
 from .reads import SqlReads
 from .sql import Cursor, T, Work, dump_json
 
-__all__ = ["SqlStore", "credit_detail"]
+__all__ = ["SqlStore"]
 
 
 class SqlStore(AdminWrites, SqlReads):
@@ -96,19 +96,9 @@ class SqlStore(AdminWrites, SqlReads):
         if row is None:
             self._refuse_credit(cur, op)
         balance = int(row[0])
-        self._run(
-            cur,
-            Q.CREDIT_INSERT,
-            client_id=op.client_id,
-            seq=row[1],
-            admin_id=op.admin_id,
-            date=op.date,
-            description=op.description,
-            amount=op.amount_cents,
-            balance=balance,
-            at=op.at,
-        )
-        self._activity(cur, op.actor, op.at, "addcredit", credit_detail(op), op.client_id)
+        # The entry and activity rows are written by the transaction just before it commits,
+        # with one executemany each for the whole batch (see ``SqlBase._write_deferred``).
+        self._deferred().append((op, int(row[1]), balance))
         return balance
 
     def _refuse_credit(self, cur: Cursor, op: CreditOp) -> None:
@@ -196,9 +186,3 @@ def _unique_means(future: Waitable[T], error: type[errors.CreditError]) -> Waita
 
     future.add_done_callback(done)
     return mapped
-
-
-def credit_detail(op: CreditOp) -> str:
-    """Describe a balance change for the activity log."""
-    verb = "Added" if op.amount_cents > 0 else "Removed"
-    return f"{verb} credit {format_cents(abs(op.amount_cents))}: {op.description[:200]}"

@@ -23,11 +23,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
-from .base import SqlStore, credit_detail
+from .base import SqlStore
 from .batch import Collector, settle
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
-from .sql import Cursor, migrations
+from .sql import Cursor, credit_detail, migrations
 
 log = logging.getLogger("creditbook")
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -176,13 +176,19 @@ class PostgresStore(SqlStore):
     def _write(self) -> Iterator[Cursor]:
         try:
             with self.pool.connection() as conn, conn.transaction():
+                self._begin_deferred()
                 yield conn
+                self._write_deferred(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             unique = isinstance(exc, pg_errors.UniqueViolation)
             raise errors.StoreError(str(exc), unique=unique) from exc
 
     def _q(self, sql: str) -> str:
         return _pg(sql)
+
+    def _run_many(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
+        with cur.cursor() as many:
+            many.executemany(self._q(sql), rows)
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers within two seconds."""

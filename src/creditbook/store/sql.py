@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
@@ -16,9 +17,10 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from ..model import Actor
+from ..money import format_cents
 from . import queries as Q
 from .batch import transact_into
-from .protocol import Waitable
+from .protocol import CreditOp, Waitable
 
 Cursor = Any
 Row = tuple[Any, ...]
@@ -26,8 +28,17 @@ T = TypeVar("T")
 Work = Callable[[Cursor], T]
 
 
+#: A credit applied in the current transaction whose rows are still to be written: the
+#: operation, its sequence number and the balance after it.
+Deferred = tuple[CreditOp, int, int]
+
+
 class SqlBase(abc.ABC):
-    """Statements and transactions over a DB-API connection; subclasses own the connections."""
+    """Statements and transactions over a DB-API connection; subclasses own the connections.
+
+    A subclass's ``_write`` calls ``_begin_deferred`` when a transaction starts and
+    ``_write_deferred`` just before it commits.
+    """
 
     url: str
 
@@ -45,6 +56,63 @@ class SqlBase(abc.ABC):
 
     def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
         return cur.execute(self._q(sql), params)
+
+    def _run_many(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
+        cur.executemany(self._q(sql), rows)
+
+    def _deferred(self) -> list[Deferred]:
+        """The current thread's transaction's credits whose rows are not written yet."""
+        local = self.__dict__.get("_tx")
+        if local is None:
+            local = self.__dict__.setdefault("_tx", threading.local())
+        rows: list[Deferred] | None = getattr(local, "rows", None)
+        if rows is None:
+            rows = local.rows = []
+        return rows
+
+    def _begin_deferred(self) -> None:
+        """Forget what a failed transaction of this thread left."""
+        self._deferred().clear()
+
+    def _write_deferred(self, cur: Cursor) -> None:
+        """Write the entry and activity rows of the transaction's credits (before it commits)."""
+        rows = self._deferred()
+        if not rows:
+            return
+        self._run_many(
+            cur,
+            Q.CREDIT_INSERT,
+            [
+                {
+                    "client_id": op.client_id,
+                    "seq": seq,
+                    "admin_id": op.admin_id,
+                    "date": op.date,
+                    "description": op.description,
+                    "amount": op.amount_cents,
+                    "balance": balance,
+                    "at": op.at,
+                }
+                for op, seq, balance in rows
+            ],
+        )
+        self._run_many(
+            cur,
+            Q.ACTIVITY_INSERT,
+            [
+                {
+                    "at": op.at,
+                    "actor": op.actor.name,
+                    "admin_id": op.actor.admin_id,
+                    "client_id": op.client_id,
+                    "ip": op.actor.ip,
+                    "action": "addcredit",
+                    "detail": credit_detail(op),
+                }
+                for op, _, _ in rows
+            ],
+        )
+        rows.clear()
 
     def _bump(self, cur: Cursor, counter: str) -> None:
         """Bump an invalidation counter (``Q.CONFIG_BUMP`` or ``Q.FAILURE_BUMP``)."""
@@ -74,6 +142,12 @@ class SqlBase(abc.ABC):
     def _transact(self, work: Work[T]) -> T:
         """Run ``work(cur)`` in one write transaction and return its value."""
         return self._submit(work, inline=True).result()
+
+
+def credit_detail(op: CreditOp) -> str:
+    """Describe a balance change for the activity log."""
+    verb = "Added" if op.amount_cents > 0 else "Removed"
+    return f"{verb} credit {format_cents(abs(op.amount_cents))}: {op.description[:200]}"
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:

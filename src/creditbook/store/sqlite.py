@@ -125,8 +125,10 @@ class SQLiteStore(SqlStore):
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._begin_deferred()
             try:
                 yield conn
+                self._write_deferred(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
