@@ -208,7 +208,7 @@ def test_loop_writes_commit_together_in_order(store: SQLiteStore, sqlite_databas
     other = creditbook.open(sqlite_database)
 
     async def run() -> list[Any]:
-        before = store._on_loop.batches  # type: ignore[union-attr]
+        before = store._committer.batches  # type: ignore[union-attr]
         futures = [store.submit_credit(op(a, 100, f"#{i}")) for i in range(50)]
         futures += [
             store.submit_credit(op(b, -1)),  # refused: nothing to remove
@@ -224,7 +224,7 @@ def test_loop_writes_commit_together_in_order(store: SQLiteStore, sqlite_databas
                 outcomes.append(type(exc).__name__)
             # The whole batch is committed before any of its futures resolves.
             assert other.store.count_credits(a) == 51
-        assert store._on_loop.batches - before == 1  # type: ignore[union-attr]
+        assert store._committer.batches - before == 1  # type: ignore[union-attr]
         return outcomes
 
     outcomes = asyncio.run(run())
@@ -304,3 +304,24 @@ def test_a_failed_change_stamp_does_not_fail_the_commit(store: SQLiteStore) -> N
     book = creditbook.Creditbook(store)
     book.ledger.add_admin("stampless", "pw", actor=ACTOR)
     assert book.ledger.find_admin("stampless") is not None
+
+
+def test_loop_batches_on_both_stores(any_store: Any) -> None:
+    """On an event loop, both stores batch credits on the loop itself: order and refusals hold."""
+    import asyncio
+
+    a, b = clients(any_store, 2)
+
+    async def run() -> list[Any]:
+        futures = [any_store.submit_credit(op(a, 100)) for _ in range(20)]
+        futures += [any_store.submit_credit(op(b, -1)), any_store.submit_credit(op(a, -2000))]
+        assert all(isinstance(f, asyncio.Future) for f in futures)
+        outcomes: list[Any] = []
+        for f in futures:
+            try:
+                outcomes.append(await f)
+            except errors.CreditError as exc:
+                outcomes.append(type(exc).__name__)
+        return outcomes
+
+    assert asyncio.run(run()) == [100 * (i + 1) for i in range(20)] + ["InsufficientCredit", 0]

@@ -184,20 +184,25 @@ class GroupCommitter(Collector[Work], Stats):
         commit_units(self._write, batch, self)
 
 
-class LoopCommitter(Stats):
-    """Group commit on the caller's event loop: one ``call_soon`` callback per batch."""
+class LoopCommitter(Generic[Item]):
+    """Group commit on the caller's event loop: one ``call_soon`` callback per batch.
 
-    def __init__(self, write: Write, max_batch: int = 512) -> None:
-        super().__init__()
-        self._write = write
+    ``process`` applies a batch and settles its futures: ``commit_units`` for SQL units, or a
+    store's own batch call.
+    """
+
+    def __init__(
+        self, process: Callable[[list[tuple[Item, Any]]], None], max_batch: int = 512
+    ) -> None:
+        self._process = process
         self._max = max_batch
-        self._queue: list[tuple[Work, asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Item, asyncio.Future[Any]]] = []
         self._scheduled = False
 
-    def submit(self, work: Work, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
-        """Queue a unit; its future resolves on the loop after the commit that includes it."""
+    def submit(self, item: Item, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        """Queue an item; its future resolves on the loop after the commit that includes it."""
         future = loop.create_future()
-        self._queue.append((work, future))
+        self._queue.append((item, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -208,7 +213,7 @@ class LoopCommitter(Stats):
         self._scheduled = False
         live = [unit for unit in queued if not unit[1].cancelled()]
         for start in range(0, len(live), self._max):
-            commit_units(self._write, live[start : start + self._max], self)
+            self._process(live[start : start + self._max])
 
 
 def settle(future: Settleable, fn: Callable[[], Any]) -> bool:

@@ -9,6 +9,7 @@ operation checked on its own and each touched client updated once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import SqlStore
-from .batch import Collector, settle
+from .batch import Collector, LoopCommitter, settle
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
 from .sql import Cursor, credit_detail, migrations
@@ -131,6 +132,7 @@ class PostgresStore(SqlStore):
     ) -> None:
         self.url = url
         self._batcher = CreditBatcher(self) if group_commit else None
+        self._on_loop = LoopCommitter(self._batcher.process) if self._batcher else None
         self._listen = listen
         self._listener: VersionListener | None = None
         self.timeout = timeout
@@ -204,6 +206,13 @@ class PostgresStore(SqlStore):
         """Apply a balance change in one statement (or, with a key, one transaction)."""
         if idem is not None:
             return super().submit_credit(op, idem, inline=inline)
+        if self._on_loop is not None and not inline:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # a thread without an event loop: the writer thread collects it
+            else:
+                return self._on_loop.submit(op, loop)
         if self._batcher is not None:
             return self._batcher.submit(op, inline=inline)
         future: Future[int | Replay] = Future()

@@ -20,10 +20,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from .. import errors
 from .base import SqlStore
-from .batch import GroupCommitter, LoopCommitter
+from .batch import GroupCommitter, LoopCommitter, commit_units
 from .protocol import Waitable
 from .sql import Cursor, T, Work, migrations
 
@@ -53,7 +54,10 @@ class SQLiteStore(SqlStore):
         self._all_lock = threading.Lock()
         self._pid = os.getpid()
         self._committer = GroupCommitter(self._write) if group_commit else None
-        self._on_loop = LoopCommitter(self._write) if group_commit else None
+        self._on_loop: LoopCommitter[Work[Any]] | None = None
+        if self._committer is not None:
+            committer = self._committer
+            self._on_loop = LoopCommitter(lambda batch: commit_units(self._write, batch, committer))
         self._stamp_path = self.path + "-changed"
         self._seen: tuple[tuple[int, int], tuple[int, int]] | None = None
 
