@@ -275,6 +275,50 @@ def http_matrix(
             server.stop()
 
 
+def backup_under_load(store: str, database: str, ident: str, secret: str) -> dict[str, float]:
+    """AddCredit at 32 connections for 15 s on Creditbook, with a backup taken in the middle.
+
+    Returns wrk's p99 and max over the whole run, the same without a backup, and how long the
+    backup (with its verification) took: the server must not stall while it runs.
+    """
+    from creditbook.backup import backup
+
+    server = Server("creditbook", database, ident, secret)
+    try:
+        wrk(server.url, 32, 2, False, ident, secret)  # warm-up
+        quiet = wrk(server.url, 32, 15, False, ident, secret)
+        outcome: dict[str, float] = {}
+
+        def take() -> None:
+            time.sleep(3)
+            dest = Path(tempfile.mkdtemp(prefix="creditbook-backup-")) / "b.db"
+            started = time.perf_counter()
+            with creditbook.open(database) as book:
+                copied = backup(book.store, str(dest))
+            outcome["backup_s"] = time.perf_counter() - started
+            outcome["ok"] = float(copied.ok)
+            outcome["entries"] = float(copied.rows["credits"])
+            shutil.rmtree(dest.parent, ignore_errors=True)
+
+        taker = threading.Thread(target=take)
+        taker.start()
+        loaded = wrk(server.url, 32, 15, False, ident, secret)
+        taker.join()
+    finally:
+        server.stop()
+    return {
+        "store": 0.0 if store == "sqlite" else 1.0,
+        "p99_ms": loaded["p99_ms"],
+        "max_ms": loaded["max_ms"],
+        "rps": loaded["rps"],
+        "errors": loaded["non2xx"] + loaded["socket_errors"],
+        "quiet_p99_ms": quiet["p99_ms"],
+        "quiet_max_ms": quiet["max_ms"],
+        "quiet_rps": quiet["rps"],
+        **outcome,
+    }
+
+
 def local_api_rate(database: str, threads: int, total: int, clients: int = 10_000) -> float:
     """AddCredit through local_api: operations per second with N threads."""
     with creditbook.open(database) as book:
@@ -492,6 +536,9 @@ def main() -> None:
             http_matrix(store, database, ident, secret, conns, patterns, runs, seconds, cells)
             if args.smoke:
                 continue
+            print(f"{store}: a backup while 32 connections write", flush=True)
+            results[f"backup_load_{store}"] = backup_under_load(store, database, ident, secret)
+            print(f"  {results[f'backup_load_{store}']}", flush=True)
             print(f"{store}: local_api", flush=True)
             for threads in (1, 8):
                 rates = [local_api_rate(database, threads, 20_000) for _ in range(runs)]
@@ -506,6 +553,14 @@ def main() -> None:
             bulk_entries(big, 1, 1_000_000)
             results[f"getcredits_{store}"] = getcredits(big, ident2, secret2, 300)
             print(f"  {results[f'getcredits_{store}']}", flush=True)
+            if store == "sqlite":
+                from ledger_ops import measure as ledger_ops
+
+                print(
+                    "sqlite: verify, balances --asof and backup on 10,000,000 entries", flush=True
+                )
+                results["ledger_ops"] = ledger_ops()
+                print(f"  {results['ledger_ops']}", flush=True)
             print(f"{store}: AddCredit on a 10,000,000-entry ledger", flush=True)
             huge = new_database(store, pg, workdir, "huge")
             ident3, secret3 = seed(huge, 10_000)
@@ -515,6 +570,7 @@ def main() -> None:
             http_matrix(
                 store + "-10M", huge, ident3, secret3, [32], ["random"], runs, seconds, cells
             )
+
     finally:
         if pg_cm:
             pg_cm.__exit__(None, None, None)

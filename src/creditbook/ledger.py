@@ -19,7 +19,7 @@ from . import errors, money
 from .admins import AccessCases
 from .model import Actor, Client, CreditEntry
 from .rules import MAX_FIELD, NUL, check_text, parse_id
-from .store import ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store, Waitable
+from .store import Balance, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store, Waitable
 
 __all__ = [
     "CLIENT_DETAIL_FIELDS",
@@ -244,6 +244,37 @@ class Ledger(AccessCases):
         total = self.store.count_credits(client_id)
         count = max(0, min(total if limit is None else limit, total - offset))
         return total, count, self.store.iter_credits(client_id, offset, count)
+
+    def day(self, text: str | None) -> str:
+        """Check a ``YYYY-MM-DD`` day (``asof`` and the like); ``Date Format is not Valid``."""
+        if not text:
+            raise errors.InvalidDate()
+        return self._date(text)
+
+    def get_credits_asof(
+        self, clientid: str | None, asof: str, offset: int = 0, limit: int | None = None
+    ) -> tuple[int, int, int, Iterator[CreditEntry]]:
+        """Return a client's history as it stood at the end of a day (entries dated up to it).
+
+        The result is the entry total, the page size, the balance at the end of that day (the
+        sum of those entries) and the page's entries, oldest first.
+        """
+        day = self.day(asof)
+        client_id = parse_id(clientid)
+        if client_id is None or self.store.get_client(client_id) is None:
+            raise errors.ClientIdNotFound()
+        total, balance = self.store.credits_until(client_id, day)
+        count = max(0, min(total if limit is None else limit, total - offset))
+        entries = self.store.iter_credits_until(client_id, day, offset, count)
+        return total, count, balance, entries
+
+    def balance_asof(self, client: Client, asof: str) -> int:
+        """Return a client's balance at the end of a day (the sum of entries dated up to it)."""
+        return self.store.credits_until(client.id, self.day(asof))[1]
+
+    def balances_asof(self, asof: str) -> Iterator[Balance]:
+        """Yield every client's balance at the end of a day, streamed in id order."""
+        return self.store.iter_balances_asof(self.day(asof))
 
     # --- clients -------------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ from .. import errors
 from ..config import Settings
 from ..ledger import Ledger
 from ..version import __version__
-from .access import config_command, ip_command, log_command, role_command, verify_command
+from .access import config_command, ip_command, log_command, role_command
 from .common import Parser, bounded, settings_for, store_for
+from .operations import backup_command, restore_command, seal_command, verify_command
 from .records import (
     admin_add,
     admin_disable,
@@ -25,6 +26,7 @@ from .records import (
     credits,
     migrate,
 )
+from .reports import balances_command
 
 __all__ = ["main"]
 MAX_ID = 2**63 - 1
@@ -61,10 +63,29 @@ def _parser() -> argparse.ArgumentParser:
         func=migrate
     )
     s = sub.add_parser(
-        "verify", parents=[common], help="recompute balances from the entries; exit 1 on drift"
+        "verify",
+        parents=[common],
+        help="recompute balances and hash chains from the entries; exit 1 on a problem",
     )
     s.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    s.add_argument(
+        "--seal", metavar="DIGEST_OR_FILE", help="also prove that what this seal covered holds"
+    )
     s.set_defaults(func=verify_command)
+    sub.add_parser(
+        "seal", parents=[common], help="record and print a digest over every chain head"
+    ).set_defaults(func=seal_command)
+    s = sub.add_parser(
+        "backup", parents=[common], help="consistent online backup into a new SQLite file"
+    )
+    s.add_argument("dest", help="the new backup file")
+    s.add_argument("--progress", action="store_true", help="show progress on stderr")
+    s.set_defaults(func=backup_command)
+    s = sub.add_parser("restore", parents=[common], help="restore a backup into an empty store")
+    s.add_argument("source", help="a backup file made by creditbook backup")
+    s.add_argument("target", help="the empty store: sqlite:///path, a path, or postgresql://...")
+    s.add_argument("--progress", action="store_true", help="show progress on stderr")
+    s.set_defaults(func=restore_command)
 
     a = sub.add_parser("admin", help="manage admins").add_subparsers(
         dest="admin_command", required=True, metavar="ACTION"
@@ -159,6 +180,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=role_command)
     c.add_parser("list", parents=[common], help="list roles").set_defaults(func=role_command)
+
+    s = sub.add_parser(
+        "balances", parents=[common], help="every client's balance at the end of a day"
+    )
+    s.add_argument("--asof", required=True, help="the day, YYYY-MM-DD (end of that day)")
+    s.add_argument(
+        "--format",
+        choices=["table", "csv", "jsonl"],
+        default="table",
+        help="table (clients holding credit, totals per currency), csv or jsonl (every client)",
+    )
+    s.set_defaults(func=balances_command)
 
     s = sub.add_parser("log", parents=[common], help="the activity log, newest first")
     s.add_argument("--client", type=bounded(1, MAX_ID), help="only this client")

@@ -1,15 +1,14 @@
-"""Commands for access control, roles, the activity log and verification."""
+"""Commands for access control, roles and the activity log."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .. import errors
 from ..ledger import Ledger
 from .common import cli_actor, print_json, table
 
-# --- access control, roles, log, verify ---------------------------------------------------------
+# --- access control, roles, log ---------------------------------------------------------
 
 
 def ip_command(args: argparse.Namespace, ledger: Ledger) -> int:
@@ -120,21 +119,3 @@ def log_command(args: argparse.Namespace, ledger: Ledger) -> int:
             [[a.at[:19], a.actor, a.ip or "-", a.client_id or "-", a.detail] for a in lines],
         )
     return 0
-
-
-def verify_command(args: argparse.Namespace, ledger: Ledger) -> int:
-    """Recompute every balance and running balance from the entries; exit 1 on drift."""
-    from ..audit import verify
-
-    report = verify(ledger.store, progress=sys.stderr if args.progress else None)
-    if args.json:
-        print_json(report.as_dict())
-    else:
-        for line in report.problems[:50]:
-            print(line)
-        print(
-            f"Checked {report.clients} clients and {report.entries} entries "
-            f"in {report.seconds:.2f} s: "
-            + ("no drift." if report.ok else f"{len(report.problems)} problem(s).")
-        )
-    return 0 if report.ok else 1

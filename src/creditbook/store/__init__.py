@@ -7,22 +7,28 @@ import os
 from ..config import Settings
 from .protocol import (
     Audit,
+    Balance,
+    ChainEntry,
     ClientPage,
     CreditOp,
     IdempotencyKey,
     NewClient,
     Replay,
+    Seal,
     Store,
     Waitable,
 )
 
 __all__ = [
     "Audit",
+    "Balance",
+    "ChainEntry",
     "ClientPage",
     "CreditOp",
     "IdempotencyKey",
     "NewClient",
     "Replay",
+    "Seal",
     "Store",
     "Waitable",
     "open_store",

@@ -15,11 +15,12 @@ from functools import partial
 from typing import Any
 
 from .. import errors
+from ..chain import GENESIS, entry_hash, seal_digest
 from ..money import MAX_BALANCE_CENTS
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units
-from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Waitable
+from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
 from .reads import SqlReads
 from .sql import Cursor, T, Work, dump_json
 
@@ -95,10 +96,25 @@ class SqlStore(AdminWrites, SqlReads):
         ).fetchone()
         if row is None:
             self._refuse_credit(cur, op)
-        balance = int(row[0])
-        # The entry and activity rows are written by the transaction just before it commits,
-        # with one executemany each for the whole batch (see ``SqlBase._write_deferred``).
-        self._deferred().append((op, int(row[1]), balance))
+        balance, seq = int(row[0]), int(row[1])
+        heads = self._heads()
+        prev = heads.get(op.client_id, row[2])
+        digest = entry_hash(
+            op.client_id,
+            seq,
+            op.date,
+            op.amount_cents,
+            op.admin_id,
+            0,
+            op.at,
+            op.actor.name,
+            op.description,
+            prev,
+        )
+        heads[op.client_id] = digest
+        # The entry and activity rows (and the new chain heads) are written by the transaction
+        # just before it commits, one executemany each for the batch (``_write_deferred``).
+        self._deferred().append((op, seq, balance, prev, digest))
         return balance
 
     def _refuse_credit(self, cur: Cursor, op: CreditOp) -> None:
@@ -130,6 +146,65 @@ class SqlStore(AdminWrites, SqlReads):
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""
         return self.submit_credit(op, idem, inline=True).result()
+
+    def backfill_chain(self) -> int:
+        """Compute the hashes of entries written before the chain existed; return how many.
+
+        Clients are done a thousand at a time, each range in one transaction; every chain is
+        recomputed from its first entry, so running it again changes nothing.
+        """
+        done = 0
+        first, last = self.client_id_range()
+        low = first
+        while last and low <= last:
+            high = low + 999
+            with self._write() as cur:
+                updates: list[dict[str, Any]] = []
+                heads: dict[int, str] = {}
+                for e in self.chain_entries(low, high):
+                    prev = heads.get(e.client_id, GENESIS)
+                    digest = entry_hash(
+                        e.client_id,
+                        e.seq,
+                        e.date,
+                        e.amount_cents,
+                        e.admin_id,
+                        e.relid,
+                        e.created_at,
+                        e.actor,
+                        e.description,
+                        prev,
+                    )
+                    updates.append({"id": e.id, "prev_hash": prev, "hash": digest})
+                    heads[e.client_id] = digest
+                if updates:
+                    self._run_many(cur, Q.CHAIN_SET, updates)
+                    self._run_many(
+                        cur, Q.CLIENT_HEAD, [{"client_id": c, "hash": h} for c, h in heads.items()]
+                    )
+            done += len(updates)
+            low = high + 1
+        return done
+
+    def seal(self, at: str) -> tuple[Seal, list[tuple[int, int, str]]]:
+        """Record a seal over every client's chain head now; return it and the heads.
+
+        The heads are read by one statement, a consistent snapshot even while credits arrive.
+        """
+        heads = [(int(r[0]), int(r[1]), r[2]) for r in self._stream(Q.SEAL_HEADS_NOW)]
+        digest = seal_digest(heads)
+        entries = sum(count for _, count, _ in heads)
+        with self._write() as cur:
+            row = self._run(
+                cur, Q.SEAL_INSERT, at=at, clients=len(heads), entries=entries, digest=digest
+            ).fetchone()
+            seal_id = int(row[0])
+            self._run_many(
+                cur,
+                Q.SEAL_HEAD_INSERT,
+                [{"seal_id": seal_id, "client_id": c, "seq": n, "hash": h} for c, n, h in heads],
+            )
+        return Seal(seal_id, at, len(heads), entries, digest), heads
 
     def _add_client(self, cur: Cursor, op: NewClient) -> int:
         key = op.email.lower()

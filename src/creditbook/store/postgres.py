@@ -1,15 +1,17 @@
 """The PostgreSQL store: psycopg 3 with a connection pool, for many processes on many hosts.
 
-A lone AddCredit is one statement (a CTE doing the update and both inserts) in autocommit:
-one round trip, one implicit transaction, and the row lock is held only for that statement.
-Concurrent AddCredits are group-committed by a writer thread: one call of the function
-``creditbook_apply_credits`` (migration 0005) applies the whole batch in order, with each
-operation checked on its own and each touched client updated once.
+Every AddCredit without an idempotency key is one call of the function
+``creditbook_apply_credits`` (migrations 0005 and 0008) in autocommit: one round trip, one
+implicit transaction. Concurrent AddCredits are group-committed into one call (on the event
+loop for the HTTP server, on a writer thread for blocking callers): the function applies the
+batch in order, checks each operation on its own, chains each entry to its client's head and
+updates each touched client once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -25,34 +27,21 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import SqlStore
-from .batch import Collector, LoopCommitter, settle
+from .batch import Collector, LoopCommitter
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
-from .sql import Cursor, credit_detail, migrations
+from .sql import CHAIN_MIGRATION, Cursor, Row, Stream, credit_detail, migrations
+from .transfer import IDENTITY_TABLES
 
 log = logging.getLogger("creditbook")
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
 _MIGRATION_LOCK = 0x63726564  # arbitrary constant: serialises concurrent migrators
 
-CREDIT_CTE = """
-WITH u AS (
-    UPDATE clients SET balance_cents = balance_cents + %(amount)s, entries = entries + 1
-    WHERE id = %(client_id)s AND balance_cents + %(amount)s BETWEEN 0 AND %(max)s
-    RETURNING id, balance_cents, entries
-), e AS (
-    INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents,
-                         balance_cents, relid, created_at)
-    SELECT id, entries, %(admin_id)s, %(date)s, %(description)s, %(amount)s, balance_cents, 0,
-           %(at)s
-    FROM u
-), a AS (
-    INSERT INTO activity (at, actor, admin_id, client_id, ip, action, detail)
-    SELECT %(at)s, %(actor)s, %(actor_admin)s, id, %(ip)s, 'addcredit', %(detail)s FROM u
-)
-SELECT balance_cents FROM u
-"""
-
-
+RESET_IDENTITY = [
+    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), "  # noqa: S608 constant table names
+    f"COALESCE((SELECT MAX(id) FROM {t}), 0) + 1, false)"
+    for t in IDENTITY_TABLES
+]
 BATCH = """
 SELECT op, balance, outcome FROM creditbook_apply_credits(
     %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
@@ -74,42 +63,24 @@ class CreditBatcher(Collector[CreditOp]):
         self.store = store
 
     def _process(self, batch: list[tuple[CreditOp, Future[Any]]]) -> None:
-        if len(batch) == 1:
-            self._alone(*batch[0])
-            return
-        ops = [op for op, _ in batch]
-        columns = (
-            [o.client_id for o in ops],
-            [o.amount_cents for o in ops],
-            [o.admin_id for o in ops],
-            [o.date for o in ops],
-            [o.description for o in ops],
-            [o.at for o in ops],
-            [o.actor.name for o in ops],
-            [o.actor.admin_id for o in ops],
-            [o.actor.ip for o in ops],
-            [credit_detail(o) for o in ops],
-            MAX_BALANCE_CENTS,
-        )
         try:
-            with self.store.pool.connection() as conn:
-                rows = conn.execute(BATCH, columns).fetchall()
-        except (psycopg.Error, PoolTimeout) as exc:
+            rows = self.store._apply_batch([op for op, _ in batch])
+        except errors.StoreError as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
             log.warning("batch of %d failed (%s): retrying each credit alone", len(batch), exc)
-            for op, future in batch:
-                self._alone(op, future)
+            for unit in batch:
+                self._process([unit])
             return
         self.batches += 1
         self.units += len(batch)
         for index, balance, outcome in rows:
             future = batch[index - 1][1]
-            if outcome == "ok":
+            if outcome == "ok" and balance is not None:
                 future.set_result(int(balance))
             else:
                 future.set_exception(REFUSALS[outcome]())
-
-    def _alone(self, op: CreditOp, future: Future[Any]) -> None:
-        settle(future, lambda: self.store._credit_statement(op))
 
 
 @lru_cache(maxsize=256)
@@ -188,6 +159,40 @@ class PostgresStore(SqlStore):
     def _q(self, sql: str) -> str:
         return _pg(sql)
 
+    def _stream(self, sql: str, **params: Any) -> Iterator[Row]:
+        """Yield a query's rows through a server-side cursor (constant memory)."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                with conn.cursor(name="creditbook_stream") as cur:
+                    cur.itersize = 5000
+                    cur.execute(self._q(sql), params)
+                    yield from cur
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise errors.StoreError(str(exc)) from exc
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Stream]:
+        """Stream queries from one ``REPEATABLE READ`` snapshot (server-side cursors)."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                names = itertools.count()
+
+                def stream(sql: str, **params: Any) -> Iterator[Row]:
+                    with conn.cursor(name=f"creditbook_copy_{next(names)}") as cur:
+                        cur.itersize = 5000
+                        cur.execute(self._q(sql), params)
+                        yield from cur
+
+                yield stream
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise errors.StoreError(str(exc)) from exc
+
+    def _after_copy(self, cur: Cursor) -> None:
+        """Move each id sequence past the copied ids."""
+        for sql in RESET_IDENTITY:
+            cur.execute(sql)
+
     def _run_many(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
         with cur.cursor() as many:
             many.executemany(self._q(sql), rows)
@@ -216,7 +221,7 @@ class PostgresStore(SqlStore):
         if self._batcher is not None:
             return self._batcher.submit(op, inline=inline)
         future: Future[int | Replay] = Future()
-        settle(future, lambda: self._credit_statement(op))
+        CreditBatcher(self).process([(op, future)])
         return future
 
     def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
@@ -228,27 +233,24 @@ class PostgresStore(SqlStore):
             self._batcher.process(units)
         return [future for _, future in units]
 
-    def _credit_statement(self, op: CreditOp) -> int:
+    def _apply_batch(self, ops: Sequence[CreditOp]) -> list[tuple[int, int | None, str]]:
+        """Apply credits with one call of ``creditbook_apply_credits`` (one statement, one
+        transaction): each is checked alone and chained to its client's head."""
+        columns = (
+            [o.client_id for o in ops],
+            [o.amount_cents for o in ops],
+            [o.admin_id for o in ops],
+            [o.date for o in ops],
+            [o.description for o in ops],
+            [o.at for o in ops],
+            [o.actor.name for o in ops],
+            [o.actor.admin_id for o in ops],
+            [o.actor.ip for o in ops],
+            [credit_detail(o) for o in ops],
+            MAX_BALANCE_CENTS,
+        )
         with self._read() as cur:
-            row = cur.execute(
-                CREDIT_CTE,
-                {
-                    "amount": op.amount_cents,
-                    "client_id": op.client_id,
-                    "max": MAX_BALANCE_CENTS,
-                    "admin_id": op.admin_id,
-                    "date": op.date,
-                    "description": op.description,
-                    "at": op.at,
-                    "actor": op.actor.name,
-                    "actor_admin": op.actor.admin_id,
-                    "ip": op.actor.ip,
-                    "detail": credit_detail(op),
-                },
-            ).fetchone()
-            if row is None:
-                self._refuse_credit(cur, op)
-        return int(row[0])
+            return cur.execute(BATCH, columns).fetchall()  # type: ignore[no-any-return]
 
     def migrate(self) -> list[int]:
         """Apply pending migrations under an advisory lock; return those applied."""
@@ -275,4 +277,6 @@ class PostgresStore(SqlStore):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
         except psycopg.Error as exc:
             raise errors.StoreError(f"migration failed: {exc}") from exc
+        if CHAIN_MIGRATION in applied:
+            self.backfill_chain()
         return applied

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, Union
+from typing import NamedTuple, Protocol, TypeVar, Union
 
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 
@@ -89,6 +89,50 @@ class Audit:
     entries: int
     bad_entries: int
     counter: int
+
+
+class ChainEntry(NamedTuple):
+    """What an entry's hash covers, with the hashes it stores (for ``verify``).
+
+    A named tuple rather than a dataclass: ``verify`` reads ten million of them.
+    """
+
+    id: int
+    client_id: int
+    seq: int
+    date: str
+    amount_cents: int
+    admin_id: int
+    relid: int
+    created_at: str
+    actor: str
+    description: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """A recorded seal: when it was taken, what it covered, and its digest."""
+
+    id: int
+    at: str
+    clients: int
+    entries: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A client's balance at the end of a day (``balances --asof``)."""
+
+    client_id: int
+    firstname: str
+    lastname: str
+    companyname: str
+    email: str
+    currency_code: str
+    balance_cents: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +268,35 @@ class Store(Protocol):
 
     def iter_credits(self, client_id: int, offset: int, limit: int | None) -> Iterator[CreditEntry]:
         """Yield a client's entries oldest first, streaming from the database."""
+
+    def credits_until(self, client_id: int, until: str) -> tuple[int, int]:
+        """Return how many entries a client has dated on or before a day, and their sum."""
+
+    def iter_credits_until(
+        self, client_id: int, until: str, offset: int, limit: int | None
+    ) -> Iterator[CreditEntry]:
+        """Yield a client's entries dated on or before a day, oldest first."""
+
+    def iter_balances_asof(self, until: str) -> Iterator[Balance]:
+        """Yield every client's balance at the end of a day, in id order."""
+
+    def chain_entries(self, first: int, last: int) -> Iterator[ChainEntry]:
+        """Stream the entries of clients in an id range, by client and sequence number."""
+
+    def chain_heads(self, first: int, last: int) -> Iterator[tuple[int, int, str]]:
+        """Yield (client id, entry count, stored head hash) for clients in an id range."""
+
+    def seal(self, at: str) -> tuple[Seal, list[tuple[int, int, str]]]:
+        """Record a seal over every client's chain head now; return it and the heads."""
+
+    def find_seals(self, digest: str) -> list[Seal]:
+        """Return the seals recorded with a digest."""
+
+    def seal_heads(self, seal_id: int) -> Iterator[tuple[int, int, str, str | None]]:
+        """Yield a seal's heads (client, seq, sealed hash) with the entry's hash there now."""
+
+    def backfill_chain(self) -> int:
+        """Compute the hashes of entries written before the chain existed; return how many."""
 
     def list_activity(self, client_id: int | None, limit: int) -> list[Activity]:
         """Return the newest activity lines, newest first."""

@@ -12,13 +12,15 @@ CLIENT_COLUMNS = (
 CREDIT_UPDATE = """
 UPDATE clients SET balance_cents = balance_cents + :amount, entries = entries + 1
 WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max
-RETURNING balance_cents, entries
+RETURNING balance_cents, entries, head_hash
 """
 CREDIT_INSERT = """
 INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
-                     relid, created_at)
-VALUES (:client_id, :seq, :admin_id, :date, :description, :amount, :balance, 0, :at)
+                     relid, created_at, actor, prev_hash, hash)
+VALUES (:client_id, :seq, :admin_id, :date, :description, :amount, :balance, 0, :at, :actor,
+        :prev_hash, :hash)
 """
+CLIENT_HEAD = "UPDATE clients SET head_hash = :hash WHERE id = :client_id"
 CLIENT_BALANCE = "SELECT balance_cents FROM clients WHERE id = :client_id"
 
 ACTIVITY_INSERT = """
@@ -126,6 +128,25 @@ CREDIT_COLUMNS = (
     "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, created_at"
 )
 CREDIT_COUNT = "SELECT entries FROM clients WHERE id = :client_id"
+CREDIT_TOTAL_UNTIL = """
+SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM credits
+WHERE client_id = :client_id AND date <= :until
+"""
+CREDIT_NTH_UNTIL = """
+SELECT seq FROM credits WHERE client_id = :client_id AND date <= :until
+ORDER BY seq LIMIT 1 OFFSET :skip
+"""
+CREDIT_PAGE_UNTIL = f"""
+SELECT {CREDIT_COLUMNS}, seq FROM credits
+WHERE client_id = :client_id AND seq > :after AND date <= :until
+ORDER BY seq LIMIT :limit
+"""  # noqa: S608
+BALANCES_ASOF = """
+SELECT c.id, c.firstname, c.lastname, c.companyname, c.email, c.currency_code,
+       COALESCE((SELECT SUM(e.amount_cents) FROM credits e
+                 WHERE e.client_id = c.id AND e.date <= :until), 0)
+FROM clients c WHERE c.id > :after ORDER BY c.id LIMIT :limit
+"""
 CREDIT_PAGE = f"""
 SELECT {CREDIT_COLUMNS}, seq FROM credits WHERE client_id = :client_id AND seq > :after
 ORDER BY seq LIMIT :limit
@@ -156,3 +177,27 @@ ON CONFLICT (scope, key) DO NOTHING
 """
 IDEM_GET = "SELECT fingerprint, outcome FROM idempotency WHERE scope = :scope AND key = :key"
 IDEM_RECORD = "UPDATE idempotency SET outcome = :outcome WHERE scope = :scope AND key = :key"
+
+CHAIN_ENTRIES = """
+SELECT id, client_id, seq, date, amount_cents, admin_id, relid, created_at, actor, description,
+       prev_hash, hash
+FROM credits WHERE client_id BETWEEN :first AND :last ORDER BY client_id, seq
+"""
+CHAIN_SET = "UPDATE credits SET prev_hash = :prev_hash, hash = :hash WHERE id = :id"
+CHAIN_HEADS = """
+SELECT id, entries, head_hash FROM clients WHERE id BETWEEN :first AND :last ORDER BY id
+"""
+SEAL_HEADS_NOW = "SELECT id, entries, head_hash FROM clients WHERE entries > 0 ORDER BY id"
+SEAL_INSERT = """
+INSERT INTO seals (at, clients, entries, digest) VALUES (:at, :clients, :entries, :digest)
+RETURNING id
+"""
+SEAL_HEAD_INSERT = """
+INSERT INTO seal_heads (seal_id, client_id, seq, hash) VALUES (:seal_id, :client_id, :seq, :hash)
+"""
+SEAL_FIND = "SELECT id, at, clients, entries, digest FROM seals WHERE digest = :digest ORDER BY id"
+SEAL_HEADS = """
+SELECT h.client_id, h.seq, h.hash, e.hash FROM seal_heads h
+LEFT JOIN credits e ON e.client_id = h.client_id AND e.seq = h.seq
+WHERE h.seal_id = :seal_id ORDER BY h.client_id
+"""

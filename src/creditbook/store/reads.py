@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from ..model import Activity, Admin, Client, Credential, CreditEntry, Role
 from . import queries as Q
-from .protocol import Audit, ClientPage
+from .protocol import Audit, Balance, ChainEntry, ClientPage, Seal
 from .sql import Cursor, Row, SqlBase
 
 _PAGE = 2000
@@ -152,6 +152,79 @@ class SqlReads(SqlBase):
             after = int(rows[-1][-1])
             if remaining is not None:
                 remaining -= len(rows)
+
+    def credits_until(self, client_id: int, until: str) -> tuple[int, int]:
+        """Return how many entries a client has dated on or before a day, and their sum."""
+        with self._read() as cur:
+            row = self._run(cur, Q.CREDIT_TOTAL_UNTIL, client_id=client_id, until=until).fetchone()
+        return int(row[0]), int(row[1])
+
+    def iter_credits_until(
+        self, client_id: int, until: str, offset: int, limit: int | None
+    ) -> Iterator[CreditEntry]:
+        """Yield a client's entries dated on or before a day, oldest first, a page at a time."""
+        after = 0
+        if offset > 0:
+            with self._read() as cur:
+                row = self._run(
+                    cur, Q.CREDIT_NTH_UNTIL, client_id=client_id, until=until, skip=offset - 1
+                ).fetchone()
+            if row is None:
+                return
+            after = int(row[0])
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = _PAGE if remaining is None else min(_PAGE, remaining)
+            with self._read() as cur:
+                rows = self._run(
+                    cur,
+                    Q.CREDIT_PAGE_UNTIL,
+                    client_id=client_id,
+                    until=until,
+                    after=after,
+                    limit=size,
+                ).fetchall()
+            for row in rows:
+                yield _credit(row)
+            if len(rows) < size:
+                return
+            after = int(rows[-1][-1])
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def iter_balances_asof(self, until: str) -> Iterator[Balance]:
+        """Yield every client's balance at the end of a day, in id order, a page at a time."""
+        after = 0
+        while True:
+            with self._read() as cur:
+                rows = self._run(
+                    cur, Q.BALANCES_ASOF, until=until, after=after, limit=_PAGE
+                ).fetchall()
+            for r in rows:
+                yield Balance(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]))
+            if len(rows) < _PAGE:
+                return
+            after = int(rows[-1][0])
+
+    def chain_entries(self, first: int, last: int) -> Iterator[ChainEntry]:
+        """Stream the entries of clients in an id range, by client and sequence number."""
+        return map(ChainEntry._make, self._stream(Q.CHAIN_ENTRIES, first=first, last=last))
+
+    def chain_heads(self, first: int, last: int) -> Iterator[tuple[int, int, str]]:
+        """Yield (client id, entry count, stored head hash) for clients in an id range."""
+        for r in self._stream(Q.CHAIN_HEADS, first=first, last=last):
+            yield int(r[0]), int(r[1]), r[2]
+
+    def find_seals(self, digest: str) -> list[Seal]:
+        """Return the seals recorded with a digest."""
+        with self._read() as cur:
+            rows = self._run(cur, Q.SEAL_FIND, digest=digest).fetchall()
+        return [Seal(int(r[0]), r[1], int(r[2]), int(r[3]), r[4]) for r in rows]
+
+    def seal_heads(self, seal_id: int) -> Iterator[tuple[int, int, str, str | None]]:
+        """Yield a seal's heads (client, seq, sealed hash) with the entry's hash there now."""
+        for r in self._stream(Q.SEAL_HEADS, seal_id=seal_id):
+            yield int(r[0]), int(r[1]), r[2], r[3]
 
     def list_activity(self, client_id: int | None, limit: int) -> list[Activity]:
         """Return the newest activity lines, newest first."""

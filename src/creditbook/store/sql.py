@@ -10,9 +10,9 @@ from __future__ import annotations
 import abc
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -26,11 +26,14 @@ Cursor = Any
 Row = tuple[Any, ...]
 T = TypeVar("T")
 Work = Callable[[Cursor], T]
+Stream = Callable[..., Iterator[Row]]
 
 
+#: The migration that adds the hash chain: entries older than it get their hashes computed.
+CHAIN_MIGRATION = 8
 #: A credit applied in the current transaction whose rows are still to be written: the
-#: operation, its sequence number and the balance after it.
-Deferred = tuple[CreditOp, int, int]
+#: operation, its sequence number, the balance after it, its predecessor's hash and its hash.
+Deferred = tuple[CreditOp, int, int, str, str]
 
 
 class SqlBase(abc.ABC):
@@ -57,22 +60,49 @@ class SqlBase(abc.ABC):
     def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
         return cur.execute(self._q(sql), params)
 
+    def _stream(self, sql: str, **params: Any) -> Iterator[Row]:
+        """Yield the rows of a query without holding them all in memory."""
+        with self._read() as cur:
+            yield from self._run(cur, sql, **params)
+
     def _run_many(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
         cur.executemany(self._q(sql), rows)
 
-    def _deferred(self) -> list[Deferred]:
-        """The current thread's transaction's credits whose rows are not written yet."""
+    @contextmanager
+    def _snapshot(self) -> Iterator[Stream]:
+        """Yield a function that streams queries, all from one consistent snapshot."""
+        with self._read() as cur:
+            cur.execute("BEGIN")  # SQLite: the first read fixes the snapshot until COMMIT
+            try:
+                yield lambda sql, **params: iter(self._run(cur, sql, **params))
+            finally:
+                cur.execute("COMMIT")
+
+    def _after_copy(self, cur: Cursor) -> None:  # noqa: B027 a hook; SQLite needs nothing
+        """Bring the store's own counters past copied rows (PostgreSQL's id sequences)."""
+
+    def _transaction(self) -> Any:
         local = self.__dict__.get("_tx")
         if local is None:
             local = self.__dict__.setdefault("_tx", threading.local())
-        rows: list[Deferred] | None = getattr(local, "rows", None)
-        if rows is None:
-            rows = local.rows = []
+        if not hasattr(local, "rows"):
+            local.rows, local.heads = [], {}
+        return local
+
+    def _deferred(self) -> list[Deferred]:
+        """The current thread's transaction's credits whose rows are not written yet."""
+        rows: list[Deferred] = self._transaction().rows
         return rows
+
+    def _heads(self) -> dict[int, str]:
+        """The chain heads the current thread's transaction moved, by client (not yet stored)."""
+        heads: dict[int, str] = self._transaction().heads
+        return heads
 
     def _begin_deferred(self) -> None:
         """Forget what a failed transaction of this thread left."""
         self._deferred().clear()
+        self._heads().clear()
 
     def _write_deferred(self, cur: Cursor) -> None:
         """Write the entry and activity rows of the transaction's credits (before it commits)."""
@@ -92,8 +122,11 @@ class SqlBase(abc.ABC):
                     "amount": op.amount_cents,
                     "balance": balance,
                     "at": op.at,
+                    "actor": op.actor.name,
+                    "prev_hash": prev,
+                    "hash": digest,
                 }
-                for op, seq, balance in rows
+                for op, seq, balance, prev, digest in rows
             ],
         )
         self._run_many(
@@ -109,10 +142,13 @@ class SqlBase(abc.ABC):
                     "action": "addcredit",
                     "detail": credit_detail(op),
                 }
-                for op, _, _ in rows
+                for op, *_ in rows
             ],
         )
+        heads = self._heads()
+        self._run_many(cur, Q.CLIENT_HEAD, [{"client_id": c, "hash": h} for c, h in heads.items()])
         rows.clear()
+        heads.clear()
 
     def _bump(self, cur: Cursor, counter: str) -> None:
         """Bump an invalidation counter (``Q.CONFIG_BUMP`` or ``Q.FAILURE_BUMP``)."""

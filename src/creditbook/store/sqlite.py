@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,9 +26,10 @@ from .. import errors
 from .base import SqlStore
 from .batch import GroupCommitter, LoopCommitter, commit_units
 from .protocol import Waitable
-from .sql import Cursor, T, Work, migrations
+from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
+_SIZE = ("page_count", "page_size")
 log = logging.getLogger("creditbook")
 
 
@@ -188,6 +189,41 @@ class SQLiteStore(SqlStore):
     def _q(self, sql: str) -> str:
         return sql
 
+    def backup_to(self, dest: str, progress: Callable[[int, int], None] | None = None) -> None:
+        """Copy the database into a new file with SQLite's online backup API.
+
+        One backup step copies every page inside one read transaction: a consistent snapshot,
+        while writers go on (WAL). ``progress(bytes written, bytes in all)`` is called twice a
+        second from a watcher thread.
+        """
+        if os.path.exists(dest):
+            raise errors.StoreError(f"{dest} already exists")
+        done = threading.Event()
+        try:
+            source = sqlite3.connect(self.path)
+            target = sqlite3.connect(dest)
+        except sqlite3.Error as exc:
+            raise errors.StoreError(f"cannot back up to {dest}: {exc}") from exc
+        try:
+            pages, size = (source.execute(f"PRAGMA {p}").fetchone()[0] for p in _SIZE)
+            if progress is not None:
+                total = int(pages) * int(size)
+
+                def watch() -> None:
+                    while not done.wait(0.5):
+                        progress(os.path.getsize(dest), total)
+
+                threading.Thread(target=watch, name="creditbook-backup", daemon=True).start()
+            source.backup(target)
+            if progress is not None:
+                progress(os.path.getsize(dest), os.path.getsize(dest))
+        except sqlite3.Error as exc:
+            raise errors.StoreError(f"backup failed: {exc}") from exc
+        finally:
+            done.set()
+            target.close()
+            source.close()
+
     def ping(self) -> None:
         """Raise ``StoreError`` unless the database answers."""
         with self._read() as cur:
@@ -220,4 +256,6 @@ class SQLiteStore(SqlStore):
             raise errors.StoreError(f"migration failed: {exc}") from exc
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+        if CHAIN_MIGRATION in applied:
+            self.backfill_chain()
         return applied

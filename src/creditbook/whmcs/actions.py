@@ -76,9 +76,17 @@ def get_credits(ctx: Context, p: Params) -> Result:
     paged = scalar(p, "limitstart") is not None or scalar(p, "limitnum") is not None
     offset = integer(p, "limitstart", 0) if paged else 0
     limit = integer(p, "limitnum", 25) if paged else None
-    total, count, entries = ctx.ledger.get_credits(scalar(p, "clientid"), offset, limit)
+    asof = scalar(p, "asof")
+    if asof is None:
+        total, count, entries = ctx.ledger.get_credits(scalar(p, "clientid"), offset, limit)
+    else:
+        total, count, balance, entries = ctx.ledger.get_credits_asof(
+            scalar(p, "clientid"), asof, offset, limit
+        )
     clientid = str(parse_id(scalar(p, "clientid")))
     result: Result = {"result": "success", "totalresults": total, "clientid": clientid}
+    if asof is not None:  # Creditbook's extension: the history as it stood at the end of a day
+        result.update(asof=asof, balance=format_cents(balance))
     if paged:
         result.update(startnumber=offset, numreturned=count)
     result["credits"] = {"credit": Stream(_credit(e) for e in entries) if count else []}
@@ -107,6 +115,9 @@ def get_clients_details(ctx: Context, p: Params) -> Result:
     """GetClientsDetails: one client by id or e-mail, fields also duplicated at top level."""
     client = ctx.ledger.get_client(scalar(p, "clientid"), scalar(p, "email"))
     fields = _client_fields(client)
+    asof = scalar(p, "asof")
+    if asof is not None:  # Creditbook's extension: the balance at the end of that day
+        fields.update(credit=format_cents(ctx.ledger.balance_asof(client, asof)), asof=asof)
     return {"result": "success", **fields, "client": fields}
 
 

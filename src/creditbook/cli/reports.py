@@ -1,0 +1,64 @@
+"""Reports: every client's balance as of a day (the month-end liability report)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import defaultdict
+
+from ..ledger import Ledger
+from ..money import format_cents
+from .common import cell
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(text: str) -> str:
+    """Neutralise a text cell a spreadsheet would read as a formula (amounts are not passed)."""
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:
+    """Print every client's balance at the end of a day, streamed, with totals per currency."""
+    rows = ledger.balances_asof(args.asof)
+    out = sys.stdout
+    if args.format == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            ["clientid", "firstname", "lastname", "companyname", "email", "currency", "balance"]
+        )
+        for b in rows:
+            text = [b.firstname, b.lastname, b.companyname, b.email, b.currency_code]
+            writer.writerow([b.client_id, *map(safe_cell, text), format_cents(b.balance_cents)])
+        return 0
+    if args.format == "jsonl":
+        for b in rows:
+            item = {
+                "clientid": b.client_id,
+                "firstname": b.firstname,
+                "lastname": b.lastname,
+                "companyname": b.companyname,
+                "email": b.email,
+                "currency": b.currency_code,
+                "balance": format_cents(b.balance_cents),
+            }
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return 0
+    totals: dict[str, int] = defaultdict(int)
+    holders: dict[str, int] = defaultdict(int)
+    out.write(f"Balances at the end of {args.asof}\n")
+    for b in rows:
+        totals[b.currency_code] += b.balance_cents
+        if b.balance_cents:
+            holders[b.currency_code] += 1
+            name = cell(f"{b.firstname} {b.lastname}".strip())
+            out.write(f"{b.client_id:>8}  {format_cents(b.balance_cents):>16} {b.currency_code}  ")
+            out.write(f"{name}  {cell(b.email)}\n")
+    for currency in sorted(totals):
+        out.write(
+            f"Total {currency}: {format_cents(totals[currency])} owed to "
+            f"{holders[currency]} client(s)\n"
+        )
+    return 0

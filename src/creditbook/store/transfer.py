@@ -1,0 +1,102 @@
+"""Copy a whole Creditbook from one store to another, table by table, from one snapshot.
+
+Used by ``creditbook backup`` (PostgreSQL into a SQLite file) and ``creditbook restore`` (a
+backup file into an empty store of either kind). The source is read in one consistent snapshot
+(PostgreSQL: one ``REPEATABLE READ`` transaction), the target is written in one transaction, so
+a copy is all or nothing. Table and column names are the constants below, never input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .. import errors
+from .base import SqlStore
+
+#: Every table, parents before children, with its columns (the same in both dialects).
+TABLES: tuple[tuple[str, str], ...] = (
+    ("admins", "id, username, password_hash, firstname, lastname, email, disabled, created_at"),
+    (
+        "clients",
+        "id, firstname, lastname, companyname, email, email_key, currency_code, status, "
+        "balance_cents, details, created_at, entries, head_hash",
+    ),
+    ("roles", "id, name, actions"),
+    (
+        "credentials",
+        "id, identifier, secret_hash, admin_id, description, created_at, last_used_at",
+    ),
+    ("credential_roles", "credential_id, role_id"),
+    (
+        "credits",
+        "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, "
+        "created_at, seq, actor, prev_hash, hash",
+    ),
+    ("activity", "id, at, actor, admin_id, client_id, ip, action, detail"),
+    ("settings", "name, value"),
+    ("ip_allow", "entry, created_at"),
+    ("auth_failures", "ip, at"),
+    ("meta", "name, value"),
+    ("idempotency", "scope, key, fingerprint, outcome, created_at"),
+    ("seals", "id, at, clients, entries, digest"),
+    ("seal_heads", "seal_id, client_id, seq, hash"),
+)
+#: Tables whose ids come from a sequence on PostgreSQL (reset after a restore).
+IDENTITY_TABLES = ("admins", "clients", "roles", "credentials", "credits", "activity", "seals")
+
+SELECTS = {t: f"SELECT {cols} FROM {t} ORDER BY {cols.split(',')[0]}" for t, cols in TABLES}  # noqa: S608
+INSERTS = {
+    t: f"INSERT INTO {t} ({cols}) VALUES ("  # noqa: S608
+    + ", ".join(f":{c.strip()}" for c in cols.split(","))
+    + ")"
+    for t, cols in TABLES
+}
+COUNTS = {t: f"SELECT COUNT(*) FROM {t}" for t, _ in TABLES}  # noqa: S608
+#: Rows a freshly migrated store holds before anything is written (defaults, counters).
+SEEDED = ("ip_allow", "meta")
+CLEAR_SEEDED = {t: f"DELETE FROM {t}" for t in SEEDED}  # noqa: S608
+OWN_DATA = "SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM admins)"
+_CHUNK = 5000
+
+Progress = Callable[[str, int], None]
+
+
+def is_empty(store: SqlStore) -> bool:
+    """Tell whether a store holds no clients and no admins (a target to copy into)."""
+    with store._read() as cur:
+        return int(store._run(cur, OWN_DATA).fetchone()[0]) == 0
+
+
+def copy_store(source: SqlStore, target: SqlStore, progress: Progress | None = None) -> int:
+    """Copy every table of ``source`` into the empty ``target``; return the rows copied."""
+    if not is_empty(target):
+        raise errors.Conflict(f"The target store is not empty: {target.url}")
+    copied = 0
+    with target._write() as out:
+        for table in SEEDED:
+            target._run(out, CLEAR_SEEDED[table])
+        with source._snapshot() as stream:
+            for table, cols in TABLES:
+                names = [c.strip() for c in cols.split(",")]
+                chunk: list[dict[str, object]] = []
+                for row in stream(SELECTS[table]):
+                    chunk.append(dict(zip(names, row, strict=True)))
+                    if len(chunk) >= _CHUNK:
+                        target._run_many(out, INSERTS[table], chunk)
+                        copied += len(chunk)
+                        chunk = []
+                        if progress is not None:
+                            progress(table, copied)
+                if chunk:
+                    target._run_many(out, INSERTS[table], chunk)
+                    copied += len(chunk)
+                if progress is not None:
+                    progress(table, copied)
+        target._after_copy(out)
+    return copied
+
+
+def row_counts(store: SqlStore) -> dict[str, int]:
+    """Return every table's row count (to compare a copy with its source)."""
+    with store._read() as cur:
+        return {t: int(store._run(cur, COUNTS[t]).fetchone()[0]) for t, _ in TABLES}
