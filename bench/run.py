@@ -281,8 +281,6 @@ def backup_under_load(store: str, database: str, ident: str, secret: str) -> dic
     Returns wrk's p99 and max over the whole run, the same without a backup, and how long the
     backup (with its verification) took: the server must not stall while it runs.
     """
-    from creditbook.backup import backup
-
     server = Server("creditbook", database, ident, secret)
     try:
         wrk(server.url, 32, 2, False, ident, secret)  # warm-up
@@ -293,11 +291,15 @@ def backup_under_load(store: str, database: str, ident: str, secret: str) -> dic
             time.sleep(3)
             dest = Path(tempfile.mkdtemp(prefix="creditbook-backup-")) / "b.db"
             started = time.perf_counter()
-            with creditbook.open(database) as book:
-                copied = backup(book.store, str(dest))
+            done = subprocess.run(
+                [PY, "-m", "creditbook", "backup", str(dest), "--database", database, "--json"],
+                capture_output=True,
+                text=True,
+            )
             outcome["backup_s"] = time.perf_counter() - started
-            outcome["ok"] = float(copied.ok)
-            outcome["entries"] = float(copied.rows["credits"])
+            outcome["ok"] = float(done.returncode == 0)
+            if done.returncode == 0:
+                outcome["entries"] = float(json.loads(done.stdout)["rows"]["credits"])
             shutil.rmtree(dest.parent, ignore_errors=True)
 
         taker = threading.Thread(target=take)
@@ -488,6 +490,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs"), help="where results go")
     parser.add_argument("--stores", default="sqlite,postgres", help="comma list of stores")
     parser.add_argument("--runs", type=int, help="runs per cell (default 3; quick and smoke 1)")
+    parser.add_argument(
+        "--only",
+        choices=["backup_load"],
+        help="measure only this (with --merge: update that run's figures, keep its cells)",
+    )
     parser.add_argument("--seconds", type=float, help="seconds per run (default 10)")
     parser.add_argument(
         "--merge",
@@ -530,15 +537,23 @@ def main() -> None:
     pg = pg_cm.__enter__() if pg_cm else None
     try:
         for store in stores:
-            database = new_database(store, pg, workdir, "bench")
-            ident, secret = seed(database, 10_000)
-            print(f"{store}: HTTP matrix", flush=True)
-            http_matrix(store, database, ident, secret, conns, patterns, runs, seconds, cells)
+            if args.only != "backup_load":
+                database = new_database(store, pg, workdir, "bench")
+                ident, secret = seed(database, 10_000)
+                print(f"{store}: HTTP matrix", flush=True)
+                http_matrix(store, database, ident, secret, conns, patterns, runs, seconds, cells)
             if args.smoke:
                 continue
-            print(f"{store}: a backup while 32 connections write", flush=True)
-            results[f"backup_load_{store}"] = backup_under_load(store, database, ident, secret)
+            print(f"{store}: a backup of 1,000,000 entries while 32 connections write", flush=True)
+            chained = new_database(store, pg, workdir, "chained")
+            ident4, secret4 = seed(chained, 10_000)
+            bulk_entries(chained, 10_000, 100)
+            with creditbook.open(chained) as book:
+                book.store.backfill_chain()
+            results[f"backup_load_{store}"] = backup_under_load(store, chained, ident4, secret4)
             print(f"  {results[f'backup_load_{store}']}", flush=True)
+            if args.only:
+                continue
             print(f"{store}: local_api", flush=True)
             for threads in (1, 8):
                 rates = [local_api_rate(database, threads, 20_000) for _ in range(runs)]
@@ -575,7 +590,12 @@ def main() -> None:
         if pg_cm:
             pg_cm.__exit__(None, None, None)
         shutil.rmtree(workdir, ignore_errors=True)
-    if args.merge:
+    if args.merge and args.only:
+        old = json.loads(Path(args.merge).read_text())
+        new = {k: v for k, v in results.items() if k.startswith(args.only)}
+        results = {**old, **new, "merged_from": old["started"]}
+        cells = [Cell(**c) for c in old["cells"]]
+    elif args.merge:
         old = json.loads(Path(args.merge).read_text())
         kept = [Cell(**c) for c in old["cells"] if c["store"].split("-")[0] not in stores]
         cells = kept + cells

@@ -2,8 +2,8 @@
 
 Chains are per client (an entry's predecessor is the same client's previous entry), so they grow
 in parallel and no global lock is needed. The canonical text is defined once here and once in
-SQL (``creditbook_entry_hash``, PostgreSQL migration 0008); ``verify`` recomputes every hash
-in Python, so the two must agree, and a test checks that they do.
+SQL (the batch function ``creditbook_apply_credits``, PostgreSQL migration 0008); ``verify``
+recomputes every hash in Python, so the two must agree, and a test checks that they do.
 
 A seal is a digest over every client's chain head at one moment (client, entry count, head
 hash): an auditor keeps it outside the system, and ``verify --seal`` later proves that nothing

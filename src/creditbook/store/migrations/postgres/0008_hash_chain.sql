@@ -21,18 +21,6 @@ CREATE TABLE seal_heads (
     PRIMARY KEY (seal_id, client_id)
 );
 
--- The canonical text and hash of an entry: the same as creditbook/chain.py, character for
--- character (a test checks that both agree).
-CREATE FUNCTION creditbook_entry_hash(
-    p_client BIGINT, p_seq BIGINT, p_date TEXT, p_amount BIGINT, p_admin BIGINT, p_relid BIGINT,
-    p_created TEXT, p_actor TEXT, p_description TEXT, p_prev TEXT
-) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
-    SELECT encode(sha256(convert_to(concat_ws('|', 'creditbook-entry-v1', p_client::text,
-        p_seq::text, p_date, p_amount::text, p_admin::text, p_relid::text, p_created,
-        length(p_actor)::text || ':' || p_actor,
-        length(p_description)::text || ':' || p_description, p_prev), 'UTF8')), 'hex')
-$$;
-
 -- The batch function of migration 0005, now chaining each entry to its client's head.
 CREATE OR REPLACE FUNCTION creditbook_apply_credits(
     p_client BIGINT[], p_amount BIGINT[], p_admin BIGINT[], p_date TEXT[],
@@ -86,8 +74,13 @@ BEGIN
             bal := next_bal;
             cnt := cnt + 1;
             e_prev := e_prev || head;
-            head := creditbook_entry_hash(p_client[i], cnt, p_date[i], p_amount[i], p_admin[i], 0,
-                                          p_at[i], p_actor[i], p_description[i], head);
+            -- The canonical text and hash of an entry, character for character the same as
+            -- creditbook/chain.py (inline: a function call per credit cost a tenth of it).
+            head := encode(sha256(convert_to(concat_ws('|', 'creditbook-entry-v1',
+                p_client[i]::text, cnt::text, p_date[i], p_amount[i]::text, p_admin[i]::text,
+                '0', p_at[i], length(p_actor[i])::text || ':' || p_actor[i],
+                length(p_description[i])::text || ':' || p_description[i], head), 'UTF8')),
+                'hex');
             e_hash := e_hash || head;
             r_op := r_op || i; r_balance := r_balance || bal; r_outcome := r_outcome || 'ok'::TEXT;
             e_op := e_op || i; e_seq := e_seq || cnt; e_balance := e_balance || bal;
