@@ -81,6 +81,12 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
             " still compares Creditbook and the baseline measured in one invocation."
             if results.get("merged_from")
             else ""
+        )
+        + (
+            f" The `{results['updated'].split(':')[0]}` rows were measured again on"
+            f" {results['updated'].split(': ', 1)[1]} (`--only`)."
+            if results.get("updated")
+            else ""
         ),
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "

@@ -593,7 +593,7 @@ def main() -> None:
     if args.merge and args.only:
         old = json.loads(Path(args.merge).read_text())
         new = {k: v for k, v in results.items() if k.startswith(args.only)}
-        results = {**old, **new, "merged_from": old["started"]}
+        results = {**old, **new, "updated": f"{args.only}: {results['started']}"}
         cells = [Cell(**c) for c in old["cells"]]
     elif args.merge:
         old = json.loads(Path(args.merge).read_text())

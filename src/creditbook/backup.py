@@ -9,6 +9,7 @@ consistent snapshot while the service writes on); from PostgreSQL, every table r
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import TextIO
@@ -57,18 +58,29 @@ def backup(store: Store, dest: str, progress: TextIO | None = None) -> Copied:
     dest = os.path.abspath(os.path.expanduser(dest.removeprefix("sqlite:///")))
     if os.path.exists(dest):
         raise errors.ValidationError(f"{dest} already exists: back up into a new file")
-    if isinstance(store, SQLiteStore):
-        store.backup_to(dest, lambda done, total: _bar(progress, "backup", done, total))
-    elif isinstance(store, SqlStore):
-        target = SQLiteStore(dest)
-        try:
-            target.migrate()
-            copy_store(store, target, _rows_bar(progress, "backup"))
-        finally:
-            target.close()
+    try:
+        if isinstance(store, SQLiteStore):
+            store.backup_to(dest, lambda done, total: _bar(progress, "backup", done, total))
+        elif isinstance(store, SqlStore):
+            target = SQLiteStore(dest)
+            try:
+                target.migrate()
+                # Paced: the service this store serves keeps at least half of the CPU it shares.
+                copy_store(store, target, _rows_bar(progress, "backup"), pace=1.0)
+            finally:
+                target.close()
+    except BaseException:
+        _remove(dest)  # a failed backup leaves nothing behind to be mistaken for one
+        raise
     if progress is not None:
         progress.write("\n")
     return _verified(dest, progress)
+
+
+def _remove(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal", "-writer.lock", "-changed"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path + suffix)
 
 
 def restore(source_path: str, target_url: str, progress: TextIO | None = None) -> Copied:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from .. import errors
 from ..backup import Copied, backup, restore
@@ -73,11 +74,17 @@ def seal_command(args: argparse.Namespace, ledger: Ledger) -> int:
 def backup_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Back up the running store into a new SQLite file, verified before success is reported."""
 
-    copied = backup(
-        ledger.store,
-        args.dest,
-        progress=sys.stderr if sys.stderr.isatty() or args.progress else None,
-    )
+    show = args.progress or sys.stderr.isatty()
+
+    def background() -> Copied:
+        # A backup is background work next to the service it copies: it yields the CPU (its
+        # verification is pure Python). On Linux a nice value belongs to a thread: only this
+        # one, and the threads it starts, yield; a caller's own thread keeps its priority.
+        os.nice(10)
+        return backup(ledger.store, args.dest, progress=sys.stderr if show else None)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="creditbook-backup") as pool:
+        copied = pool.submit(background).result()
     return _report("Backup", copied, args.json)
 
 

@@ -8,6 +8,7 @@ a copy is all or nothing. Table and column names are the constants below, never 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from .. import errors
@@ -67,8 +68,14 @@ def is_empty(store: SqlStore) -> bool:
         return int(store._run(cur, OWN_DATA).fetchone()[0]) == 0
 
 
-def copy_store(source: SqlStore, target: SqlStore, progress: Progress | None = None) -> int:
-    """Copy every table of ``source`` into the empty ``target``; return the rows copied."""
+def copy_store(
+    source: SqlStore, target: SqlStore, progress: Progress | None = None, pace: float = 0.0
+) -> int:
+    """Copy every table of ``source`` into the empty ``target``; return the rows copied.
+
+    ``pace``: after each chunk, pause for that many times the chunk's own time, so that a copy
+    taken from a live service (``backup``) leaves it the CPU it needs (1.0: at most half).
+    """
     if not is_empty(target):
         raise errors.Conflict(f"The target store is not empty: {target.url}")
     copied = 0
@@ -79,6 +86,7 @@ def copy_store(source: SqlStore, target: SqlStore, progress: Progress | None = N
             for table, cols in TABLES:
                 names = [c.strip() for c in cols.split(",")]
                 chunk: list[dict[str, object]] = []
+                started = time.perf_counter()
                 for row in stream(SELECTS[table]):
                     chunk.append(dict(zip(names, row, strict=True)))
                     if len(chunk) >= _CHUNK:
@@ -87,6 +95,9 @@ def copy_store(source: SqlStore, target: SqlStore, progress: Progress | None = N
                         chunk = []
                         if progress is not None:
                             progress(table, copied)
+                        if pace:
+                            time.sleep(pace * (time.perf_counter() - started))
+                        started = time.perf_counter()
                 if chunk:
                     target._run_many(out, INSERTS[table], chunk)
                     copied += len(chunk)
