@@ -20,26 +20,6 @@ GENESIS = ""
 VERSION = "creditbook-entry-v1"
 
 
-def canonical(
-    client_id: int,
-    seq: int,
-    date: str,
-    amount_cents: int,
-    admin_id: int,
-    relid: int,
-    created_at: str,
-    actor: str,
-    description: str,
-    prev: str,
-) -> str:
-    """The text an entry's hash covers; free-form fields carry their length, so none can
-    borrow another's separator."""
-    return (
-        f"{VERSION}|{client_id}|{seq}|{date}|{amount_cents}|{admin_id}|{relid}|{created_at}|"
-        f"{len(actor)}:{actor}|{len(description)}:{description}|{prev}"
-    )
-
-
 def entry_hash(
     client_id: int,
     seq: int,
@@ -52,9 +32,13 @@ def entry_hash(
     description: str,
     prev: str,
 ) -> str:
-    """Return an entry's hash (lower-case hex SHA-256 of its canonical text)."""
-    text = canonical(
-        client_id, seq, date, amount_cents, admin_id, relid, created_at, actor, description, prev
+    """Return an entry's hash: lower-case hex SHA-256 of its canonical text.
+
+    Free-form fields carry their length, so none can borrow another's separator.
+    """
+    text = (
+        f"{VERSION}|{client_id}|{seq}|{date}|{amount_cents}|{admin_id}|{relid}|{created_at}|"
+        f"{len(actor)}:{actor}|{len(description)}:{description}|{prev}"
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

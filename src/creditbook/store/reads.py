@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Activity, Admin, Client, Credential, CreditEntry, Role
 from . import queries as Q
@@ -138,20 +139,7 @@ class SqlReads(SqlBase):
 
         Entries are numbered per client (``seq``), so any page is an index range lookup.
         """
-        after, remaining = offset, limit
-        while remaining is None or remaining > 0:
-            size = _PAGE if remaining is None else min(_PAGE, remaining)
-            with self._read() as cur:
-                rows = self._run(
-                    cur, Q.CREDIT_PAGE, client_id=client_id, after=after, limit=size
-                ).fetchall()
-            for row in rows:
-                yield _credit(row)
-            if len(rows) < size:
-                return
-            after = int(rows[-1][-1])
-            if remaining is not None:
-                remaining -= len(rows)
+        return self._credit_pages(Q.CREDIT_PAGE, offset, limit, client_id=client_id)
 
     def credits_until(self, client_id: int, until: str) -> tuple[int, int]:
         """Return how many entries a client has dated on or before a day, and their sum."""
@@ -172,18 +160,19 @@ class SqlReads(SqlBase):
             if row is None:
                 return
             after = int(row[0])
+        yield from self._credit_pages(
+            Q.CREDIT_PAGE_UNTIL, after, limit, client_id=client_id, until=until
+        )
+
+    def _credit_pages(
+        self, query: str, after: int, limit: int | None, **params: Any
+    ) -> Iterator[CreditEntry]:
+        """Yield entries a bounded page at a time, keyed on ``seq`` (after ``after``)."""
         remaining = limit
         while remaining is None or remaining > 0:
             size = _PAGE if remaining is None else min(_PAGE, remaining)
             with self._read() as cur:
-                rows = self._run(
-                    cur,
-                    Q.CREDIT_PAGE_UNTIL,
-                    client_id=client_id,
-                    until=until,
-                    after=after,
-                    limit=size,
-                ).fetchall()
+                rows = self._run(cur, query, after=after, limit=size, **params).fetchall()
             for row in rows:
                 yield _credit(row)
             if len(rows) < size:
