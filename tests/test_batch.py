@@ -325,3 +325,23 @@ def test_loop_batches_on_both_stores(any_store: Any) -> None:
         return outcomes
 
     assert asyncio.run(run()) == [100 * (i + 1) for i in range(20)] + ["InsufficientCredit", 0]
+
+
+def test_checkpoints_run_off_the_commit_path(store: SQLiteStore) -> None:
+    """Commits never checkpoint; the background checkpointer keeps the WAL from growing."""
+    import os
+
+    (client_id,) = clients(store, 1)
+    frames = []
+    for _ in range(6):
+        for i in range(300):
+            store.submit_credit(op(client_id, 1, f"c{i}")).result()
+        frames.append(store.checkpoint())  # what the thread does twice a second
+    # Each round restarts the WAL from the top: it does not grow with the rounds.
+    assert 0 < frames[-1] < 1.5 * frames[0]
+    assert os.path.getsize(store.path + "-wal") < 64 * 1024 * 1024
+    conn = store._conn()[0]
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert store._checkpointer is not None and store._checkpointer._thread.is_alive()
+    store.close()
+    assert store._checkpointer is None
