@@ -82,11 +82,9 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
             if results.get("merged_from")
             else ""
         )
-        + (
-            f" The `{results['updated'].split(':')[0]}` rows were measured again on"
-            f" {results['updated'].split(': ', 1)[1]} (`--only`)."
-            if results.get("updated")
-            else ""
+        + "".join(
+            f" The `{name}` rows were measured again on {when} (`--only {name}`)."
+            for name, when in _updates(results)
         ),
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
@@ -327,6 +325,18 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
                 f"ms); backup and its verification {load.get('backup_s', float('nan')):.0f} s",
                 load["p99_ms"] <= p99 and not load["errors"] and load.get("ok") == 1.0,
             )
+    for store in ("sqlite", "postgres"):
+        hooked = results.get(f"webhook_dead_{store}")
+        if hooked:
+            row(
+                f"AddCredit/s with one webhook endpoint whose receiver is down, {store}, 32 conns",
+                ">= 90% of no endpoint",
+                f"{hooked['dead_rps']:,.0f} vs {hooked['none_rps']:,.0f} without: "
+                f"{hooked['ratio'] * 100:.0f}% (p99 {hooked['dead_p99_ms']:.1f} vs "
+                f"{hooked['none_p99_ms']:.1f} ms; {hooked['runs']} alternating runs of "
+                f"{hooked['seconds']:.0f} s; backlog {hooked['backlog']:,} at the end)",
+                hooked["ratio"] >= 0.9,
+            )
     parse = results.get("parse")
     if parse:
         row(
@@ -350,3 +360,12 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
         "|---|---|---|---|",
         *rows,
     ]
+
+
+def _updates(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (measure, time) pairs re-measured with ``--only`` into this page."""
+    found = [tuple(results["updated"].split(": ", 1))] if results.get("updated") else []
+    found += [
+        (k.removeprefix("updated_"), v) for k, v in results.items() if k.startswith("updated_")
+    ]
+    return [(str(a), str(b)) for a, b in found]

@@ -492,7 +492,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per cell (default 3; quick and smoke 1)")
     parser.add_argument(
         "--only",
-        choices=["backup_load"],
+        choices=["backup_load", "webhook_dead"],
         help="measure only this (with --merge: update that run's figures, keep its cells)",
     )
     parser.add_argument("--seconds", type=float, help="seconds per run (default 10)")
@@ -537,21 +537,34 @@ def main() -> None:
     pg = pg_cm.__enter__() if pg_cm else None
     try:
         for store in stores:
-            if args.only != "backup_load":
-                database = new_database(store, pg, workdir, "bench")
-                ident, secret = seed(database, 10_000)
+            database = new_database(store, pg, workdir, "bench")
+            ident, secret = seed(database, 10_000)
+            if args.only is None:
                 print(f"{store}: HTTP matrix", flush=True)
                 http_matrix(store, database, ident, secret, conns, patterns, runs, seconds, cells)
             if args.smoke:
                 continue
-            print(f"{store}: a backup of 1,000,000 entries while 32 connections write", flush=True)
-            chained = new_database(store, pg, workdir, "chained")
-            ident4, secret4 = seed(chained, 10_000)
-            bulk_entries(chained, 10_000, 100)
-            with creditbook.open(chained) as book:
-                book.store.backfill_chain()
-            results[f"backup_load_{store}"] = backup_under_load(store, chained, ident4, secret4)
-            print(f"  {results[f'backup_load_{store}']}", flush=True)
+            if args.only in (None, "webhook_dead"):
+                from webhook_load import measure as webhook_dead
+
+                print(f"{store}: AddCredit with a dead webhook receiver, against none", flush=True)
+                hooked = new_database(store, pg, workdir, "hooked")
+                ident5, secret5 = seed(hooked, 10_000)
+                results[f"webhook_dead_{store}"] = webhook_dead(
+                    store, hooked, ident5, secret5, max(runs, 3), min(seconds, 8.0)
+                )
+                print(f"  {results[f'webhook_dead_{store}']}", flush=True)
+            if args.only in (None, "backup_load"):
+                print(
+                    f"{store}: a backup of 1,000,000 entries while 32 connections write", flush=True
+                )
+                chained = new_database(store, pg, workdir, "chained")
+                ident4, secret4 = seed(chained, 10_000)
+                bulk_entries(chained, 10_000, 100)
+                with creditbook.open(chained) as book:
+                    book.store.backfill_chain()
+                results[f"backup_load_{store}"] = backup_under_load(store, chained, ident4, secret4)
+                print(f"  {results[f'backup_load_{store}']}", flush=True)
             if args.only:
                 continue
             print(f"{store}: local_api", flush=True)
@@ -593,7 +606,9 @@ def main() -> None:
     if args.merge and args.only:
         old = json.loads(Path(args.merge).read_text())
         new = {k: v for k, v in results.items() if k.startswith(args.only)}
-        results = {**old, **new, "updated": f"{args.only}: {results['started']}"}
+        results = {**old, **new, f"updated_{args.only}": results["started"]}
+        if old.get("updated", "").startswith(args.only + ":"):
+            results.pop("updated")
         cells = [Cell(**c) for c in old["cells"]]
     elif args.merge:
         old = json.loads(Path(args.merge).read_text())

@@ -38,6 +38,18 @@ class Settings:
         request_timeout: seconds a client has to send a whole request (headers and body);
             a request not received in time is dropped unanswered and never acted on.
         max_connections: open connections per worker process; more are refused at once.
+        log_format: ``text`` (default) or ``json`` (one JSON object per line).
+        secret_key_file: the key webhook signing secrets are derived from (created by
+            ``webhook add`` when missing); next to a SQLite database by default, and required
+            on PostgreSQL (every host needs the same file).
+        webhooks: ``serve`` delivers webhooks in the background (one process at a time).
+        webhook_timeout: seconds per delivery attempt.
+        webhook_retry_base: seconds before the first retry (doubling, with jitter).
+        webhook_retry_cap: the longest wait between retries, in seconds.
+        webhook_retry_window: seconds a delivery is retried before it is marked failed, and
+            an endpoint may fail continuously before it is disabled.
+        webhook_lease: seconds a delivering process holds the delivery lease between renewals;
+            another process takes over this long after the holder dies.
     """
 
     database: str = DEFAULT_DATABASE
@@ -53,6 +65,14 @@ class Settings:
     access_log: bool = True
     request_timeout: int = 15
     max_connections: int = 1000
+    log_format: str = "text"
+    secret_key_file: str = ""
+    webhooks: bool = True
+    webhook_timeout: int = 10
+    webhook_retry_base: int = 5
+    webhook_retry_cap: int = 3600
+    webhook_retry_window: int = 86400
+    webhook_lease: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -81,7 +101,17 @@ class Settings:
         """Raise ``SettingsError`` (one clear line) for a value that cannot work."""
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"The port must be 1 to 65535, not {self.port}")
-        for name in ("workers", "pg_pool_size", "request_timeout", "max_connections"):
+        for name in (
+            "workers",
+            "pg_pool_size",
+            "request_timeout",
+            "max_connections",
+            "webhook_timeout",
+            "webhook_retry_base",
+            "webhook_retry_cap",
+            "webhook_retry_window",
+            "webhook_lease",
+        ):
             if not 1 <= getattr(self, name) <= 1_000_000:
                 raise SettingsError(f"{name} must be 1 to 1000000, not {getattr(self, name)}")
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
@@ -92,6 +122,8 @@ class Settings:
             raise SettingsError(
                 f"log_level must be debug, info, warning or error, not {self.log_level!r}"
             )
+        if self.log_format.lower() not in ("text", "json"):
+            raise SettingsError(f"log_format must be text or json, not {self.log_format!r}")
         if self.timezone:
             try:
                 ZoneInfo(self.timezone)
@@ -99,6 +131,22 @@ class Settings:
                 raise SettingsError(
                     f"Unknown timezone {self.timezone!r}: use an IANA name such as Europe/Oslo"
                 ) from None
+
+    def key_file(self) -> str:
+        """Where the secret key is: the setting, else next to a SQLite database.
+
+        Raises ``SettingsError`` on PostgreSQL without the setting: every host must use the
+        same key, so it cannot be guessed from a local path.
+        """
+        if self.secret_key_file:
+            return os.path.expanduser(self.secret_key_file)
+        path = sqlite_path(self.database)
+        if path is None:
+            raise SettingsError(
+                "Set CREDITBOOK_SECRET_KEY_FILE to a key file that every host can read "
+                "(webhook add creates it when missing)"
+            )
+        return os.path.abspath(os.path.expanduser(path)) + "-secret.key"
 
     def to_env(self) -> dict[str, str]:
         """Return the environment that rebuilds these settings in a worker process."""
@@ -109,3 +157,11 @@ class Settings:
                 ("1" if value else "0") if isinstance(value, bool) else str(value)
             )
         return out
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite database URL (``sqlite:///path`` or a path); None for PostgreSQL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return path.removeprefix("sqlite://")

@@ -291,3 +291,17 @@ class IdempotencyKeyReused(Conflict):
     """The idempotency key was already used for a request with other parameters."""
 
     message = "Idempotency key already used with different parameters"
+
+
+class EndpointNotFound(NotFound):
+    def __init__(self, endpoint_id: int) -> None:
+        super().__init__(f"Webhook endpoint {endpoint_id} not found")
+
+
+class DeliveryNotFound(NotFound):
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__(f"Webhook delivery {delivery_id} not found")
+
+
+class InvalidWebhook(ValidationError):
+    """A webhook endpoint's URL or event list is unusable."""

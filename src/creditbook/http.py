@@ -1,4 +1,4 @@
-"""The ASGI app: ``/includes/api.php`` (GET and POST) and ``/healthz``. Thin by design.
+"""The ASGI app: ``/includes/api.php`` (GET and POST), ``/healthz`` and ``/metrics``. Thin.
 
 A raw ASGI callable rather than a framework: on this hot path it measured 5-25% faster than
 Starlette with a database behind it. Starlette's parser is used only for multipart bodies.
@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
+import os
+import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from . import errors
+from . import errors, metrics
 from .accesslog import AccessLog
 from .config import Settings
 from .ledger import Ledger
 from .serve import setup_logging
 from .store import Store, store_from_settings
 from .whmcs import Api, Reply
+from .whmcs.actions import ACTIONS
 from .whmcs.api import Pending, error_result
 from .whmcs.params import (
     MAX_PARAMS,
@@ -39,6 +44,19 @@ Send = Callable[[Message], Awaitable[None]]
 API_PATH = "/includes/api.php"
 MAX_BODY = 1024 * 1024
 log = logging.getLogger("creditbook")
+#: A caller's X-Request-Id is echoed (and logged) when it looks like one; else one is made.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+class Note:
+    """What the access log and the metrics need to know about one request."""
+
+    __slots__ = ("request_id", "client_id")
+
+    def __init__(self) -> None:
+        self.request_id = ""
+        self.client_id = ""
 
 
 class App:
@@ -49,8 +67,15 @@ class App:
     ) -> None:
         self.api = api
         self.store = store
-        self.access_log = AccessLog() if log_requests else None
         settings = settings or Settings()
+        self.access_log = (
+            AccessLog(json_lines=settings.log_format == "json") if log_requests else None
+        )
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
+        #: Started with the server (lifespan) when webhooks are on: see ``webhooks.Dispatcher``.
+        self.dispatcher: Any = None
+        self._settings = settings
         # Read by the server's protocol (transport.py) for each connection.
         self.request_timeout = settings.request_timeout
         self.max_connections = settings.max_connections
@@ -61,16 +86,27 @@ class App:
             return
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
         path = scope["path"]
+        note = Note()
         if path == API_PATH:
-            reply = await self._api(scope, receive)
+            reply = await self._api(scope, receive, note)
         elif path == "/healthz":
             reply = self._health()
+        elif path == "/metrics":
+            reply = self._metrics(scope)
         else:
             body = render(error_result("Not Found: the API is at " + API_PATH), "json")
             reply = Reply(404, CONTENT_TYPES["json"], body)
         if reply is not None:
+            if note.request_id:
+                reply.headers.append(("x-request-id", note.request_id))
             await _send(send, reply)
+        seconds = time.perf_counter() - started
+        if reply is not None and path == API_PATH:
+            metrics.request(
+                reply.action if reply.action in ACTIONS else "other", reply.result, seconds
+            )
         if self.access_log is not None:
             client = scope.get("client") or ("-", 0)
             self.access_log.request(
@@ -79,31 +115,66 @@ class App:
                 path,
                 str(reply.status) if reply is not None else "-",
                 (reply.action or "-") if reply is not None else "incomplete request ignored",
+                seconds,
+                note.request_id,
+                note.client_id,
             )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._start_webhooks()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.dispatcher is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.dispatcher.stop)
                 if self.access_log is not None:
                     self.access_log.flush()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _api(self, scope: Scope, receive: Receive) -> Reply | None:
+    def _start_webhooks(self) -> None:
+        """Deliver webhooks on a thread of this process (the lease picks one process)."""
+        from .webhooks import dispatcher_for
+
+        if self._settings.webhooks:
+            self.dispatcher = dispatcher_for(self.store, self._settings)
+            if self.dispatcher is not None:
+                self.dispatcher.start()
+
+    def _metrics(self, scope: Scope) -> Reply:
+        """Prometheus metrics, for addresses on the API's allow-list only."""
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        policy = self.api.policy
+        try:
+            policy.refresh()
+            policy.check(policy.client_ip((scope.get("client") or ("", 0))[0], headers), None)
+        except (errors.CreditError, errors.StoreError) as exc:
+            return self.api.error(exc)
+        backlog = getattr(self.store, "webhook_backlog", None)
+        body = metrics.render(backlog)
+        return Reply(200, metrics.CONTENT_TYPE_LATEST, iter([body]))
+
+    async def _api(self, scope: Scope, receive: Receive, note: Note) -> Reply | None:
         """Answer an API request; None when the request did not arrive whole (nothing done)."""
         if scope["method"] not in ("GET", "POST"):
             return Reply(
                 405,
                 CONTENT_TYPES["json"],
                 render(error_result("Method Not Allowed: use GET or POST"), "json"),
+                result="invalid",
             )
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
         }
+        given = headers.get("x-request-id", "")
+        note.request_id = (
+            given if _REQUEST_ID.fullmatch(given) else f"{self._id_prefix}{next(self._ids):x}"
+        )
         query: Params = {}
         try:
             query = parse_query(scope.get("query_string", b""))
@@ -114,6 +185,9 @@ class App:
         except errors.RequestError as exc:
             return self.api.error(exc, _format_or_json(query))
         client = scope.get("client") or ("", 0)
+        client_id = params.get("clientid")
+        if isinstance(client_id, str) and _DIGITS.fullmatch(client_id):
+            note.client_id = client_id
         reply = self.api.handle(params, client[0], headers)
         while isinstance(reply, Pending):
             # Await without blocking the loop (concurrent writes then share a commit, and a
@@ -233,7 +307,7 @@ async def _send(send: Send, reply: Reply) -> None:
 def create_app(settings: Settings | None = None) -> App:
     """Build the ASGI app for the settings (from the environment when None)."""
     settings = settings or Settings.from_env()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     store = store_from_settings(settings)
     ledger = Ledger(store, timezone=settings.timezone or None)
     return App(Api(ledger), store, log_requests=settings.access_log, settings=settings)

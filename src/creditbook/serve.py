@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import shutil
 import sys
+import tempfile
+import time
+from typing import Any
 
 from .config import Settings
 from .ledger import Ledger
@@ -15,12 +20,56 @@ from .store import store_from_settings
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(level: str) -> None:
-    """Send Creditbook's logs to stderr (once per process)."""
+#: Fields a log call may add with ``extra=`` that the JSON format carries.
+JSON_FIELDS = ("request_id", "action", "client_id", "status", "duration_ms")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the request's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as one line of JSON."""
+        millis = int(record.msecs)
+        out: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{millis:03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in JSON_FIELDS:
+            if hasattr(record, name):
+                out[name] = getattr(record, name)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+#: uvicorn's own log lines in the JSON format too (``log_format=json``).
+UVICORN_JSON_LOGS: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "creditbook.serve.JsonFormatter"}},
+    "handlers": {
+        "json": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        name: {"handlers": ["json"], "level": "INFO", "propagate": False}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    },
+}
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Send Creditbook's logs to stderr (once per process), as text or JSON lines."""
     logger = logging.getLogger("creditbook")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(LOG_FORMAT))
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level.upper())
@@ -70,7 +119,7 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
     """Migrate, optionally seed the demo, then serve until interrupted."""
     import uvicorn
 
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     store = store_from_settings(settings)
     try:
         store.migrate()
@@ -81,6 +130,21 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
         store.close()
     # Workers are separate processes: they rebuild the same settings from the environment.
     os.environ.update(settings.to_env())
+    made = None
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker counts into its own files here; /metrics adds them up (metrics.py).
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="creditbook-metrics-"
+        )
+    try:
+        _run(uvicorn, settings)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+    return 0
+
+
+def _run(uvicorn: Any, settings: Settings) -> None:
     uvicorn.run(
         "creditbook.http:create_app",
         factory=True,
@@ -95,5 +159,5 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
         log_level=settings.log_level.lower(),
         server_header=False,
         timeout_graceful_shutdown=10,
+        **({"log_config": UVICORN_JSON_LOGS} if settings.log_format == "json" else {}),
     )
-    return 0

@@ -27,6 +27,7 @@ from .records import (
     migrate,
 )
 from .reports import balances_command
+from .webhooks import add_parsers as add_webhook_parsers
 
 __all__ = ["main"]
 MAX_ID = 2**63 - 1
@@ -197,6 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--client", type=bounded(1, MAX_ID), help="only this client")
     s.add_argument("--limit", type=bounded(1, 1_000_000), default=100)
     s.set_defaults(func=log_command)
+    add_webhook_parsers(sub, common)
     return p
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..config import Settings
+from ..config import Settings, sqlite_path
 from .protocol import (
     Audit,
     Balance,
@@ -60,8 +60,7 @@ def open_store(
         from .postgres import PostgresStore
 
         return PostgresStore(url, pool_size=pool_size, group_commit=group_commit, listen=listen)
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    path = path.removeprefix("sqlite://")
+    path = sqlite_path(url) or ""
     if not path or path == ":memory:":
         raise ValueError("SQLite needs a file path (an in-memory database cannot be shared)")
     from .sqlite import SQLiteStore

@@ -22,12 +22,13 @@ from .admin import AdminWrites
 from .batch import Stats, commit_units
 from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
 from .reads import SqlReads
-from .sql import Cursor, T, Work, dump_json
+from .sql import Cursor, T, Work, dump_json, event_uid
+from .webhooks import WebhookStore
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(AdminWrites, SqlReads):
+class SqlStore(WebhookStore, AdminWrites, SqlReads):
     """Store protocol over a DB-API connection; subclasses own connections and transactions."""
 
     # --- idempotency and write submission ------------------------------------------------------
@@ -86,7 +87,7 @@ class SqlStore(AdminWrites, SqlReads):
 
     # --- writes --------------------------------------------------------------------------------
 
-    def _apply_credit(self, cur: Cursor, op: CreditOp) -> int:
+    def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
         row = self._run(
             cur,
             Q.CREDIT_UPDATE,
@@ -114,7 +115,7 @@ class SqlStore(AdminWrites, SqlReads):
         heads[op.client_id] = digest
         # The entry and activity rows (and the new chain heads) are written by the transaction
         # just before it commits, one executemany each for the batch (``_write_deferred``).
-        self._deferred().append((op, seq, balance, prev, digest))
+        self._deferred().append((op, seq, balance, prev, digest, key))
         return balance
 
     def _refuse_credit(self, cur: Cursor, op: CreditOp) -> None:
@@ -132,7 +133,8 @@ class SqlStore(AdminWrites, SqlReads):
 
         ``inline``: the caller will block on the future (see ``Collector.submit``).
         """
-        return self._submit_op(partial(self._apply_credit, op=op), idem, inline)
+        key = "" if idem is None else idem.key
+        return self._submit_op(partial(self._apply_credit, op=op, key=key), idem, inline)
 
     def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
         """Apply many balance changes in one transaction, in order; one future each, settled."""
@@ -206,7 +208,7 @@ class SqlStore(AdminWrites, SqlReads):
             )
         return Seal(seal_id, at, len(heads), entries, digest), heads
 
-    def _add_client(self, cur: Cursor, op: NewClient) -> int:
+    def _add_client(self, cur: Cursor, op: NewClient, key: str | None = None) -> int:
         key = op.email.lower()
         # Checked first so the refusal happens before any write (a batch commits the rest).
         if self._run(cur, Q.CLIENT_EMAIL_TAKEN, email_key=key).fetchone() is not None:
@@ -226,6 +228,28 @@ class SqlStore(AdminWrites, SqlReads):
         ).fetchone()
         client_id = int(row[0])
         self._activity(cur, op.actor, op.at, "addclient", f"Created client {op.email}", client_id)
+        if self._listened(cur):
+            data = {
+                "client_id": client_id,
+                "firstname": op.firstname,
+                "lastname": op.lastname,
+                "companyname": op.companyname,
+                "email": op.email,
+                "currency": op.currency_code,
+                "status": op.status,
+                "created_at": op.at,
+            }
+            self._run(
+                cur,
+                Q.EVENT_INSERT,
+                uid=event_uid(),
+                type="client.created",
+                client_id=client_id,
+                seq=0,
+                idem_key=key or "",
+                data=dump_json(data),
+                at=op.at,
+            )
         return client_id
 
     def submit_client(
@@ -236,7 +260,8 @@ class SqlStore(AdminWrites, SqlReads):
         A concurrent AddClient that took the address first (the unique index refuses this
         insert after the check passed) is reported as the duplicate it is.
         """
-        future = self._submit_op(partial(self._add_client, op=op), idem, inline)
+        key = None if idem is None else idem.key
+        future = self._submit_op(partial(self._add_client, op=op, key=key), idem, inline)
         return _unique_means(future, errors.DuplicateEmail)
 
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:

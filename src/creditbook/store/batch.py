@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
+from .. import metrics
 from ..errors import CreditError
 
 Cursor = Any
@@ -61,6 +62,7 @@ class Collector(Generic[Item]):
         if inline and self._pending == 0 and self._busy.acquire(blocking=False):
             try:
                 future.set_running_or_notify_cancel()
+                metrics.BATCH.observe(1)
                 self._process([(item, future)])
             finally:
                 self._busy.release()
@@ -113,6 +115,7 @@ class Collector(Generic[Item]):
                     break
                 batch.append(item)
             live = [unit for unit in batch if unit[1].set_running_or_notify_cancel()]
+            metrics.BATCH.observe(len(live))
             with self._busy:
                 if live:
                     self._process(live)
@@ -213,7 +216,9 @@ class LoopCommitter(Generic[Item]):
         self._scheduled = False
         live = [unit for unit in queued if not unit[1].cancelled()]
         for start in range(0, len(live), self._max):
-            self._process(live[start : start + self._max])
+            chunk = live[start : start + self._max]
+            metrics.BATCH.observe(len(chunk))
+            self._process(chunk)
 
 
 def settle(future: Settleable, fn: Callable[[], Any]) -> bool:

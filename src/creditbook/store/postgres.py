@@ -85,8 +85,9 @@ class CreditBatcher(Collector[CreditOp]):
 
 @lru_cache(maxsize=256)
 def _pg(sql: str) -> str:
-    """Rewrite ``:name`` placeholders of a constant statement to psycopg's ``%(name)s``."""
-    return _PLACEHOLDER.sub(r"%(\1)s", sql)
+    """Rewrite ``:name`` placeholders of a constant statement to psycopg's ``%(name)s``
+    (a literal ``%``, as in a ``LIKE`` pattern, is doubled first)."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
 class PostgresStore(SqlStore):

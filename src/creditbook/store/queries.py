@@ -20,6 +20,13 @@ INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, 
 VALUES (:client_id, :seq, :admin_id, :date, :description, :amount, :balance, 0, :at, :actor,
         :prev_hash, :hash)
 """
+# The transactional outbox: written in the ledger change's own transaction, only while some
+# webhook endpoint is enabled (the check is one indexed read per transaction, not per write).
+ANY_ENDPOINT = "SELECT 1 FROM webhook_endpoints WHERE enabled = 1 LIMIT 1"
+EVENT_INSERT = """
+INSERT INTO events (uid, type, client_id, seq, idem_key, data, at)
+VALUES (:uid, :type, :client_id, :seq, :idem_key, :data, :at)
+"""
 CLIENT_HEAD = "UPDATE clients SET head_hash = :hash WHERE id = :client_id"
 CLIENT_BALANCE = "SELECT balance_cents FROM clients WHERE id = :client_id"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -32,8 +33,9 @@ Stream = Callable[..., Iterator[Row]]
 #: The migration that adds the hash chain: entries older than it get their hashes computed.
 CHAIN_MIGRATION = 8
 #: A credit applied in the current transaction whose rows are still to be written: the
-#: operation, its sequence number, the balance after it, its predecessor's hash and its hash.
-Deferred = tuple[CreditOp, int, int, str, str]
+#: operation, its sequence number, the balance after it, its predecessor's hash, its hash and
+#: the idempotency key it was made under ("" for none).
+Deferred = tuple[CreditOp, int, int, str, str, str]
 
 
 class SqlBase(abc.ABC):
@@ -126,7 +128,7 @@ class SqlBase(abc.ABC):
                     "prev_hash": prev,
                     "hash": digest,
                 }
-                for op, seq, balance, prev, digest in rows
+                for op, seq, balance, prev, digest, _ in rows
             ],
         )
         self._run_many(
@@ -147,8 +149,32 @@ class SqlBase(abc.ABC):
         )
         heads = self._heads()
         self._run_many(cur, Q.CLIENT_HEAD, [{"client_id": c, "hash": h} for c, h in heads.items()])
+        if self._listened(cur):
+            self._run_many(
+                cur,
+                Q.EVENT_INSERT,
+                [
+                    {
+                        "uid": event_uid(),
+                        "type": "credit.added" if op.amount_cents > 0 else "credit.removed",
+                        "client_id": op.client_id,
+                        "seq": seq,
+                        "idem_key": key,
+                        "data": "",
+                        "at": op.at,
+                    }
+                    for op, seq, _, _, _, key in rows
+                ],
+            )
         rows.clear()
         heads.clear()
+
+    def _listened(self, cur: Cursor) -> bool:
+        """Whether any webhook endpoint is enabled: only then are outbox rows written.
+
+        Read inside the writing transaction, so an endpoint hears every change committed after
+        it was added."""
+        return self._run(cur, Q.ANY_ENDPOINT).fetchone() is not None
 
     def _bump(self, cur: Cursor, counter: str) -> None:
         """Bump an invalidation counter (``Q.CONFIG_BUMP`` or ``Q.FAILURE_BUMP``)."""
@@ -184,6 +210,11 @@ def credit_detail(op: CreditOp) -> str:
     """Describe a balance change for the activity log."""
     verb = "Added" if op.amount_cents > 0 else "Removed"
     return f"{verb} credit {format_cents(abs(op.amount_cents))}: {op.description[:200]}"
+
+
+def event_uid() -> str:
+    """A new event id: unique across stores, backups and restores (so receivers can trust it)."""
+    return "evt_" + os.urandom(16).hex()
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:

@@ -41,9 +41,31 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("idempotency", "scope, key, fingerprint, outcome, created_at"),
     ("seals", "id, at, clients, entries, digest"),
     ("seal_heads", "seal_id, client_id, seq, hash"),
+    (
+        "webhook_endpoints",
+        "id, uid, url, events, description, enabled, created_at, secret_version, failures, "
+        "failing_since, retry_at, disabled_note",
+    ),
+    ("events", "id, uid, type, client_id, seq, idem_key, data, at, fanned"),
+    (
+        "webhook_deliveries",
+        "id, endpoint_id, event_id, client_id, status, attempts, next_at, created_at, last_at, "
+        "last_status, last_error, done_at",
+    ),
 )
 #: Tables whose ids come from a sequence on PostgreSQL (reset after a restore).
-IDENTITY_TABLES = ("admins", "clients", "roles", "credentials", "credits", "activity", "seals")
+IDENTITY_TABLES = (
+    "admins",
+    "clients",
+    "roles",
+    "credentials",
+    "credits",
+    "activity",
+    "seals",
+    "webhook_endpoints",
+    "events",
+    "webhook_deliveries",
+)
 
 SELECTS = {t: f"SELECT {cols} FROM {t} ORDER BY {cols.split(',')[0]}" for t, cols in TABLES}  # noqa: S608
 INSERTS = {

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .. import errors
+from .. import errors, metrics
 from ..ledger import Ledger
 from ..model import Admin, Credential
 
@@ -250,6 +250,7 @@ class AccessPolicy:
         that an outage does not open a window for guessing: bans keep working per process.
         """
         now = self.clock()
+        metrics.AUTH_FAILURES.inc()
         try:
             self.ledger.store.record_auth_failure(ip, now, now - 24 * 3600)
         except errors.StoreError:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .. import errors, security
+from .. import errors, metrics, security
 from ..ledger import CREDIT_FIELDS, Deferred, Ledger, check_text
 from ..model import Actor
 from ..money import format_cents
@@ -58,6 +58,9 @@ class Reply:
     body: Iterator[bytes]
     headers: list[tuple[str, str]] = field(default_factory=list)
     action: str = ""
+    #: For metrics and logs: success, refused (a WHMCS error), denied, banned, invalid
+    #: (a malformed request) or unavailable (the database failed).
+    result: str = "success"
 
 
 @dataclass(slots=True)
@@ -69,6 +72,17 @@ class _Request:
     fmt: str = "json"
     action: str = ""
     ip: str = ""
+
+
+def _result(exc: errors.CreditError) -> str:
+    if isinstance(exc, errors.IPBanned):
+        metrics.BANNED.inc()
+        return "banned"
+    if isinstance(exc, errors.AccessDenied):
+        return "denied"
+    if isinstance(exc, errors.RequestError):
+        return "invalid"
+    return "refused"
 
 
 def error_result(message: str) -> Result:
@@ -160,17 +174,18 @@ class Api:
         """Translate an error into the WHMCS envelope: the one place errors become replies."""
         if isinstance(exc, errors.StoreError):
             log.error("database error: %s", exc)
+            metrics.DATABASE_ERRORS.inc()
             return Reply(
                 503,
                 CONTENT_TYPES[fmt],
                 render(error_result(errors.StoreError.public_message), fmt),
                 [],
                 action,
+                "unavailable",
             )
         extra = [("idempotent-replayed", "true")] if exc.replayed else []
-        return Reply(
-            exc.status, CONTENT_TYPES[fmt], render(error_result(exc.message), fmt), extra, action
-        )
+        body = render(error_result(exc.message), fmt)
+        return Reply(exc.status, CONTENT_TYPES[fmt], body, extra, action, _result(exc))
 
     def _idempotency(
         self, action: str, params: Params, headers: Mapping[str, str], principal: Principal

@@ -1,0 +1,72 @@
+"""AddCredit throughput with a webhook endpoint whose receiver is down, against none.
+
+One ``creditbook serve --workers 2``; the endpoint is switched on and off between runs, which
+alternate (off, on, off, on, ...) so that both configurations see the same machine. With the
+endpoint on, every credit writes its outbox row and the dispatcher fans it out into a delivery
+and probes the dead receiver; with it off, no event is written (the same check runs).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import creditbook
+from creditbook.keys import load_key
+from creditbook.model import Actor
+from creditbook.webhooks import add_endpoint
+from pgserver import free_port
+
+ACTOR = Actor("bench")
+
+
+def measure(
+    store: str, database: str, ident: str, secret: str, runs: int, seconds: float
+) -> dict[str, Any]:
+    """Median AddCredit/s at 32 connections without and with a dead endpoint, and their ratio."""
+    from run import Server, wrk
+
+    key_file = str(Path(tempfile.mkdtemp(prefix="creditbook-key-")) / "secret.key")
+    os.environ["CREDITBOOK_SECRET_KEY_FILE"] = key_file
+    dead = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens there
+    with creditbook.open(database) as book:
+        endpoint, _ = add_endpoint(
+            book.store, load_key(key_file, create=True), dead, None, "", ACTOR, book.ledger.now()
+        )
+        book.store.set_endpoint_enabled(endpoint.id, False, ACTOR, book.ledger.now())
+    rates: dict[str, list[float]] = {"none": [], "dead": []}
+    p99: dict[str, list[float]] = {"none": [], "dead": []}
+    server = Server("creditbook", database, ident, secret)
+    try:
+        wrk(server.url, 32, 2, False, ident, secret)  # warm-up
+        for run in range(runs):
+            for mode in ("none", "dead"):
+                with creditbook.open(database) as book:
+                    book.store.set_endpoint_enabled(
+                        endpoint.id, mode == "dead", ACTOR, book.ledger.now()
+                    )
+                r = wrk(server.url, 32, seconds, False, ident, secret)
+                rates[mode].append(r["rps"])
+                p99[mode].append(r["p99_ms"])
+                print(f"  {store} {mode:5} run {run + 1}: {r['rps']:8.0f} req/s", flush=True)
+        with creditbook.open(database) as book:
+            backlog = book.store.webhook_backlog()
+            deliveries = book.store.list_deliveries(endpoint.id, limit=1)
+    finally:
+        server.stop()
+        os.environ.pop("CREDITBOOK_SECRET_KEY_FILE", None)
+    none, with_dead = statistics.median(rates["none"]), statistics.median(rates["dead"])
+    return {
+        "none_rps": none,
+        "dead_rps": with_dead,
+        "ratio": with_dead / none,
+        "none_p99_ms": statistics.median(p99["none"]),
+        "dead_p99_ms": statistics.median(p99["dead"]),
+        "backlog": backlog[0] + backlog[1],
+        "attempts_newest": deliveries[0].attempts if deliveries else 0,
+        "runs": runs,
+        "seconds": seconds,
+    }

@@ -1,0 +1,340 @@
+"""Webhook delivery: the dispatcher that turns the outbox into signed HTTP POSTs.
+
+At least once: an event is in the outbox because its change committed (same transaction), and
+it leaves a delivery only when the receiver answered 2xx. Each pass of the dispatcher:
+
+1. takes (or renews) the ``webhooks`` lease: exactly one process of all hosts delivers, and
+   another takes over within a lease period when it dies;
+2. fans new events out into one delivery per listening endpoint, in event order;
+3. per endpoint, sends the oldest pending delivery of each client that is due (so a failing
+   event holds back its client's later events on that endpoint, nobody else's), a few at a
+   time. An endpoint whose attempts all failed backs off as a whole and is then probed with one
+   delivery; when the probe succeeds, the backlog follows in the next passes;
+4. records each outcome: a failure is retried after an exponential, jittered wait (first within
+   ``retry_base`` seconds, never more than ``retry_cap`` apart) until ``retry_window`` has passed,
+   then marked failed; an endpoint failing for the whole window is disabled and that is logged.
+
+The dispatcher runs on its own thread (``serve``) or in the foreground (``webhook run``); it never
+touches the request path.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import errors, metrics
+from .config import Settings, SettingsError
+from .keys import endpoint_secret, load_key, sign
+from .model import Actor
+from .rules import check_text
+from .store.webhooks import EVENT_TYPES, Due, Endpoint, Outcome, WebhookStore
+from .version import __version__
+
+log = logging.getLogger("creditbook.webhooks")
+LEASE = "webhooks"
+MAX_URL = 2000
+#: Finished deliveries and their events are kept this long (for ``webhook deliveries``).
+KEEP_SECONDS = 30 * 86400
+
+#: ``post(url, body, headers, timeout)`` -> (HTTP status or 0, error text).
+Sender = Callable[[str, bytes, dict[str, str], float], tuple[int, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Delivery timing (seconds)."""
+
+    timeout: float = 10.0
+    retry_base: float = 5.0
+    retry_cap: float = 3600.0
+    retry_window: float = 86400.0
+    lease: float = 30.0
+    interval: float = 0.5
+    concurrency: int = 8
+
+
+def backoff(retry: int, policy: Policy, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``retry`` (1 = the first): doubling, jittered down
+    by up to half (so many failing deliveries spread out), capped at ``retry_cap``."""
+    full = min(policy.retry_cap, policy.retry_base * 2.0 ** min(retry - 1, 40))
+    return float(full * (0.5 + 0.5 * rand()))
+
+
+def check_url(url: str) -> str:
+    """Return a usable endpoint URL or raise ``InvalidWebhook``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL:
+        raise errors.InvalidWebhook("The URL must be an http:// or https:// URL with a host")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise errors.InvalidWebhook("The URL must not contain spaces or control characters")
+    return url
+
+
+def check_events(text: str | None) -> tuple[str, ...]:
+    """Parse a comma-separated event list (all events when empty) or raise ``InvalidWebhook``."""
+    if not text:
+        return EVENT_TYPES
+    chosen = tuple(dict.fromkeys(e.strip() for e in text.split(",") if e.strip()))
+    unknown = [e for e in chosen if e not in EVENT_TYPES]
+    if unknown or not chosen:
+        named = ", ".join(unknown) or repr(text)
+        raise errors.InvalidWebhook(f"Unknown event {named}: use {', '.join(EVENT_TYPES)}")
+    return chosen
+
+
+def body_of(due: Due) -> bytes:
+    """The JSON body of an event (the same bytes on every attempt)."""
+    event = {"id": due.event_id, "type": due.event_type, "timestamp": due.at, "data": due.data}
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
+    """POST ``body``; return (status, "") or (0, what went wrong). Redirects are not followed."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname or "", parts.port, timeout=timeout)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    deadline = time.monotonic() + timeout
+    try:
+        conn.request("POST", path, body, headers)
+        response = conn.getresponse()
+        while response.read(65536):  # drain (bounded by the deadline) so the status is whole
+            if time.monotonic() > deadline:
+                raise TimeoutError("the response body took too long")
+        return response.status, "" if 200 <= response.status < 300 else response.reason[:200]
+    except TimeoutError:
+        return 0, f"timed out after {timeout:g} s"
+    except (OSError, http.client.HTTPException) as exc:
+        return 0, f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        conn.close()
+
+
+class Dispatcher:
+    """Delivers the outbox of one store (see the module's docstring)."""
+
+    def __init__(
+        self,
+        store: WebhookStore,
+        key: Callable[[], bytes],
+        policy: Policy | None = None,
+        *,
+        sender: Sender = post,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self._load_key = key
+        self._key: bytes | None = None
+        self.policy = policy or Policy()
+        self.sender = sender
+        self.clock = clock
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.leading = False
+        self._lease_until = 0.0
+        self._next_try = 0.0
+        self._pruned = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(self.policy.concurrency, "creditbook-webhook")
+
+    def key(self) -> bytes:
+        """The secret key, read from its file when first needed."""
+        if self._key is None:
+            self._key = self._load_key()
+        return self._key
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def _lead(self, now: float) -> bool:
+        """Hold the lease: renew it when half spent; others try every third of a period."""
+        if self.leading and now < self._lease_until - self.policy.lease / 2:
+            return True
+        if not self.leading and now < self._next_try:
+            return False
+        taken = self.store.take_lease(LEASE, self.holder, now, self.policy.lease)
+        if taken != self.leading:
+            log.info("webhook delivery %s by this process", "taken" if taken else "lost")
+        self.leading = taken
+        self._lease_until = now + self.policy.lease if taken else 0.0
+        self._next_try = now + max(self.policy.lease / 3, 0.5)
+        return taken
+
+    def run_once(self) -> int:
+        """One pass: lease, fan out, deliver what is due; return the attempts made."""
+        now = self.clock()
+        if not self._lead(now):
+            return 0
+        self.store.fan_out(now)
+        if now - self._pruned > 3600:
+            self._pruned = now
+            keep_at = datetime.fromtimestamp(now - KEEP_SECONDS, UTC).isoformat()
+            self.store.prune_webhooks(now - KEEP_SECONDS, keep_at.replace("+00:00", "Z"))
+        endpoints = {e.id: e for e in self.store.list_endpoints() if e.enabled}
+        batch: list[tuple[Endpoint, Due]] = []
+        for endpoint in endpoints.values():
+            if endpoint.failures and endpoint.retry_at > now:
+                continue  # backing off as a whole: no attempt at all
+            probe = endpoint.failures > 0
+            for due in self.store.due_deliveries(endpoint.id, now, probe=probe):
+                batch.append((endpoint, due))
+        if not batch:
+            return 0
+        self.key()  # a missing key file fails the pass here, before any attempt is counted
+        results = list(self._pool.map(lambda pair: self._attempt(*pair), batch))
+        self._record(endpoints, batch, results, self.clock())
+        return len(batch)
+
+    def _attempt(self, endpoint: Endpoint, due: Due) -> tuple[int, str]:
+        body = body_of(due)
+        stamp = int(self.clock())
+        secret = endpoint_secret(self.key(), endpoint.uid, endpoint.secret_version)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": f"Creditbook-Webhooks/{__version__}",
+            "webhook-id": due.event_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(secret, due.event_id, stamp, body),
+        }
+        return self.sender(endpoint.url, body, headers, self.policy.timeout)
+
+    def _record(
+        self,
+        endpoints: dict[int, Endpoint],
+        batch: list[tuple[Endpoint, Due]],
+        results: list[tuple[int, str]],
+        now: float,
+    ) -> None:
+        outcomes: list[Outcome] = []
+        succeeded: set[int] = set()
+        failed: set[int] = set()
+        for (endpoint, due), (status, error) in zip(batch, results, strict=True):
+            ok = 200 <= status < 300
+            give_up = not ok and now - due.created_at >= self.policy.retry_window
+            retry_at = now + backoff(due.attempts + 1, self.policy)
+            outcomes.append(Outcome(due, ok, status, error or f"HTTP {status}", retry_at, give_up))
+            (succeeded if ok else failed).add(endpoint.id)
+            metrics.DELIVERIES.labels("delivered" if ok else "failed" if give_up else "retry").inc()
+            if not ok:
+                log.warning(
+                    "webhook %s to endpoint %d failed (attempt %d): %s",
+                    due.event_id,
+                    endpoint.id,
+                    due.attempts + 1,
+                    error or f"HTTP {status}",
+                )
+        states: dict[int, tuple[int, float | None, float]] = {}
+        disable: dict[int, str] = {}
+        for endpoint_id in succeeded:
+            if endpoints[endpoint_id].failures:
+                states[endpoint_id] = (0, None, 0.0)
+        for endpoint_id in failed - succeeded:
+            endpoint = endpoints[endpoint_id]
+            since = endpoint.failing_since if endpoint.failing_since is not None else now
+            failures = endpoint.failures + 1
+            states[endpoint_id] = (failures, since, now + backoff(failures, self.policy))
+            if now - since >= self.policy.retry_window:
+                note = (
+                    f"disabled at {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M:%S} UTC after "
+                    f"failing continuously for {now - since:.0f} s"
+                )
+                disable[endpoint_id] = note
+                metrics.ENDPOINTS_DISABLED.inc()
+                log.error("webhook endpoint %d (%s) %s", endpoint_id, endpoint.url, note)
+        self.store.record_outcomes(outcomes, states, disable, now)
+
+    # --- running ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Deliver until ``stop()``: passes back to back while there is work, else every
+        ``interval`` seconds. A database failure is logged and retried."""
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except errors.StoreError as exc:
+                log.error("webhook delivery pass failed: %s", exc)
+                busy = 0
+                self._stop.wait(1.0)
+            except Exception:  # noqa: BLE001 keep delivering whatever one pass ran into
+                log.exception("webhook delivery pass failed")
+                busy = 0
+                self._stop.wait(1.0)
+            if not busy:
+                self._stop.wait(self.policy.interval)
+        if self.leading:
+            try:
+                self.store.release_lease(LEASE, self.holder)
+            except errors.StoreError:
+                pass  # it expires by itself
+            self.leading = False
+
+    def start(self) -> None:
+        """Run on a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="creditbook-webhooks", daemon=True)
+        self._thread.start()
+
+    def halt(self) -> None:
+        """Ask ``run`` to return after the current pass (safe from a signal handler)."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Finish the current pass, give up the lease and stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._pool.shutdown(wait=True)
+
+
+def add_endpoint(
+    store: WebhookStore,
+    key: bytes,
+    url: str,
+    events: str | None,
+    description: str,
+    actor: Actor,
+    at: str,
+) -> tuple[Endpoint, str]:
+    """Validate and create an endpoint; return it and its signing secret (shown once)."""
+    check_text(description, "description")
+    if len(description) > 255:
+        raise errors.FieldTooLong("description")
+    endpoint = store.add_endpoint(check_url(url), check_events(events), description, actor, at)
+    return endpoint, endpoint_secret(key, endpoint.uid, endpoint.secret_version)
+
+
+def dispatcher_for(store: object, settings: Settings) -> Dispatcher | None:
+    """A dispatcher for a store with the settings' timing and key file (read when needed)."""
+    if not isinstance(store, WebhookStore):
+        return None
+    try:
+        path: str | None = settings.key_file()
+        problem = ""
+    except SettingsError as exc:
+        path, problem = None, str(exc)
+
+    def key() -> bytes:
+        if path is None:
+            raise errors.StoreError(problem)
+        return load_key(path)
+
+    policy = Policy(
+        timeout=settings.webhook_timeout,
+        retry_base=settings.webhook_retry_base,
+        retry_cap=settings.webhook_retry_cap,
+        retry_window=settings.webhook_retry_window,
+        lease=settings.webhook_lease,
+    )
+    return Dispatcher(store, key, policy)
