@@ -551,7 +551,7 @@ def main() -> None:
                 hooked = new_database(store, pg, workdir, "hooked")
                 ident5, secret5 = seed(hooked, 10_000)
                 results[f"webhook_dead_{store}"] = webhook_dead(
-                    store, hooked, ident5, secret5, max(runs, 3), min(seconds, 8.0)
+                    store, hooked, ident5, secret5, max(runs, 5), min(seconds, 6.0)
                 )
                 print(f"  {results[f'webhook_dead_{store}']}", flush=True)
             if args.only in (None, "backup_load"):

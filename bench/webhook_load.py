@@ -1,5 +1,9 @@
 """AddCredit throughput with a webhook endpoint whose receiver is down, against none.
 
+The figure is the median over run pairs of (rate with the dead endpoint / rate without, in the
+run just before): pairs measured seconds apart share the machine's state, medians of two
+series measured at different moments do not.
+
 One ``creditbook serve --workers 2``; the endpoint is switched on and off between runs, which
 alternate (off, on, off, on, ...) so that both configurations see the same machine. With the
 endpoint on, every credit writes its outbox row and the dispatcher fans it out into a delivery
@@ -59,10 +63,13 @@ def measure(
         server.stop()
         os.environ.pop("CREDITBOOK_SECRET_KEY_FILE", None)
     none, with_dead = statistics.median(rates["none"]), statistics.median(rates["dead"])
+    # Each "dead" run is compared with the "none" run just before it (same machine state).
+    paired = [d / n for d, n in zip(rates["dead"], rates["none"], strict=True)]
     return {
         "none_rps": none,
         "dead_rps": with_dead,
-        "ratio": with_dead / none,
+        "ratio": statistics.median(paired),
+        "ratios": paired,
         "none_p99_ms": statistics.median(p99["none"]),
         "dead_p99_ms": statistics.median(p99["dead"]),
         "backlog": backlog[0] + backlog[1],

@@ -32,7 +32,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from . import errors, metrics
@@ -177,25 +177,38 @@ class Dispatcher:
         now = self.clock()
         if not self._lead(now):
             return 0
-        self.store.fan_out(now)
         if now - self._pruned > 3600:
             self._pruned = now
             keep_at = datetime.fromtimestamp(now - KEEP_SECONDS, UTC).isoformat()
             self.store.prune_webhooks(now - KEEP_SECONDS, keep_at.replace("+00:00", "Z"))
         endpoints = {e.id: e for e in self.store.list_endpoints() if e.enabled}
-        batch: list[tuple[Endpoint, Due]] = []
-        for endpoint in endpoints.values():
-            if endpoint.failures and endpoint.retry_at > now:
-                continue  # backing off as a whole: no attempt at all
+        ready = [e for e in endpoints.values() if not (e.failures and e.retry_at > now)]
+        if ready:
+            # While every endpoint is backing off, new events stay in the outbox: fanning them
+            # out would only write rows that wait (and hold SQLite's writer lock meanwhile).
+            self.store.fan_out(now)
+        attempted = 0
+        for endpoint in ready:
             probe = endpoint.failures > 0
-            for due in self.store.due_deliveries(endpoint.id, now, probe=probe):
-                batch.append((endpoint, due))
-        if not batch:
+            dues = self.store.due_deliveries(endpoint.id, now, probe=probe)
+            attempted += self._deliver(endpoints, endpoint, dues)
+        return attempted
+
+    def _deliver(self, endpoints: dict[int, Endpoint], endpoint: Endpoint, dues: list[Due]) -> int:
+        """Send an endpoint's due deliveries a few at a time; when a whole wave fails, leave
+        the rest for later (a receiver that is down gets no flood). Return the attempts."""
+        if not dues:
             return 0
         self.key()  # a missing key file fails the pass here, before any attempt is counted
-        results = list(self._pool.map(lambda pair: self._attempt(*pair), batch))
-        self._record(endpoints, batch, results, self.clock())
-        return len(batch)
+        step = self.policy.concurrency
+        for start in range(0, len(dues), step):
+            wave = [(endpoint, due) for due in dues[start : start + step]]
+            results = list(self._pool.map(lambda pair: self._attempt(*pair), wave))
+            self._record(endpoints, wave, results, self.clock())
+            if not any(200 <= status < 300 for status, _ in results):
+                return start + len(wave)
+            endpoints[endpoint.id] = replace(endpoint, failures=0, failing_since=None)
+        return len(dues)
 
     def _attempt(self, endpoint: Endpoint, due: Due) -> tuple[int, str]:
         body = body_of(due)

@@ -319,7 +319,7 @@ class WebhookStore(SqlBase):
 
         self._transact(work)
 
-    def fan_out(self, now: float, limit: int = 2000) -> int:
+    def fan_out(self, now: float, limit: int = 500) -> int:
         """Turn up to ``limit`` new events into deliveries, one per listening endpoint."""
 
         def work(cur: Cursor) -> int:
