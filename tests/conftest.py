@@ -6,6 +6,7 @@ import itertools
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -37,6 +38,25 @@ def postgres() -> Iterator[PostgresServer]:
         conn.execute("CREATE DATABASE template_creditbook")
     book = creditbook.open(server.url("template_creditbook"))
     book.close()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[Any]:
+    """A throwaway MariaDB server for the whole run (for the WHMCS importer's tests)."""
+    from mariadb import MariaDBServer, find_mariadbd
+
+    binary = find_mariadbd()
+    if binary is None:
+        message = "MariaDB not found (mariadbd): apt-get install mariadb-server"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip("SKIPPING MARIADB TESTS: " + message)
+    server = MariaDBServer(binary)
+    server.start()
     try:
         yield server
     finally:

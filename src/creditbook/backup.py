@@ -19,7 +19,7 @@ from .audit import Report, verify
 from .store import Store, open_store
 from .store.base import SqlStore
 from .store.sqlite import SQLiteStore
-from .store.transfer import Progress, copy_store, row_counts
+from .store.transfer import Progress, client_totals, copy_store, row_counts
 
 
 @dataclass(slots=True)
@@ -102,6 +102,37 @@ def restore(source_path: str, target_url: str, progress: TextIO | None = None) -
             rows = row_counts(target)
             if rows != row_counts(source):
                 report.problems.append("the restored tables do not hold the backup's rows")
+        finally:
+            target.close()
+    finally:
+        source.close()
+    return Copied(target_url, rows, report)
+
+
+def copy(source_url: str, target_url: str, progress: TextIO | None = None) -> Copied:
+    """Move a whole Creditbook from one store into an empty one (SQLite to PostgreSQL, say),
+    from one snapshot of the source, then verify: the target's balances, chains and running
+    balances, its row counts against the source's, and every client's balance and entry count
+    against the source's."""
+    source = open_store(source_url)
+    try:
+        source.migrate()
+        assert isinstance(source, SqlStore)
+        target = open_store(target_url)
+        try:
+            target.migrate()
+            assert isinstance(target, SqlStore)
+            copy_store(source, target, _rows_bar(progress, "copy"))
+            if progress is not None:
+                progress.write("\n")
+            report = verify(target, progress)
+            rows = row_counts(target)
+            if rows != row_counts(source):
+                report.problems.append("the target's tables do not hold the source's rows")
+            for a, b in zip(client_totals(source), client_totals(target), strict=False):
+                if a != b:
+                    report.problems.append(f"client {a[0]}: {a[1:]} in the source, {b[1:]} copied")
+                    break
         finally:
             target.close()
     finally:

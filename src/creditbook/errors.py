@@ -305,3 +305,7 @@ class DeliveryNotFound(NotFound):
 
 class InvalidWebhook(ValidationError):
     """A webhook endpoint's URL or event list is unusable."""
+
+
+class ImportCollision(Conflict):
+    """The store holds rows with the source's ids that the source did not put there."""

@@ -17,6 +17,12 @@ NUL = "\x00"
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
+def clean_text(value: str) -> tuple[str, bool]:
+    """Replace characters ``check_text`` refuses with U+FFFD; say whether any were."""
+    cleaned = _BAD_TEXT.sub("\ufffd", value)
+    return cleaned, cleaned != value
+
+
 def check_text(value: str, field: str) -> str:
     """Refuse text that cannot be stored and rendered faithfully in every response type."""
     if _BAD_TEXT.search(value):

@@ -27,6 +27,7 @@ from .records import (
     migrate,
 )
 from .reports import balances_command
+from .transfer import add_parsers as add_transfer_parsers
 from .webhooks import add_parsers as add_webhook_parsers
 
 __all__ = ["main"]
@@ -199,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=bounded(1, 1_000_000), default=100)
     s.set_defaults(func=log_command)
     add_webhook_parsers(sub, common)
+    add_transfer_parsers(sub, common)
     return p
 
 
@@ -213,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 database=args.database, host=args.host, port=args.port, workers=args.workers
             )
             return serve(settings, demo=args.demo)
+        if args.command == "copy":  # two stores of its own: none from --database
+            return int(args.func(args, None))
         store = store_for(args)
         try:
             if args.command != "migrate":

@@ -20,6 +20,8 @@ from ..money import MAX_BALANCE_CENTS
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units
+from .exports import ExportReads
+from .imports import ImportStore
 from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
 from .reads import SqlReads
 from .sql import Cursor, T, Work, dump_json, event_uid
@@ -28,7 +30,7 @@ from .webhooks import WebhookStore
 __all__ = ["SqlStore"]
 
 
-class SqlStore(WebhookStore, AdminWrites, SqlReads):
+class SqlStore(WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
     """Store protocol over a DB-API connection; subclasses own connections and transactions."""
 
     # --- idempotency and write submission ------------------------------------------------------

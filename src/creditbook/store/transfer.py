@@ -9,7 +9,7 @@ a copy is all or nothing. Table and column names are the constants below, never 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .. import errors
 from .base import SqlStore
@@ -47,12 +47,14 @@ TABLES: tuple[tuple[str, str], ...] = (
         "failing_since, retry_at, disabled_note",
     ),
     ("events", "id, uid, type, client_id, seq, idem_key, data, at, fanned"),
+    ("imported", "kind, id, source, at"),
     (
         "webhook_deliveries",
         "id, endpoint_id, event_id, client_id, status, attempts, next_at, created_at, last_at, "
         "last_status, last_error, done_at",
     ),
 )
+CLIENT_TOTALS = "SELECT id, balance_cents, entries FROM clients ORDER BY id"
 #: Tables whose ids come from a sequence on PostgreSQL (reset after a restore).
 IDENTITY_TABLES = (
     "admins",
@@ -127,6 +129,12 @@ def copy_store(
                     progress(table, copied)
         target._after_copy(out)
     return copied
+
+
+def client_totals(store: SqlStore) -> Iterator[tuple[int, int, int]]:
+    """Every client's id, balance and entry count, by id (to compare a copy with its source)."""
+    for row in store._stream(CLIENT_TOTALS):
+        yield int(row[0]), int(row[1]), int(row[2])
 
 
 def row_counts(store: SqlStore) -> dict[str, int]:

@@ -1,0 +1,255 @@
+"""Sources besides the database: any WHMCS API endpoint, and a Credits Reviewer CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .. import errors
+from .model import SourceAdmin, SourceClient, SourceCredit
+
+PAGE = 250
+DETAILS = ("address1", "address2", "city", "state", "postcode", "country", "phonenumber")
+
+
+def _cents(text: str) -> int:
+    """Exact cents from decimal text (``12.30``, ``-5``)."""
+    try:
+        return int((Decimal(text.strip()) * 100).to_integral_value())
+    except InvalidOperation:
+        raise errors.ValidationError(f"Not an amount: {text!r}") from None
+
+
+def _day(text: str) -> str:
+    text = (text or "")[:10]
+    return "" if len(text) != 10 or text.startswith("0000") or "-00" in text else text
+
+
+class WhmcsApi:
+    """A ``Source`` over any WHMCS API (Creditbook's included): GetClients, GetClientsDetails
+    and GetCredits. The API names no admins, so none are imported and entries keep the admin
+    id only when the API gives one (Creditbook's does)."""
+
+    actor = "import:whmcs-api"
+
+    def __init__(self, url: str, identifier: str, secret: str, timeout: float = 60.0) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise errors.ValidationError("The source is an http(s):// URL of a WHMCS API")
+        self.url = url if url.endswith("api.php") else url.rstrip("/") + "/includes/api.php"
+        self.name = f"whmcs-api:{parts.hostname}{':' + str(parts.port) if parts.port else ''}"
+        self._auth = {"identifier": identifier, "secret": secret, "responsetype": "json"}
+        self.timeout = timeout
+        self._ids: list[int] | None = None
+
+    def _call(self, action: str, **params: Any) -> dict[str, Any]:
+        body = urllib.parse.urlencode({"action": action, **self._auth, **params}).encode()
+        request = urllib.request.Request(self.url, body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+                data: dict[str, Any] = json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                data = json.loads(exc.read())
+            except ValueError:
+                raise errors.StoreError(f"{action} failed: HTTP {exc.code}") from None
+        except (OSError, ValueError) as exc:
+            raise errors.StoreError(f"{action} failed: {exc}") from None
+        if data.get("result") != "success":
+            raise errors.StoreError(f"{action} failed: {data.get('message', data)}")
+        return data
+
+    def _client_ids(self) -> list[int]:
+        if self._ids is None:
+            ids: list[int] = []
+            start = 0
+            while True:
+                page = self._call("GetClients", limitstart=start, limitnum=PAGE)
+                rows = (page.get("clients") or {}).get("client") or []
+                ids += [int(r["id"]) for r in rows]
+                start += len(rows)
+                if not rows or start >= int(page.get("totalresults", 0)):
+                    break
+            self._ids = sorted(set(ids))
+        return self._ids
+
+    def counts(self) -> tuple[int, int]:
+        """Clients (credit rows are only known once read: counted as zero)."""
+        return len(self._client_ids()), 0
+
+    def default_currency(self) -> str:
+        """USD: every client read through the API names its own currency."""
+        return "USD"
+
+    def admins(self) -> list[SourceAdmin]:
+        """None: the API does not list admins."""
+        return []
+
+    def ids(self) -> tuple[list[int], Iterator[tuple[int, int]]]:
+        """Client ids; credit ids are checked as each client's rows are read."""
+        return self._client_ids(), iter(())
+
+    def groups(self) -> Iterator[tuple[SourceClient | None, list[SourceCredit]]]:
+        """Each client with its whole credit log."""
+        for client_id in self._client_ids():
+            details = self._call("GetClientsDetails", clientid=client_id)
+            c = details.get("client") or details
+            client = SourceClient(
+                id=client_id,
+                firstname=str(c.get("firstname", "")),
+                lastname=str(c.get("lastname", "")),
+                companyname=str(c.get("companyname", "")),
+                email=str(c.get("email", "")),
+                currency=str(c.get("currency_code") or "") or None,
+                status=str(c.get("status", "Active")),
+                created=_day(str(c.get("datecreated", ""))),
+                balance_cents=_cents(str(c.get("credit", "0") or "0")),
+                details={k: str(c.get(k, "") or "") for k in DETAILS},
+            )
+            rows: list[SourceCredit] = []
+            start = 0
+            while True:
+                page = self._call("GetCredits", clientid=client_id, limitstart=start, limitnum=1000)
+                credits = (page.get("credits") or {}).get("credit") or []
+                rows += [
+                    SourceCredit(
+                        id=int(e["id"]),
+                        client_id=client_id,
+                        admin_id=int(e.get("adminid") or 0),
+                        date=_day(str(e.get("date", ""))),
+                        description=str(e.get("description", "")),
+                        amount_cents=_cents(str(e.get("amount", "0"))),
+                        relid=int(e.get("relid") or 0),
+                    )
+                    for e in credits
+                ]
+                start += len(credits)
+                # WHMCS itself returns the whole log at once; Creditbook pages it.
+                if len(credits) < 1000 or start >= int(page.get("totalresults", 0)):
+                    break
+            yield client, sorted(rows, key=lambda r: r.id)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+#: The Credits Reviewer export's header, as WHMCS writes it.
+CSV_COLUMNS = (
+    "Credit ID",
+    "Client ID",
+    "Client Name",
+    "Date",
+    "Description",
+    "Amount",
+    "Admin User",
+)
+_NOT_AMOUNT = re.compile(r"[^0-9.,-]")
+
+
+def parse_amount(text: str) -> int:
+    """Cents from a displayed amount: ``$1,234.56``, ``-5.00 USD``, ``1.234,56`` (any format
+    WHMCS displays: the last ``.`` or ``,`` followed by two digits is the decimal point)."""
+    raw = _NOT_AMOUNT.sub("", text.strip())
+    negative = raw.startswith("-") or text.strip().startswith("(")
+    digits = raw.replace("-", "")
+    match = re.fullmatch(r"([0-9.,]*?)[.,]([0-9]{2})", digits)
+    whole, cents = (match.group(1), match.group(2)) if match else (digits, "00")
+    whole = whole.replace(",", "").replace(".", "")
+    if not whole.isdigit() and whole != "":
+        raise errors.ValidationError(f"Not an amount: {text!r}")
+    value = int(whole or "0") * 100 + int(cents)
+    return -value if negative else value
+
+
+class CreditsCsv:
+    """A ``Source`` over the Credits Reviewer CSV, for clients that already exist."""
+
+    actor = "import:credits-csv"
+
+    def __init__(self, path: str, date_format: str, admins: dict[str, int]) -> None:
+        self.name = f"credits-csv:{path}"
+        self.path = path
+        self.date_format = date_format
+        self.admins_by_name = admins
+        self.problems: list[dict[str, Any]] = []
+        self._rows = self._read()
+
+    def _read(self) -> list[SourceCredit]:
+        try:
+            with open(self.path, encoding="utf-8-sig", newline="") as f:
+                reader = csv.DictReader(f)
+                missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise errors.ValidationError(
+                        f"Not a Credits Reviewer export: no {', '.join(missing)} column"
+                    )
+                rows = []
+                for line, row in enumerate(reader, start=2):
+                    try:
+                        rows.append(self._row(row))
+                    except (errors.ValidationError, ValueError) as exc:
+                        message = exc.message if isinstance(exc, errors.CreditError) else str(exc)
+                        self.problems.append({"line": line, "reason": message})
+        except OSError as exc:
+            raise errors.ValidationError(f"Cannot read {self.path}: {exc}") from None
+        return sorted(rows, key=lambda r: (r.client_id, r.id))
+
+    def _row(self, row: dict[str, str]) -> SourceCredit:
+        admin = (row.get("Admin User") or "").strip()
+        try:
+            parsed = datetime.strptime(row["Date"].strip(), self.date_format)  # noqa: DTZ007 a day
+            date = parsed.strftime("%Y-%m-%d")
+        except ValueError:
+            raise ValueError(
+                f"date {row['Date']!r} does not match --date-format {self.date_format}"
+            ) from None
+        return SourceCredit(
+            id=int(row["Credit ID"]),
+            client_id=int(row["Client ID"]),
+            admin_id=self.admins_by_name.get(admin.lower(), 0),
+            date=date,
+            description=row.get("Description") or "",
+            amount_cents=parse_amount(row["Amount"]),
+            relid=0,
+        )
+
+    def counts(self) -> tuple[int, int]:
+        """Clients named and rows."""
+        return len({r.client_id for r in self._rows}), len(self._rows)
+
+    def default_currency(self) -> str:
+        """Not used: clients already exist."""
+        return "USD"
+
+    def admins(self) -> list[SourceAdmin]:
+        """None: admins are matched by name, never created."""
+        return []
+
+    def ids(self) -> tuple[list[int], Iterator[tuple[int, int]]]:
+        """Client ids and (credit id, client id) pairs."""
+        return sorted({r.client_id for r in self._rows}), ((r.id, r.client_id) for r in self._rows)
+
+    def groups(self) -> Iterator[tuple[SourceClient | None, list[SourceCredit]]]:
+        """The rows by client (the client record itself is the store's)."""
+        current: list[SourceCredit] = []
+        for row in self._rows:
+            if current and current[0].client_id != row.client_id:
+                yield _stub(current[0].client_id), current
+                current = []
+            current.append(row)
+        if current:
+            yield _stub(current[0].client_id), current
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _stub(client_id: int) -> SourceClient:
+    return SourceClient(client_id, "", "", "", "", None, "", "", 0, {})
