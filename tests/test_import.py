@@ -213,3 +213,86 @@ def test_a_bad_source_url_is_one_clear_line(database: str, capsys: Any) -> None:
     )
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read the WHMCS database") and "Traceback" not in err
+
+
+def test_sigkill_mid_import_then_rerun_equals_one_clean_run(
+    sqlite_database: str, mariadb: Any, tmp_path: Any, capsys: Any
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from whmcs_fixture import connect
+
+    name = f"whmcsbig{next(_names)}"
+    build(mariadb.port, name)
+    conn = connect(mariadb.port, name)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO tblclients (id, firstname, lastname, companyname, email, currency,"
+            " credit, status, datecreated) VALUES (%s, 'Big', %s, '', %s, 1, %s, 'Active',"
+            " '2024-01-01')",
+            [(100 + i, str(i), f"big{i}@example.com", f"{i % 7}.00") for i in range(6000)],
+        )
+        cur.executemany(
+            "INSERT INTO tblcredit (id, clientid, admin_id, date, description, amount, relid)"
+            " VALUES (%s, %s, 0, '2024-02-01', 'bulk', %s, 0)",
+            [(1000 + n, 100 + n // 10, "1.00" if n % 3 else "-0.50") for n in range(60_000)],
+        )
+    conn.commit()
+    conn.close()
+    url = mariadb.url(name)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "creditbook",
+            "import",
+            "whmcs-db",
+            url,
+            "--database",
+            sqlite_database,
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    path = sqlite_database.removeprefix("sqlite:///")
+    deadline = time.monotonic() + 60
+    import sqlite3
+
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(path) as db:
+                if db.execute("SELECT COUNT(*) FROM imported").fetchone()[0] >= 1000:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.01)
+    assert proc.poll() is None, "the import ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(path) as db:
+        partial = db.execute("SELECT COUNT(*) FROM imported WHERE kind = 'client'").fetchone()[0]
+    assert 0 < partial < 6009
+    assert main(["verify", "--database", sqlite_database]) == 0  # consistent when killed
+    capsys.readouterr()
+    resumed = import_json(sqlite_database, url, capsys=capsys)
+    assert resumed["verified"] and resumed["clients"]["already_imported"] == partial
+    clean = f"sqlite:///{tmp_path}/clean.db"
+    import_json(clean, url, capsys=capsys)
+
+    def content(database: str) -> list[Any]:
+        with sqlite3.connect(database.removeprefix("sqlite:///")) as db:
+            return db.execute(
+                "SELECT c.id, c.balance_cents, c.entries, e.id, e.seq, e.amount_cents,"
+                " e.balance_cents, e.date, e.description FROM clients c"
+                " JOIN credits e ON e.client_id = c.id WHERE e.id < 4294967296"
+                " ORDER BY e.id"
+            ).fetchall()
+
+    assert content(sqlite_database) == content(clean)
+    assert main(["verify", "--database", sqlite_database]) == 0
+    capsys.readouterr()

@@ -44,6 +44,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--dry-run", action="store_true", help="do everything but commit")
     s.add_argument("--progress", action="store_true", help="show progress (default on a terminal)")
     s.set_defaults(func=import_command, reconcile="none")
+    s = i.add_parser(
+        "csv", parents=[common], help="files made by creditbook export clients / export credits"
+    )
+    s.add_argument("clients_file")
+    s.add_argument("credits_file")
+    _import_options(s)
 
     s = sub.add_parser("export", parents=[common], help="clients, credits or activity as CSV/JSONL")
     s.add_argument("table", choices=TABLES)
@@ -98,7 +104,7 @@ class Bar:
 
 def import_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Import; print the report (exit 1 when the result did not verify)."""
-    from ..importer.sources import CreditsCsv, WhmcsApi
+    from ..importer.sources import CreditbookCsv, CreditsCsv, WhmcsApi
     from ..importer.whmcs_db import WhmcsDatabase
 
     store = ledger.store
@@ -110,6 +116,8 @@ def import_command(args: argparse.Namespace, ledger: Ledger) -> int:
         source = WhmcsDatabase(args.url)
     elif kind == "whmcs-api":
         source = WhmcsApi(args.url, args.identifier, args.secret)
+    elif kind == "csv":
+        source = CreditbookCsv(args.clients_file, args.credits_file)
     else:
         admins = ledger.list_admins()
         names = {f"{a.firstname} {a.lastname}".strip().lower(): a.id for a in admins}

@@ -253,3 +253,140 @@ class CreditsCsv:
 
 def _stub(client_id: int) -> SourceClient:
     return SourceClient(client_id, "", "", "", "", None, "", "", 0, {})
+
+
+def _unneutralise(text: str) -> str:
+    """Undo ``exports.safe_cell``: a ``'`` put before a formula character goes."""
+    return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r" else text
+
+
+class CreditbookCsv:
+    """A ``Source`` over ``creditbook export clients`` and ``export credits`` files: a whole
+    Creditbook back in, ids kept (the rows go through a temporary SQLite file, so memory
+    stays flat however big the export)."""
+
+    actor = "import:creditbook-csv"
+    CLIENTS = ("id", "firstname", "lastname", "companyname", "email", "status", "currency")
+    CREDITS = ("id", "client_id", "date", "description", "amount", "admin_id", "relid")
+
+    def __init__(self, clients_path: str, credits_path: str) -> None:
+        import sqlite3
+        import tempfile
+
+        self.name = f"creditbook-csv:{clients_path}"
+        self._dir = tempfile.TemporaryDirectory(prefix="creditbook-import-")
+        self._db = sqlite3.connect(f"{self._dir.name}/rows.db")
+        db = self._db
+        db.execute(
+            "CREATE TABLE clients (id INTEGER PRIMARY KEY, firstname, lastname, companyname,"
+            " email, status, currency, balance INTEGER, created, details)"
+        )
+        db.execute(
+            "CREATE TABLE credits (id INTEGER PRIMARY KEY, client_id INTEGER, date, description,"
+            " amount INTEGER, admin_id INTEGER, relid INTEGER)"
+        )
+        self._load(clients_path, self.CLIENTS + ("balance", "created_at", "details"), "clients")
+        self._load(credits_path, self.CREDITS, "credits")
+        db.execute("CREATE INDEX credits_by_client ON credits (client_id, id)")
+
+    def _load(self, path: str, columns: tuple[str, ...], table: str) -> None:
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                reader = csv.DictReader(f)
+                missing = [c for c in columns if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise errors.ValidationError(
+                        f"{path} is not a creditbook export of {table}: no {', '.join(missing)}"
+                    )
+                batch: list[tuple[Any, ...]] = []
+                for row in reader:
+                    batch.append(self._row(table, row))
+                    if len(batch) >= 10_000:
+                        self._insert(table, batch)
+                        batch = []
+                self._insert(table, batch)
+        except OSError as exc:
+            raise errors.ValidationError(f"Cannot read {path}: {exc}") from None
+        except (KeyError, ValueError) as exc:
+            raise errors.ValidationError(f"{path}: unreadable row ({exc})") from None
+
+    def _row(self, table: str, row: dict[str, str]) -> tuple[Any, ...]:
+        text = _unneutralise
+        if table == "clients":
+            return (
+                int(row["id"]),
+                text(row["firstname"]),
+                text(row["lastname"]),
+                text(row["companyname"]),
+                text(row["email"]),
+                row["status"],
+                row["currency"],
+                _cents(row["balance"]),
+                row["created_at"][:10],
+                text(row["details"]) or "{}",
+            )
+        return (
+            int(row["id"]),
+            int(row["client_id"]),
+            row["date"],
+            text(row["description"]),
+            _cents(row["amount"]),
+            int(row["admin_id"] or 0),
+            int(row["relid"] or 0),
+        )
+
+    def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        marks = ", ".join("?" * (10 if table == "clients" else 7))
+        self._db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
+
+    def counts(self) -> tuple[int, int]:
+        """Clients and credit rows in the files."""
+        row = self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM clients), (SELECT COUNT(*) FROM credits)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def default_currency(self) -> str:
+        """USD (each exported client names its currency)."""
+        return "USD"
+
+    def admins(self) -> list[SourceAdmin]:
+        """None: exports hold no admins."""
+        return []
+
+    def ids(self) -> tuple[list[int], Iterator[tuple[int, int]]]:
+        """Client ids and (credit id, client id) pairs."""
+        clients = [int(r[0]) for r in self._db.execute("SELECT id FROM clients ORDER BY id")]
+        return clients, (
+            (int(a), int(b)) for a, b in self._db.execute("SELECT id, client_id FROM credits")
+        )
+
+    def groups(self) -> Iterator[tuple[SourceClient | None, list[SourceCredit]]]:
+        """Clients by id with their rows."""
+        from .engine import merge
+
+        clients = (
+            SourceClient(
+                id=int(r[0]),
+                firstname=r[1],
+                lastname=r[2],
+                companyname=r[3],
+                email=r[4],
+                currency=r[6] or None,
+                status=r[5],
+                created=_day(r[8]),
+                balance_cents=int(r[7]),
+                details={k: str(v) for k, v in json.loads(r[9]).items()},
+            )
+            for r in self._db.cursor().execute("SELECT * FROM clients ORDER BY id")
+        )
+        credits = (
+            SourceCredit(int(r[0]), int(r[1]), int(r[5]), _day(r[2]), r[3], int(r[4]), int(r[6]))
+            for r in self._db.cursor().execute("SELECT * FROM credits ORDER BY client_id, id")
+        )
+        return merge(clients, credits)
+
+    def close(self) -> None:
+        """Remove the temporary file."""
+        self._db.close()
+        self._dir.cleanup()
