@@ -4,10 +4,9 @@ The figure is the median over run pairs of (rate with the dead endpoint / rate w
 run just before): pairs measured seconds apart share the machine's state, medians of two
 series measured at different moments do not.
 
-One ``creditbook serve --workers 2``; the endpoint is switched on and off between runs, which
-alternate (off, on, off, on, ...) so that both configurations see the same machine. With the
-endpoint on, every credit writes its outbox row and the dispatcher fans it out into a delivery
-and probes the dead receiver; with it off, no event is written (the same check runs).
+With the endpoint, every credit writes its outbox row in its own transaction and the dispatcher
+probes the dead receiver now and then (backing off); without one, no event is written (the same
+one-row check runs).
 """
 
 from __future__ import annotations
@@ -28,39 +27,51 @@ ACTOR = Actor("bench")
 
 
 def measure(
-    store: str, database: str, ident: str, secret: str, runs: int, seconds: float
+    store: str,
+    databases: tuple[str, str],
+    ident: str,
+    secret: str,
+    runs: int,
+    seconds: float,
 ) -> dict[str, Any]:
-    """Median AddCredit/s at 32 connections without and with a dead endpoint, and their ratio."""
+    """Median AddCredit/s at 32 connections without and with a dead endpoint, and their ratio.
+
+    Two servers run side by side on two identically seeded databases (the same credential on
+    both): one with no endpoint, one whose only endpoint's receiver is down from the start (so
+    the dispatcher is in its steady state: backing off, probing now and then). wrk alternates
+    between them; each pair of runs is seconds apart.
+    """
     from run import Server, wrk
 
     key_file = str(Path(tempfile.mkdtemp(prefix="creditbook-key-")) / "secret.key")
     os.environ["CREDITBOOK_SECRET_KEY_FILE"] = key_file
     dead = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens there
-    with creditbook.open(database) as book:
+    plain, hooked = databases
+    with creditbook.open(hooked) as book:
         endpoint, _ = add_endpoint(
             book.store, load_key(key_file, create=True), dead, None, "", ACTOR, book.ledger.now()
         )
-        book.store.set_endpoint_enabled(endpoint.id, False, ACTOR, book.ledger.now())
     rates: dict[str, list[float]] = {"none": [], "dead": []}
     p99: dict[str, list[float]] = {"none": [], "dead": []}
-    server = Server("creditbook", database, ident, secret)
+    servers = {
+        "none": Server("creditbook", plain, ident, secret),
+        "dead": Server("creditbook", hooked, ident, secret),
+    }
     try:
-        wrk(server.url, 32, 2, False, ident, secret)  # warm-up
+        for server in servers.values():
+            wrk(server.url, 32, 3, False, ident, secret)  # warm-up (the dead one starts failing)
         for run in range(runs):
             for mode in ("none", "dead"):
-                with creditbook.open(database) as book:
-                    book.store.set_endpoint_enabled(
-                        endpoint.id, mode == "dead", ACTOR, book.ledger.now()
-                    )
-                r = wrk(server.url, 32, seconds, False, ident, secret)
+                r = wrk(servers[mode].url, 32, seconds, False, ident, secret)
                 rates[mode].append(r["rps"])
                 p99[mode].append(r["p99_ms"])
                 print(f"  {store} {mode:5} run {run + 1}: {r['rps']:8.0f} req/s", flush=True)
-        with creditbook.open(database) as book:
+        with creditbook.open(hooked) as book:
             backlog = book.store.webhook_backlog()
             deliveries = book.store.list_deliveries(endpoint.id, limit=1)
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
         os.environ.pop("CREDITBOOK_SECRET_KEY_FILE", None)
     none, with_dead = statistics.median(rates["none"]), statistics.median(rates["dead"])
     # Each "dead" run is compared with the "none" run just before it (same machine state).

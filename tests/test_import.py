@@ -296,3 +296,21 @@ def test_sigkill_mid_import_then_rerun_equals_one_clean_run(
     assert content(sqlite_database) == content(clean)
     assert main(["verify", "--database", sqlite_database]) == 0
     capsys.readouterr()
+
+
+def test_imported_history_emits_no_webhook_events(
+    sqlite_database: str, source: str, capsys: Any
+) -> None:
+    import os
+
+    from creditbook.webhooks import add_endpoint
+
+    with creditbook.open(sqlite_database) as book:
+        add_endpoint(
+            book.store, os.urandom(32), "http://127.0.0.1:9/", None, "", ACTOR, book.ledger.now()
+        )
+    assert import_json(sqlite_database, source, capsys=capsys)["verified"]
+    with creditbook.open(sqlite_database) as book:
+        assert book.store.webhook_backlog()[:2] == (0, 0)
+        book.local_api("AddCredit", {"clientid": 1, "amount": "1.00", "description": "live"})
+        assert book.store.webhook_backlog()[0] == 1  # changes after the import do

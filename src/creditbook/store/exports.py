@@ -11,12 +11,23 @@ from collections.abc import Iterator
 from .sql import Row, SqlBase
 
 CLIENT_COLUMNS = (
-    "id, firstname, lastname, companyname, email, status, currency_code, balance_cents, "
-    "created_at, details"
+    "id, firstname, lastname, companyname, email, status, currency_code, "
+    "CAST(balance_cents AS TEXT), created_at, details"
 )
+
+
+def _amount(column: str) -> str:
+    """SQL (both dialects) giving integer cents as the wire text, e.g. -730 -> '-7.30'."""
+    return (
+        f"CASE WHEN {column} < 0 THEN '-' ELSE '' END || CAST(abs({column}) / 100 AS TEXT)"
+        f" || '.' || substr(CAST(100 + abs({column}) % 100 AS TEXT), 2)"
+    )
+
+
+# Amounts are formatted by the database: on 10,000,000 rows that is a fifth of the export's time.
 CREDIT_COLUMNS = (
-    "id, client_id, date, description, amount_cents, balance_cents, admin_id, relid, "
-    "created_at, actor, hash"
+    f"id, client_id, date, description, {_amount('amount_cents')}, "
+    f"{_amount('balance_cents')}, admin_id, relid, created_at, actor, hash"
 )
 ACTIVITY_COLUMNS = "id, at, actor, admin_id, client_id, ip, action, detail"
 
@@ -53,8 +64,9 @@ COLUMNS = {
 class ExportReads(SqlBase):
     """Streams of whole tables for exports."""
 
-    def export_rows(self, table: str, client_id: int, start: str, end: str) -> Iterator[Row]:
-        """Rows of ``clients``, ``credits`` or ``activity`` by id (a client's credits by their
-        sequence), optionally one client's and within [start, end) of their date or time."""
+    def export_rows(self, table: str, client_id: int, start: str, end: str) -> Iterator[list[Row]]:
+        """Batches of rows of ``clients``, ``credits`` or ``activity`` by id (a client's credits
+        by their sequence), optionally one client's and within [start, end) of their date or
+        time. Credit amounts come formatted; a client's balance comes as cents in text."""
         sql = QUERIES[(table, bool(client_id))]
-        return self._stream(sql, client_id=client_id, start=start, end=end)
+        return self._batches(sql, client_id=client_id, start=start, end=end)

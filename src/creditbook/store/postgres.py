@@ -171,6 +171,17 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, PoolTimeout) as exc:
             raise errors.StoreError(str(exc)) from exc
 
+    def _batches(self, sql: str, size: int = 5000, **params: Any) -> Iterator[list[Row]]:
+        """Yield a query's rows a batch at a time through a server-side cursor."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                with conn.cursor(name="creditbook_batches") as cur:
+                    cur.execute(self._q(sql), params)
+                    while batch := cur.fetchmany(size):
+                        yield batch
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise errors.StoreError(str(exc)) from exc
+
     @contextmanager
     def _snapshot(self) -> Iterator[Stream]:
         """Stream queries from one ``REPEATABLE READ`` snapshot (server-side cursors)."""

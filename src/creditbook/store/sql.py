@@ -67,6 +67,13 @@ class SqlBase(abc.ABC):
         with self._read() as cur:
             yield from self._run(cur, sql, **params)
 
+    def _batches(self, sql: str, size: int = 5000, **params: Any) -> Iterator[list[Row]]:
+        """Yield a query's rows a batch at a time (constant memory, no per-row generator)."""
+        with self._read() as cur:
+            rows = self._run(cur, sql, **params)
+            while batch := rows.fetchmany(size):
+                yield batch
+
     def _run_many(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
         cur.executemany(self._q(sql), rows)
 
