@@ -338,6 +338,33 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
                 f"{hooked['seconds']:.0f} s; backlog {hooked['backlog']:,} at the end)",
                 hooked["ratio"] >= 0.9,
             )
+    moved = results.get("transfer")
+    if moved:
+        row(
+            "import whmcs-db, 100,000 clients and 1,000,000 credit rows from MariaDB, into SQLite",
+            "<= 60 s, peak RSS <= 300 MB",
+            f"{moved['import_sqlite_s']:.1f} s, {moved['import_sqlite_rss_mb']:.0f} MB",
+            moved["import_sqlite_s"] <= 60 and moved["import_sqlite_rss_mb"] <= 300,
+        )
+        row(
+            "the same import into PostgreSQL",
+            "<= 120 s, peak RSS <= 300 MB",
+            f"{moved['import_postgres_s']:.1f} s, {moved['import_postgres_rss_mb']:.0f} MB",
+            moved["import_postgres_s"] <= 120 and moved["import_postgres_rss_mb"] <= 300,
+        )
+        row(
+            "copy of that 1,000,000-entry SQLite store to PostgreSQL (verified)",
+            "<= 60 s",
+            f"{moved['copy_s']:.1f} s, {moved['copy_rss_mb']:.0f} MB",
+            moved["copy_s"] <= 60,
+        )
+        row(
+            "export credits of 10,000,000 entries to CSV",
+            ">= 300,000 rows/s, RSS <= 100 MB",
+            f"{moved['export_rows_per_s']:,.0f} rows/s ({moved['export_s']:.1f} s), "
+            f"{moved['export_rss_mb']:.0f} MB",
+            moved["export_rows_per_s"] >= 300_000 and moved["export_rss_mb"] <= 100,
+        )
     parse = results.get("parse")
     if parse:
         row(

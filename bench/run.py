@@ -499,7 +499,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per cell (default 3; quick and smoke 1)")
     parser.add_argument(
         "--only",
-        choices=["backup_load", "webhook_dead"],
+        choices=["backup_load", "webhook_dead", "transfer"],
         help="measure only this (with --merge: update that run's figures, keep its cells)",
     )
     parser.add_argument("--seconds", type=float, help="seconds per run (default 10)")
@@ -563,6 +563,12 @@ def main() -> None:
                     store, (plain, hooked), ident5, secret5, max(runs, 7), min(seconds, 5.0)
                 )
                 print(f"  {results[f'webhook_dead_{store}']}", flush=True)
+            if args.only in (None, "transfer") and store == stores[0]:
+                from transfer_speed import measure as transfer_speed
+
+                print("import, copy and export at full size", flush=True)
+                results["transfer"] = transfer_speed()
+                print(f"  {results['transfer']}", flush=True)
             if args.only in (None, "backup_load"):
                 print(
                     f"{store}: a backup of 1,000,000 entries while 32 connections write", flush=True
