@@ -66,9 +66,10 @@ def test_import_keeps_ids_and_history_and_reconciles_on_the_balance(
     report = import_json(database, source, capsys=capsys)
     assert report["verified"] and not report["dry_run"]
     assert report["clients"] == {"in_source": 9, "imported": 9, "already_imported": 0}
-    assert report["credits"]["in_source"] == 11 and report["credits"]["imported"] == 10
+    assert report["credits"]["in_source"] == 12 and report["credits"]["imported"] == 10
     assert report["skipped"] == [
-        {"table": "tblcredit", "id": 8, "reason": "its client 999 does not exist in the source"}
+        {"table": "tblcredit", "id": 8, "reason": "its client 999 does not exist in the source"},
+        {"table": "tblcredit", "id": 12, "reason": "its amount is NULL"},
     ]
     assert {(d["client_id"], d["balance"], d["log"]) for d in report["differences"]} == {
         (2, "30.00", "10.00"),
@@ -163,8 +164,8 @@ def test_dry_run_then_rerun_change_nothing_and_new_rows_arrive(
         " status, datecreated) VALUES (10, 'Jo', 'Jones', '', 'jo@example.com', 1, 2.00,"
         " 'Active', '2023-01-01')",
         "INSERT INTO tblcredit (id, clientid, admin_id, date, description, amount, relid)"
-        " VALUES (12, 10, 0, '2023-01-02', 'New', 2.00, 0),"
-        " (13, 1, 1, '2023-01-03', 'More', 1.00, 0)",
+        " VALUES (13, 10, 0, '2023-01-02', 'New', 2.00, 0),"
+        " (14, 1, 1, '2023-01-03', 'More', 1.00, 0)",
         "UPDATE tblclients SET credit = 16.00 WHERE id = 1",
     )
     later = import_json(database, source, capsys=capsys)
@@ -172,7 +173,7 @@ def test_dry_run_then_rerun_change_nothing_and_new_rows_arrive(
     assert later["adjustments"] == 0 and later["verified"]
     state = snapshot(database)
     assert state["clients"][10][0] == "2.00" and state["clients"][1][0] == "16.00"
-    assert state["credits"][1][-1][:4] == ("13", "2023-01-03", "1.00", "16.00")
+    assert state["credits"][1][-1][:4] == ("14", "2023-01-03", "1.00", "16.00")
 
 
 def test_collisions_are_refused_before_anything_is_written(
@@ -314,3 +315,27 @@ def test_imported_history_emits_no_webhook_events(
         assert book.store.webhook_backlog()[:2] == (0, 0)
         book.local_api("AddCredit", {"clientid": 1, "amount": "1.00", "description": "live"})
         assert book.store.webhook_backlog()[0] == 1  # changes after the import do
+
+
+def test_imported_admins_get_a_password_then_log_in(
+    sqlite_database: str, source: str, capsys: Any, monkeypatch: Any
+) -> None:
+    import io
+
+    from creditbook import security
+
+    import_json(sqlite_database, source, capsys=capsys)
+    with creditbook.open(sqlite_database) as book:
+        stored = book.store.get_admin(1).password_hash  # type: ignore[union-attr]
+        assert not security.verify_md5_password(security.md5_hex("whmcs-hash"), stored)
+    monkeypatch.setattr("sys.stdin", io.StringIO("new secret\n"))
+    args = ["admin", "password", "admin", "--password-stdin", "--database", sqlite_database]
+    assert main(args) == 0
+    assert main(["admin", "enable", "admin", "--database", sqlite_database]) == 0
+    capsys.readouterr()
+    with creditbook.open(sqlite_database) as book:
+        admin = book.store.get_admin(1)
+        assert admin is not None and not admin.disabled
+        assert security.verify_md5_password(security.md5_hex("new secret"), admin.password_hash)
+        activity = [a.action for a in book.ledger.activity(limit=5)]
+        assert "adminpassword" in activity

@@ -132,7 +132,7 @@ def test_credits_reviewer_csv(database: str, tmp_path: Any, capsys: Any) -> None
     report = json.loads(capsys.readouterr().out)
     assert report["credits"]["imported"] == 2 and report["verified"]
     reasons = {s["id"]: s["reason"] for s in report["skipped"]}
-    assert "not in this store" in reasons[503] and "does not match" in reasons[5]
+    assert "not in this store" in reasons[503] and "does not match" in reasons[5]  # line 5
     with creditbook.open(database) as book:
         log = book.local_api("GetCredits", {"clientid": ann})["credits"]["credit"]
         assert [(e["id"], e["date"], e["amount"], e["balance"], e["adminid"]) for e in log] == [
@@ -161,11 +161,31 @@ def test_import_through_the_api_of_a_running_creditbook(
     with Server(sqlite_database) as server:
         status = main(["import", "whmcs-api", server.url, "--identifier", s.identifier,
                        "--secret", s.secret, "--database", fresh, "--json"])  # fmt: skip
-    report = json.loads(capsys.readouterr().out)
-    assert status == 0 and report["verified"], report
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["verified"], report
     assert report["clients"]["imported"] == 4 and report["credits"]["imported"] == 9
     assert s.secret not in json.dumps(report)
     with creditbook.open(fresh) as book:
         again = {c.id: c.balance_cents for c in book.ledger.list_clients(0, 10).clients}
         log = book.local_api("GetCredits", {"clientid": ids[0]})["credits"]["credit"]
     assert again == balances and [e["amount"] for e in log] == ["10.00", "2.50", "-1.25"]
+
+
+def test_a_parallel_export_writes_the_same_bytes(database: str, monkeypatch: Any) -> None:
+    from creditbook import exports
+
+    with creditbook.open(database) as book:
+        fill(book)
+        fill_more = [
+            {"clientid": 1, "amount": f"{n % 9 + 1}.00", "description": f"bulk {n}"}
+            for n in range(300)
+        ]
+        book.credit_many(fill_more)
+        serial, parallel = io.StringIO(), io.StringIO()
+        rows = exports.export(book.store, "credits", serial)  # type: ignore[arg-type]
+        monkeypatch.setattr(exports, "PARALLEL_FROM", 10)
+        again = exports.export(book.store, "credits", parallel, workers=2)  # type: ignore[arg-type]
+    assert rows == again == 309
+    assert parallel.getvalue() == serial.getvalue()

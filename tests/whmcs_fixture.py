@@ -76,6 +76,7 @@ CREDITS: list[tuple[Any, ...]] = [
     (9, 7, 1, "2022-07-09", "Gutschrift für Rückerstattung €", "12.50", 0),
     (10, 8, 0, "2022-08-10", "Control\x01character", "1.00", 0),
     (11, 9, 0, "2022-09-11", "Applied before it was added", "-4.00", 9),
+    (12, 2, 0, "2020-02-06", "A row without an amount", None, 0),
 ]
 
 

@@ -61,6 +61,13 @@ class AccessCases:
         """Disable or re-enable an admin."""
         self.store.set_admin_disabled(self.admin(username).id, disabled, actor, self.now())
 
+    def set_admin_password(self, username: str, password: str, *, actor: Actor) -> None:
+        """Give an admin a new password (stored as a slow hash), e.g. after an import."""
+        if not password:
+            raise errors.ValidationError("The password must not be empty")
+        hashed = security.hash_password(password)
+        self.store.set_admin_password(self.admin(username).id, hashed, actor, self.now())
+
     def add_credential(
         self,
         username: str,

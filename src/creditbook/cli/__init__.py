@@ -17,6 +17,7 @@ from .records import (
     admin_add,
     admin_disable,
     admin_list,
+    admin_password,
     client_add,
     client_list,
     credential_add,
@@ -103,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("username")
         s.set_defaults(func=admin_disable)
     a.add_parser("list", parents=[common], help="list admins").set_defaults(func=admin_list)
+    s = a.add_parser("password", parents=[common], help="set an admin's password")
+    s.add_argument("username")
+    s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    s.set_defaults(func=admin_password)
 
     c = sub.add_parser("credential", help="manage API credentials").add_subparsers(
         dest="credential_command", required=True, metavar="ACTION"

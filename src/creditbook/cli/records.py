@@ -17,8 +17,8 @@ from .common import cli_actor, print_json, table
 # --- admins, credentials, clients ---------------------------------------------------------------
 
 
-def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
-    """Create an admin; the password comes from stdin, a prompt, or is generated."""
+def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """A password from stdin, a prompt (twice), or generated; and whether it was generated."""
     generated = False
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -30,6 +30,12 @@ def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
         password, generated = secrets.token_urlsafe(16), True
     if not password:
         raise errors.ValidationError("The password must not be empty")
+    return password, generated
+
+
+def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
+    """Create an admin; the password comes from stdin, a prompt, or is generated."""
+    password, generated = _new_password(args)
     admin_id = ledger.add_admin(
         args.username,
         password,
@@ -50,6 +56,16 @@ def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
         print(f"Created admin {args.username} (id {admin_id})")
         if generated:
             print(f"Generated password (shown once): {password}")
+    return 0
+
+
+def admin_password(args: argparse.Namespace, ledger: Ledger) -> int:
+    """Set an admin's password (stdin, a prompt, or generated), e.g. one imported from WHMCS."""
+    password, generated = _new_password(args)
+    ledger.set_admin_password(args.username, password, actor=cli_actor(args))
+    print(f"Set the password of admin {args.username}")
+    if generated:
+        print(f"Generated password (shown once): {password}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -139,7 +140,7 @@ def import_command(args: argparse.Namespace, ledger: Ledger) -> int:
         if show:
             sys.stderr.write("\n")
     for problem in getattr(source, "problems", []):
-        report.skip("csv", problem["line"], problem["reason"])
+        report.skip(problem["table"], problem["id"], problem["reason"])
     if args.json:
         print_json(report.as_dict())
     else:
@@ -160,7 +161,7 @@ def _print_report(r: Report) -> None:
     )
     print(f"  admins: {r.admins_imported} imported (disabled, no usable password)")
     if r.admins_imported:
-        print("    set a password and enable one: creditbook admin enable NAME (see README)")
+        print("    set a password, then enable: creditbook admin password NAME; admin enable NAME")
     if r.differences:
         print(f"  {len(r.differences)} client(s) whose balance and credit log disagree:")
         for d in r.differences[:50]:
@@ -195,6 +196,7 @@ def export_command(args: argparse.Namespace, ledger: Ledger) -> int:
             args.client,
             args.start,
             args.end,
+            workers=os.cpu_count() or 1,
         )
     finally:
         if args.output:

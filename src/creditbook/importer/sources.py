@@ -196,7 +196,7 @@ class CreditsCsv:
                         rows.append(self._row(row))
                     except (errors.ValidationError, ValueError) as exc:
                         message = exc.message if isinstance(exc, errors.CreditError) else str(exc)
-                        self.problems.append({"line": line, "reason": message})
+                        self.problems.append({"table": "csv line", "id": line, "reason": message})
         except OSError as exc:
             raise errors.ValidationError(f"Cannot read {self.path}: {exc}") from None
         return sorted(rows, key=lambda r: (r.client_id, r.id))

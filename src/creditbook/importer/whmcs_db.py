@@ -84,6 +84,8 @@ class WhmcsDatabase:
         self.name = f"whmcs-db:{self._host}:{self._port}/{self._database}"
         self._pymysql = pymysql
         self._open: list[Any] = []
+        #: Rows not imported, with the reason (added to the report).
+        self.problems: list[dict[str, Any]] = []
         try:
             self._conn = self._connect()
             self._credit_columns = self._columns("tblcredit")
@@ -181,6 +183,11 @@ class WhmcsDatabase:
         """Every credit row, by client then id."""
         key = ("admin_id" in self._credit_columns, "relid" in self._credit_columns)
         for r in self._stream(CREDITS[key]):
+            if r[5] is None:
+                self.problems.append(
+                    {"table": "tblcredit", "id": int(r[0]), "reason": "its amount is NULL"}
+                )
+                continue
             yield SourceCredit(
                 id=int(r[0]),
                 client_id=int(r[1] or 0),

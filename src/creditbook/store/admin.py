@@ -47,6 +47,15 @@ class AdminWrites(SqlBase):
             self._activity(cur, actor, at, "disableadmin", f"{verb} admin #{admin_id}")
             self._bump(cur, Q.CONFIG_BUMP)
 
+    def set_admin_password(self, admin_id: int, password_hash: str, actor: Actor, at: str) -> None:
+        """Replace an admin's password hash."""
+        with self._write() as cur:
+            self._run(cur, Q.ADMIN_SET_PASSWORD, password_hash=password_hash, admin_id=admin_id)
+            self._activity(
+                cur, actor, at, "adminpassword", f"Set the password of admin #{admin_id}"
+            )
+            self._bump(cur, Q.CONFIG_BUMP)
+
     def add_credential(
         self,
         identifier: str,

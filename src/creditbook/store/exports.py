@@ -54,6 +54,21 @@ SELECT {ACTIVITY_COLUMNS} FROM activity
 WHERE client_id = :client_id AND (:start = '' OR at >= :start) AND (:end = '' OR at < :end)
 ORDER BY id""",  # noqa: S608 constant text
 }
+# An id range of an append-only table, for an export split across processes.
+RANGES = {
+    "credits": f"""
+SELECT {CREDIT_COLUMNS} FROM credits
+WHERE id BETWEEN :lo AND :hi AND (:start = '' OR date >= :start) AND (:end = '' OR date < :end)
+ORDER BY id""",  # noqa: S608 constant text
+    "activity": f"""
+SELECT {ACTIVITY_COLUMNS} FROM activity
+WHERE id BETWEEN :lo AND :hi AND (:start = '' OR at >= :start) AND (:end = '' OR at < :end)
+ORDER BY id""",  # noqa: S608 constant text
+}
+ID_RANGE = {
+    "credits": "SELECT MIN(id), MAX(id) FROM credits",
+    "activity": "SELECT MIN(id), MAX(id) FROM activity",
+}
 COLUMNS = {
     "clients": CLIENT_COLUMNS,
     "credits": CREDIT_COLUMNS,
@@ -70,3 +85,15 @@ class ExportReads(SqlBase):
         time. Credit amounts come formatted; a client's balance comes as cents in text."""
         sql = QUERIES[(table, bool(client_id))]
         return self._batches(sql, client_id=client_id, start=start, end=end)
+
+    def export_range(
+        self, table: str, lo: int, hi: int, start: str, end: str
+    ) -> Iterator[list[Row]]:
+        """``export_rows`` of an append-only table (credits, activity) for ids in [lo, hi]."""
+        return self._batches(RANGES[table], lo=lo, hi=hi, start=start, end=end)
+
+    def id_range(self, table: str) -> tuple[int, int]:
+        """The lowest and highest id of an append-only table ((0, 0) when empty)."""
+        with self._read() as cur:
+            row = self._run(cur, ID_RANGE[table]).fetchone()
+        return (int(row[0]), int(row[1])) if row[0] is not None else (0, 0)

@@ -185,6 +185,9 @@ class Store(Protocol):
     ) -> int:
         """Create an admin (names are first, last, email); return its id."""
 
+    def set_admin_password(self, admin_id: int, password_hash: str, actor: Actor, at: str) -> None:
+        """Replace an admin's password hash."""
+
     def set_admin_disabled(self, admin_id: int, disabled: bool, actor: Actor, at: str) -> None:
         """Disable or re-enable an admin."""
 

@@ -77,6 +77,7 @@ ADMIN_BY_NAME = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE username = :username"
 ADMIN_GET = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE id = :admin_id"  # noqa: S608
 ADMIN_LIST = f"SELECT {ADMIN_COLUMNS} FROM admins ORDER BY id"  # noqa: S608
 ADMIN_SET_DISABLED = "UPDATE admins SET disabled = :disabled WHERE id = :admin_id"
+ADMIN_SET_PASSWORD = "UPDATE admins SET password_hash = :password_hash WHERE id = :admin_id"
 
 CREDENTIAL_COLUMNS = (
     "c.id, c.identifier, c.secret_hash, c.admin_id, c.description, c.created_at, c.last_used_at"
