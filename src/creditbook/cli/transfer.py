@@ -105,7 +105,8 @@ class Bar:
 
 def import_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Import; print the report (exit 1 when the result did not verify)."""
-    from ..importer.sources import CreditbookCsv, CreditsCsv, WhmcsApi
+    from ..importer.sources import CreditbookCsv, CreditsCsv
+    from ..importer.whmcs_api import WhmcsApi
     from ..importer.whmcs_db import WhmcsDatabase
 
     store = ledger.store

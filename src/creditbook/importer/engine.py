@@ -9,7 +9,7 @@ client's balance against the figure chosen and the sum of its entries.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from .. import errors
@@ -21,8 +21,8 @@ from ..store import imports as Q
 from ..store.imports import ImportStore
 from ..store.sql import dump_json as dump
 from .model import Report, Source, SourceClient, SourceCredit
+from .streams import chunks
 
-CHUNK = 1000
 FALLBACK_DATE = "1970-01-01"
 Progress = Callable[[int, int], None]
 
@@ -72,7 +72,7 @@ class Importer:
         with self.store.import_session(self.dry_run) as chunk:
             with chunk() as cur:
                 self._admins(cur)
-            for group, orphans in _chunks(self.source.groups()):
+            for group, orphans in chunks(self.source.groups()):
                 for credit in orphans:
                     self.report.skip(
                         "tblcredit",
@@ -375,47 +375,3 @@ class Importer:
                         f"{format_cents(entries_sum)}, expected {format_cents(target)}",
                     )
         self.report.verified = wrong == 0
-
-
-def _chunks(
-    groups: Iterator[tuple[SourceClient | None, list[SourceCredit]]],
-) -> Iterator[tuple[list[tuple[SourceClient, list[SourceCredit]]], list[SourceCredit]]]:
-    """Batch a source's groups: (clients with their credit rows, orphan rows) per chunk."""
-    group: list[tuple[SourceClient, list[SourceCredit]]] = []
-    orphans: list[SourceCredit] = []
-    for client, rows in groups:
-        if client is None:
-            orphans.extend(rows)
-            continue
-        group.append((client, rows))
-        if len(group) >= CHUNK:
-            yield group, orphans
-            group, orphans = [], []
-    if group or orphans:
-        yield group, orphans
-
-
-def merge(
-    clients: Iterator[SourceClient], credits: Iterator[SourceCredit]
-) -> Iterator[tuple[SourceClient | None, list[SourceCredit]]]:
-    """Pair a client stream (by id) with a credit stream (by client, then id); credits whose
-    client is not in the stream come as (None, rows)."""
-    pending: SourceCredit | None = next(credits, None)
-    for client in clients:
-        orphans: list[SourceCredit] = []
-        while pending is not None and pending.client_id < client.id:
-            orphans.append(pending)
-            pending = next(credits, None)
-        if orphans:
-            yield None, orphans
-        rows: list[SourceCredit] = []
-        while pending is not None and pending.client_id == client.id:
-            rows.append(pending)
-            pending = next(credits, None)
-        yield client, rows
-    rest: list[SourceCredit] = []
-    while pending is not None:
-        rest.append(pending)
-        pending = next(credits, None)
-    if rest:
-        yield None, rest

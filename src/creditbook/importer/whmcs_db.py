@@ -158,7 +158,7 @@ class WhmcsDatabase:
 
     def groups(self) -> Iterator[tuple[SourceClient | None, list[SourceCredit]]]:
         """Clients with their credit rows, merged from two streams."""
-        from .engine import merge
+        from .streams import merge
 
         return merge(self.clients(), self.credits())
 

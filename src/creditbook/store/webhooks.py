@@ -14,127 +14,10 @@ from typing import Any
 
 from .. import errors
 from ..model import Actor
+from . import webhook_sql as W
 from .sql import Cursor, SqlBase
 
 EVENT_TYPES = ("credit.added", "credit.removed", "client.created")
-
-ENDPOINT_COLUMNS = (
-    "id, uid, url, events, description, enabled, created_at, secret_version, failures, "
-    "failing_since, retry_at, disabled_note"
-)
-ENDPOINT_INSERT = """
-INSERT INTO webhook_endpoints (uid, url, events, description, created_at)
-VALUES (:uid, :url, :events, :description, :at) RETURNING id
-"""
-ENDPOINT_LIST = f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id"  # noqa: S608
-ENDPOINT_GET = f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = :id"  # noqa: S608
-ENDPOINT_ENABLE = """
-UPDATE webhook_endpoints SET enabled = :enabled, disabled_note = :note, failures = 0,
-    failing_since = NULL, retry_at = 0
-WHERE id = :id
-"""
-ENDPOINT_DELETE_DELIVERIES = "DELETE FROM webhook_deliveries WHERE endpoint_id = :id"
-ENDPOINT_DELETE = "DELETE FROM webhook_endpoints WHERE id = :id"
-ENDPOINT_HEALTHY = """
-UPDATE webhook_endpoints SET failures = 0, failing_since = NULL, retry_at = 0 WHERE id = :id
-"""
-ENDPOINT_FAILING = """
-UPDATE webhook_endpoints SET failures = :failures, failing_since = :since, retry_at = :retry_at
-WHERE id = :id
-"""
-ENDPOINT_DISABLE = """
-UPDATE webhook_endpoints SET enabled = 0, disabled_note = :note WHERE id = :id
-"""
-ENDPOINT_FAIL_PENDING = """
-UPDATE webhook_deliveries SET status = 'failed', done_at = :now, last_error = :note
-WHERE endpoint_id = :id AND status = 'pending'
-"""
-FANOUT_BOUND = """
-SELECT MAX(id) FROM (SELECT id FROM events WHERE fanned = 0 ORDER BY id LIMIT :limit) AS batch
-"""
-# Deliveries get their ids in event order, so a client's events keep their order per endpoint.
-FANOUT_INSERT = """
-INSERT INTO webhook_deliveries (endpoint_id, event_id, client_id, next_at, created_at)
-SELECT w.id, e.id, e.client_id, :now, :now
-FROM events e JOIN webhook_endpoints w
-  ON w.enabled = 1 AND w.created_at <= e.at
- AND (',' || w.events || ',') LIKE ('%,' || e.type || ',%')
-WHERE e.fanned = 0 AND e.id <= :upto
-ORDER BY e.id, w.id
-"""
-FANOUT_MARK = "UPDATE events SET fanned = 1 WHERE fanned = 0 AND id <= :upto"
-# The oldest pending delivery of each of an endpoint's clients, if it is due: a failing event
-# holds back its client's later ones on that endpoint, and nobody else's.
-DUE = """
-SELECT d.id, d.endpoint_id, d.attempts, d.created_at, e.uid, e.type, e.client_id, e.idem_key,
-       e.data, e.at, c.id, c.amount_cents, c.balance_cents, c.description, c.date, c.admin_id
-FROM (SELECT MIN(id) AS id FROM webhook_deliveries
-      WHERE endpoint_id = :endpoint_id AND status = 'pending' GROUP BY client_id) AS h
-JOIN webhook_deliveries d ON d.id = h.id
-JOIN events e ON e.id = d.event_id
-LEFT JOIN credits c ON c.client_id = e.client_id AND c.seq = e.seq AND e.seq > 0
-WHERE d.next_at <= :now ORDER BY d.id LIMIT :limit
-"""
-# A failing endpoint is probed with its oldest pending delivery only (the head of its client),
-# when the endpoint's own wait is over (that wait, not the delivery's, decides).
-PROBE = """
-SELECT d.id, d.endpoint_id, d.attempts, d.created_at, e.uid, e.type, e.client_id, e.idem_key,
-       e.data, e.at, c.id, c.amount_cents, c.balance_cents, c.description, c.date, c.admin_id
-FROM (SELECT id FROM webhook_deliveries
-      WHERE endpoint_id = :endpoint_id AND status = 'pending' ORDER BY id LIMIT 1) AS h
-JOIN webhook_deliveries d ON d.id = h.id
-JOIN events e ON e.id = d.event_id
-LEFT JOIN credits c ON c.client_id = e.client_id AND c.seq = e.seq AND e.seq > 0
-"""
-DELIVERED = """
-UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_at = :now,
-    last_status = :status, last_error = '', done_at = :now
-WHERE id = :id
-"""
-RETRY = """
-UPDATE webhook_deliveries SET status = :state, attempts = attempts + 1, last_at = :now,
-    last_status = :status, last_error = :error, next_at = :next_at, done_at = :done_at
-WHERE id = :id
-"""
-DELIVERY_COLUMNS = """
-SELECT d.id, d.endpoint_id, e.uid, e.type, d.client_id, d.status, d.attempts, d.next_at,
-       d.created_at, d.last_at, d.last_status, d.last_error, d.done_at
-FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-"""
-DELIVERIES = (
-    DELIVERY_COLUMNS
-    + """
-WHERE (:endpoint_id = 0 OR d.endpoint_id = :endpoint_id) AND (:failed = 0 OR d.status = 'failed')
-ORDER BY d.id DESC LIMIT :limit
-"""
-)
-DELIVERY_GET = DELIVERY_COLUMNS + " WHERE d.id = :id"
-REDELIVER = """
-INSERT INTO webhook_deliveries (endpoint_id, event_id, client_id, next_at, created_at)
-SELECT endpoint_id, event_id, client_id, :now, :now FROM webhook_deliveries WHERE id = :id
-RETURNING id
-"""
-BACKLOG = """
-SELECT (SELECT COUNT(*) FROM events WHERE fanned = 0),
-       (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'),
-       (SELECT MIN(created_at) FROM webhook_deliveries WHERE status = 'pending'),
-       (SELECT MIN(at) FROM events WHERE fanned = 0)
-"""
-LEASE_ROW = """
-INSERT INTO leases (name, holder, expires_at) VALUES (:name, '', 0) ON CONFLICT (name) DO NOTHING
-"""
-LEASE_TAKE = """
-UPDATE leases SET holder = :holder, expires_at = :until
-WHERE name = :name AND (holder = :holder OR expires_at < :now)
-"""
-LEASE_RELEASE = "UPDATE leases SET expires_at = 0 WHERE name = :name AND holder = :holder"
-PRUNE_DELIVERIES = """
-DELETE FROM webhook_deliveries WHERE status <> 'pending' AND done_at < :before
-"""
-PRUNE_EVENTS = """
-DELETE FROM events WHERE fanned = 1 AND at < :before
-AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id)
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +150,7 @@ class WebhookStore(SqlBase):
         def work(cur: Cursor) -> int:
             row = self._run(
                 cur,
-                ENDPOINT_INSERT,
+                W.ENDPOINT_INSERT,
                 uid=uid,
                 url=url,
                 events=",".join(events),
@@ -284,12 +167,12 @@ class WebhookStore(SqlBase):
     def list_endpoints(self) -> list[Endpoint]:
         """Every endpoint, oldest first."""
         with self._read() as cur:
-            return [_endpoint(r) for r in self._run(cur, ENDPOINT_LIST).fetchall()]
+            return [_endpoint(r) for r in self._run(cur, W.ENDPOINT_LIST).fetchall()]
 
     def get_endpoint(self, endpoint_id: int) -> Endpoint | None:
         """One endpoint, or None."""
         with self._read() as cur:
-            row = self._run(cur, ENDPOINT_GET, id=endpoint_id).fetchone()
+            row = self._run(cur, W.ENDPOINT_GET, id=endpoint_id).fetchone()
         return None if row is None else _endpoint(row)
 
     def set_endpoint_enabled(
@@ -299,7 +182,7 @@ class WebhookStore(SqlBase):
 
         def work(cur: Cursor) -> None:
             changed = self._run(
-                cur, ENDPOINT_ENABLE, id=endpoint_id, enabled=int(enabled), note=note
+                cur, W.ENDPOINT_ENABLE, id=endpoint_id, enabled=int(enabled), note=note
             ).rowcount
             if not changed:
                 raise errors.EndpointNotFound(endpoint_id)
@@ -312,8 +195,8 @@ class WebhookStore(SqlBase):
         """Delete an endpoint and its deliveries."""
 
         def work(cur: Cursor) -> None:
-            self._run(cur, ENDPOINT_DELETE_DELIVERIES, id=endpoint_id)
-            if not self._run(cur, ENDPOINT_DELETE, id=endpoint_id).rowcount:
+            self._run(cur, W.ENDPOINT_DELETE_DELIVERIES, id=endpoint_id)
+            if not self._run(cur, W.ENDPOINT_DELETE, id=endpoint_id).rowcount:
                 raise errors.EndpointNotFound(endpoint_id)
             self._activity(cur, actor, at, "webhook", f"Removed webhook endpoint {endpoint_id}")
 
@@ -323,15 +206,15 @@ class WebhookStore(SqlBase):
         """Turn up to ``limit`` new events into deliveries, one per listening endpoint."""
 
         def work(cur: Cursor) -> int:
-            upto = self._run(cur, FANOUT_BOUND, limit=limit).fetchone()[0]
+            upto = self._run(cur, W.FANOUT_BOUND, limit=limit).fetchone()[0]
             if upto is None:
                 return 0
-            made = self._run(cur, FANOUT_INSERT, now=now, upto=upto).rowcount
-            self._run(cur, FANOUT_MARK, upto=upto)
+            made = self._run(cur, W.FANOUT_INSERT, now=now, upto=upto).rowcount
+            self._run(cur, W.FANOUT_MARK, upto=upto)
             return int(made)
 
         with self._read() as cur:
-            if self._run(cur, FANOUT_BOUND, limit=1).fetchone()[0] is None:
+            if self._run(cur, W.FANOUT_BOUND, limit=1).fetchone()[0] is None:
                 return 0  # nothing new: no write transaction
         return self._transact(work)
 
@@ -342,9 +225,11 @@ class WebhookStore(SqlBase):
         due, or with ``probe`` only its oldest pending one."""
         with self._read() as cur:
             if probe:
-                rows = self._run(cur, PROBE, endpoint_id=endpoint_id).fetchall()
+                rows = self._run(cur, W.PROBE, endpoint_id=endpoint_id).fetchall()
             else:
-                rows = self._run(cur, DUE, endpoint_id=endpoint_id, now=now, limit=limit).fetchall()
+                rows = self._run(
+                    cur, W.DUE, endpoint_id=endpoint_id, now=now, limit=limit
+                ).fetchall()
         return [
             Due(
                 int(r[0]),
@@ -386,24 +271,24 @@ class WebhookStore(SqlBase):
                 if not o.ok
             ]
             if done:
-                self._run_many(cur, DELIVERED, done)
+                self._run_many(cur, W.DELIVERED, done)
             if retry:
-                self._run_many(cur, RETRY, retry)
+                self._run_many(cur, W.RETRY, retry)
             for endpoint_id, (failures, since, retry_at) in endpoints.items():
                 if failures == 0:
-                    self._run(cur, ENDPOINT_HEALTHY, id=endpoint_id)
+                    self._run(cur, W.ENDPOINT_HEALTHY, id=endpoint_id)
                 else:
                     self._run(
                         cur,
-                        ENDPOINT_FAILING,
+                        W.ENDPOINT_FAILING,
                         id=endpoint_id,
                         failures=failures,
                         since=since,
                         retry_at=retry_at,
                     )
             for endpoint_id, note in disable.items():
-                self._run(cur, ENDPOINT_DISABLE, id=endpoint_id, note=note)
-                self._run(cur, ENDPOINT_FAIL_PENDING, id=endpoint_id, note=note, now=now)
+                self._run(cur, W.ENDPOINT_DISABLE, id=endpoint_id, note=note)
+                self._run(cur, W.ENDPOINT_FAIL_PENDING, id=endpoint_id, note=note, now=now)
 
         self._transact(work)
 
@@ -413,21 +298,21 @@ class WebhookStore(SqlBase):
         """Deliveries, newest first, optionally of one endpoint or only the failed ones."""
         with self._read() as cur:
             rows = self._run(
-                cur, DELIVERIES, endpoint_id=endpoint_id, failed=int(failed), limit=limit
+                cur, W.DELIVERIES, endpoint_id=endpoint_id, failed=int(failed), limit=limit
             ).fetchall()
         return [_delivery(r) for r in rows]
 
     def get_delivery(self, delivery_id: int) -> Delivery | None:
         """One delivery, or None."""
         with self._read() as cur:
-            row = self._run(cur, DELIVERY_GET, id=delivery_id).fetchone()
+            row = self._run(cur, W.DELIVERY_GET, id=delivery_id).fetchone()
         return None if row is None else _delivery(row)
 
     def redeliver(self, delivery_id: int, now: float, actor: Actor, at: str) -> int:
         """Queue a delivery's event again for its endpoint (same event id); return the new id."""
 
         def work(cur: Cursor) -> int:
-            row = self._run(cur, REDELIVER, id=delivery_id, now=now).fetchone()
+            row = self._run(cur, W.REDELIVER, id=delivery_id, now=now).fetchone()
             if row is None:
                 raise errors.DeliveryNotFound(delivery_id)
             self._activity(cur, actor, at, "webhook", f"Redelivery of delivery {delivery_id}")
@@ -438,16 +323,16 @@ class WebhookStore(SqlBase):
     def webhook_backlog(self) -> tuple[int, int, float | None, str | None]:
         """Events not yet fanned out, pending deliveries, and the oldest of each's time."""
         with self._read() as cur:
-            row = self._run(cur, BACKLOG).fetchone()
+            row = self._run(cur, W.BACKLOG).fetchone()
         return int(row[0]), int(row[1]), None if row[2] is None else float(row[2]), row[3]
 
     def take_lease(self, name: str, holder: str, now: float, seconds: float) -> bool:
         """Take or renew a lease; True when ``holder`` holds it until ``now + seconds``."""
 
         def work(cur: Cursor) -> bool:
-            self._run(cur, LEASE_ROW, name=name)
+            self._run(cur, W.LEASE_ROW, name=name)
             taken = self._run(
-                cur, LEASE_TAKE, name=name, holder=holder, now=now, until=now + seconds
+                cur, W.LEASE_TAKE, name=name, holder=holder, now=now, until=now + seconds
             ).rowcount
             return bool(taken)
 
@@ -455,13 +340,13 @@ class WebhookStore(SqlBase):
 
     def release_lease(self, name: str, holder: str) -> None:
         """Give a lease up so another process can take it at once."""
-        self._transact(lambda cur: self._run(cur, LEASE_RELEASE, name=name, holder=holder))
+        self._transact(lambda cur: self._run(cur, W.LEASE_RELEASE, name=name, holder=holder))
 
     def prune_webhooks(self, before: float, before_at: str) -> None:
         """Forget finished deliveries and their events older than the given times."""
 
         def work(cur: Cursor) -> None:
-            self._run(cur, PRUNE_DELIVERIES, before=before)
-            self._run(cur, PRUNE_EVENTS, before=before_at)
+            self._run(cur, W.PRUNE_DELIVERIES, before=before)
+            self._run(cur, W.PRUNE_EVENTS, before=before_at)
 
         self._transact(work)
