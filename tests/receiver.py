@@ -44,6 +44,7 @@ class Receiver:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 the stdlib's name
+                arrived = time.monotonic()
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k: v for k, v in self.headers.items()}
                 status = {"ok": 200, "error": 500, "slow": 200}.get(receiver.mode, 503)
@@ -56,7 +57,7 @@ class Receiver:
                     receiver.bad_signatures += 1
                     status = 400
                 receiver.attempts.append(
-                    Received(time.monotonic(), headers.get("webhook-id", ""), status, event)
+                    Received(arrived, headers.get("webhook-id", ""), status, event)
                 )
                 try:
                     self.send_response(status)
