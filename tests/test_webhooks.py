@@ -471,3 +471,26 @@ def test_one_server_delivers_and_another_takes_over_when_it_dies(
     assert receiver.bad_signatures == 0
     ids = [e["data"]["entry_id"] for e in receiver.unique().values() if "entry_id" in e["data"]]
     assert len(ids) == 15
+
+
+def test_client_created_carries_its_data_and_idempotency_key(
+    book: creditbook.Creditbook, receiver: Receiver
+) -> None:
+    listen(book, receiver, "client.created")
+    reply = book.local_api(
+        "AddClient",
+        {
+            "firstname": "Kim",
+            "lastname": "Kay",
+            "email": "kim@example.com",
+            "idempotencykey": "signup-1",
+        },
+    )
+    assert reply["result"] == "success"
+    dispatcher = Dispatcher(store_of(book), lambda: KEY, FAST)
+    drain(dispatcher, lambda: len(receiver.unique()) == 1)
+    (event,) = receiver.delivered()
+    assert event["type"] == "client.created"
+    assert event["data"]["client_id"] == int(reply["clientid"])
+    assert event["data"]["email"] == "kim@example.com"
+    assert event["data"]["idempotency_key"] == "signup-1"

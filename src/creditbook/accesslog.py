@@ -49,7 +49,7 @@ class AccessLog:
         now = time.time()
         if self.json_lines:
             record = {
-                "time": _iso(now),
+                "time": iso_millis(now),
                 "level": "INFO",
                 "logger": self.logger.name,
                 "message": message,
@@ -99,7 +99,7 @@ def _stream(logger: logging.Logger) -> TextIO | None:
     return None
 
 
-def _iso(when: float) -> str:
+def iso_millis(when: float) -> str:
     """UTC time with milliseconds, as in the JSON log format."""
     millis = int((when - int(when)) * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{millis:03d}Z"

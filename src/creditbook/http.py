@@ -15,7 +15,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors, metrics
 from .accesslog import AccessLog
@@ -35,6 +35,9 @@ from .whmcs.params import (
     parse_query,
 )
 from .whmcs.render import CONTENT_TYPES, render
+
+if TYPE_CHECKING:
+    from .webhooks import Dispatcher
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -73,8 +76,8 @@ class App:
         )
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
-        #: Started with the server (lifespan) when webhooks are on: see ``webhooks.Dispatcher``.
-        self.dispatcher: Any = None
+        #: Started with the server (lifespan) when webhooks are on.
+        self.dispatcher: Dispatcher | None = None
         self._settings = settings
         # Read by the server's protocol (transport.py) for each connection.
         self.request_timeout = settings.request_timeout
@@ -146,9 +149,7 @@ class App:
 
     def _metrics(self, scope: Scope) -> Reply:
         """Prometheus metrics, for addresses on the API's allow-list only."""
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-        }
+        headers = _headers(scope)
         policy = self.api.policy
         try:
             policy.refresh()
@@ -168,9 +169,7 @@ class App:
                 render(error_result("Method Not Allowed: use GET or POST"), "json"),
                 result="invalid",
             )
-        headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
-        }
+        headers = _headers(scope)
         given = headers.get("x-request-id", "")
         note.request_id = (
             given if _REQUEST_ID.fullmatch(given) else f"{self._id_prefix}{next(self._ids):x}"
@@ -208,6 +207,11 @@ class App:
             return Reply(503, CONTENT_TYPES["json"], iter([json.dumps(body).encode()]))
         body = {"status": "ok", "database": _kind(self.store)}
         return Reply(200, CONTENT_TYPES["json"], iter([json.dumps(body).encode()]))
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
 def _kind(store: Store) -> str:

@@ -9,9 +9,9 @@ import secrets
 import shutil
 import sys
 import tempfile
-import time
 from typing import Any
 
+from .accesslog import iso_millis
 from .config import Settings
 from .ledger import Ledger
 from .model import Actor
@@ -29,10 +29,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as one line of JSON."""
-        millis = int(record.msecs)
         out: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{millis:03d}Z",
+            "time": iso_millis(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

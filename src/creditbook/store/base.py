@@ -210,7 +210,7 @@ class SqlStore(WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
             )
         return Seal(seal_id, at, len(heads), entries, digest), heads
 
-    def _add_client(self, cur: Cursor, op: NewClient, key: str | None = None) -> int:
+    def _add_client(self, cur: Cursor, op: NewClient, idem_key: str = "") -> int:
         key = op.email.lower()
         # Checked first so the refusal happens before any write (a batch commits the rest).
         if self._run(cur, Q.CLIENT_EMAIL_TAKEN, email_key=key).fetchone() is not None:
@@ -248,7 +248,7 @@ class SqlStore(WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
                 type="client.created",
                 client_id=client_id,
                 seq=0,
-                idem_key=key or "",
+                idem_key=idem_key,
                 data=dump_json(data),
                 at=op.at,
             )
@@ -262,8 +262,8 @@ class SqlStore(WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
         A concurrent AddClient that took the address first (the unique index refuses this
         insert after the check passed) is reported as the duplicate it is.
         """
-        key = None if idem is None else idem.key
-        future = self._submit_op(partial(self._add_client, op=op, key=key), idem, inline)
+        key = "" if idem is None else idem.key
+        future = self._submit_op(partial(self._add_client, op=op, idem_key=key), idem, inline)
         return _unique_means(future, errors.DuplicateEmail)
 
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:

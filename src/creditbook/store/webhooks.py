@@ -123,6 +123,7 @@ def event_data(row: Any) -> dict[str, Any]:
     """The ``data`` of an event from a ``DUE`` row (credits: read from the entry itself)."""
     if row[5] == "client.created":
         data: dict[str, Any] = json.loads(row[8])
+        data["idempotency_key"] = row[7] or None
         return data
     from ..money import format_cents
 
