@@ -117,12 +117,17 @@ def test_credits_reviewer_csv(database: str, tmp_path: Any, capsys: Any) -> None
         ann = book.ledger.add_client(
             firstname="Ann", lastname="Able", email="ann@example.com", actor=ACTOR
         ).client_id
+        bob = book.ledger.add_client(
+            firstname="Bob", lastname="Bell", email="bob@example.com", actor=ACTOR
+        ).client_id
         book.ledger.add_admin("jsmith", "pw", firstname="John", lastname="Smith", actor=ACTOR)
     path = tmp_path / "credits.csv"
     path.write_text(
         "Credit ID,Client ID,Client Name,Date,Description,Amount,Admin User\n"
         f"501,{ann},Ann Able,05/01/2020,Goodwill,$20.00,John Smith\n"
         f"502,{ann},Ann Able,06/01/2020,Applied to invoice,-$5.00,\n"
+        f"502,{ann},Ann Able,06/01/2020,Applied to invoice,-$5.00,\n"
+        f"506,{bob},Bob Bell,06/01/2020,Would go negative,-$1.00,\n"
         "503,999,Gone,07/01/2020,Nobody,$1.00,\n"
         f"504,{ann},Ann Able,not a date,Bad,$1.00,\n",
         encoding="utf-8",
@@ -132,7 +137,8 @@ def test_credits_reviewer_csv(database: str, tmp_path: Any, capsys: Any) -> None
     report = json.loads(capsys.readouterr().out)
     assert report["credits"]["imported"] == 2 and report["verified"]
     reasons = {s["id"]: s["reason"] for s in report["skipped"]}
-    assert "not in this store" in reasons[503] and "does not match" in reasons[5]  # line 5
+    assert "not in this store" in reasons[503] and "does not match" in reasons[7]  # line 7
+    assert "leave its range" in reasons[506]
     with creditbook.open(database) as book:
         log = book.local_api("GetCredits", {"clientid": ann})["credits"]["credit"]
         assert [(e["id"], e["date"], e["amount"], e["balance"], e["adminid"]) for e in log] == [

@@ -193,22 +193,27 @@ class Importer:
                 if row.id in present:
                     self.report.credits_already += 1
                     continue
+                present.add(row.id)  # a row given twice (a hand-made CSV) goes in once
                 entries += 1
                 balance += row.amount_cents
                 head = self._entry(credits, client, row, entries, balance, head)
                 self.report.credits_imported += 1
             if self.attach:
-                if balance < 0:
-                    for row in rows:
-                        if row.id not in present:
-                            self.report.skip(
-                                "credits", row.id, "the client's balance would fall below zero"
-                            )
-                    del credits[len(credits) - (entries - before[1]) :]
-                    self.report.credits_imported -= entries - before[1]
+                added = entries - before[1]
+                if not 0 <= balance <= MAX_BALANCE_CENTS:
+                    for entry in credits[len(credits) - added :]:
+                        self.report.skip(
+                            "credits", entry["id"], "the client's balance would leave its range"
+                        )
+                    del credits[len(credits) - added :]
+                    self.report.credits_imported -= added
                     continue
-                target = balance
                 self.targets[client.id] = balance
+                if added:
+                    moves.append(
+                        {"id": client.id, "balance": balance, "entries": entries, "head": head}
+                    )
+                continue  # rows attached to a client of the store: nothing to reconcile
             else:
                 target = self._target(client, log_sum)
             if balance != target:
