@@ -336,9 +336,10 @@ def test_checkpoints_run_off_the_commit_path(store: SQLiteStore) -> None:
     for _ in range(6):
         for i in range(300):
             store.submit_credit(op(client_id, 1, f"c{i}")).result()
-        frames.append(store.checkpoint())  # what the thread does twice a second
-    # Each round restarts the WAL from the top: it does not grow with the rounds.
-    assert 0 < frames[-1] < 1.5 * frames[0]
+        frames.append(store.checkpoint())  # also done by the thread, ten times a second
+    # 1,800 commits write about 10,000 WAL frames; restarted after each checkpoint, the WAL
+    # holds only what came since the last one.
+    assert 0 < max(frames) < 4000
     assert os.path.getsize(store.path + "-wal") < 64 * 1024 * 1024
     conn = store._conn()[0]
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0

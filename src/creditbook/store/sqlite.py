@@ -169,7 +169,7 @@ class SQLiteStore(SqlStore):
                 checkpointer = self._checkpointer
                 if checkpointer is None or checkpointer.pid != os.getpid():
                     checkpointer = self._checkpointer = Checkpointer(self.path)
-        checkpointer.dirty = True
+        checkpointer.wrote()
 
     def checkpoint(self) -> int:
         """Copy the WAL into the database file now, as far as readers allow; return its frames."""
@@ -290,48 +290,67 @@ class SQLiteStore(SqlStore):
 
 
 class Checkpointer:
-    """A daemon thread that checkpoints the WAL twice a second after writes, off the commit path.
+    """A daemon thread that checkpoints the WAL every ``INTERVAL`` seconds after writes, off the
+    commit path.
 
-    PASSIVE checkpoints never wait for writers or readers: they copy what they can. When the
-    WAL has been copied whole, the next writer starts it again from the top, so it stays small.
+    PASSIVE checkpoints never wait for readers: they copy what they can, so a backup's snapshot
+    costs a commit nothing. The checkpoint holds the writer lock, as SQLite's automatic one did
+    by running inside a commit: run beside a commit, its flush of the database file slowed that
+    commit's own (one connection: AddCredit/s fell by 13%). When the WAL has been copied whole,
+    the next writer starts it again from the top, so it stays small.
     """
 
-    INTERVAL = 0.5
+    #: Often enough that each checkpoint copies about what SQLite's automatic one did (1,000
+    #: pages) at the write rates measured here, so that holding the writer lock stays short.
+    INTERVAL = 0.1
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.pid = os.getpid()
-        self.dirty = False
+        self.pending = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
         self._thread = threading.Thread(target=self._run, name="creditbook-checkpoint", daemon=True)
         self._thread.start()
 
+    def wrote(self) -> None:
+        """Count a commit (called under the writer lock)."""
+        self.pending += 1
+
     def _run(self) -> None:
         while not self._stop.wait(self.INTERVAL):
-            if self.dirty:
+            if self.pending:
                 self.run_once()
 
     def run_once(self) -> int:
-        """Run one PASSIVE checkpoint and return the WAL's frames; failures are logged."""
+        """Run one PASSIVE checkpoint under the writer lock; return the WAL's frames."""
         with self._lock:
-            self.dirty = False
+            self.pending = 0
             try:
                 if self._conn is None:
                     self._conn = sqlite3.connect(
                         self.path, isolation_level=None, check_same_thread=False
                     )
                     self._conn.execute("PRAGMA wal_autocheckpoint=0")
-                row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error as exc:
-                self.dirty = True
+                    self._lock_fd = os.open(
+                        self.path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600
+                    )
+                assert self._lock_fd is not None
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            except (sqlite3.Error, OSError) as exc:
+                self.pending += 1
                 log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
                 return 0
             return int(row[1])
 
     def close(self) -> None:
-        """Stop the thread, checkpoint once more if needed, and close its connection."""
+        """Stop the thread and close its connection."""
         self._stop.set()
         if self.pid != os.getpid():
             return  # a forked child: the thread and connection belong to the parent
@@ -340,3 +359,6 @@ class Checkpointer:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
