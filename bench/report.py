@@ -83,7 +83,7 @@ def write_report(results: dict[str, Any], cells: list[Any], out: Path) -> None:
             else ""
         )
         + "".join(
-            f" The `{name}` rows were measured again on {when} (`--only {name}`)."
+            f" The `{name}` rows were measured again on {when} (`--only`)."
             for name, when in _updates(results)
         ),
         "",

@@ -621,7 +621,8 @@ def main() -> None:
     if args.merge and args.only:
         old = json.loads(Path(args.merge).read_text())
         new = {k: v for k, v in results.items() if k.startswith(args.only)}
-        results = {**old, **new, f"updated_{args.only}": results["started"]}
+        results = {**old, **new, **{f"updated_{key}": results["started"] for key in new}}
+        results.pop(f"updated_{args.only}", None)  # the form before measures were per store
         if old.get("updated", "").startswith(args.only + ":"):
             results.pop("updated")
         cells = [Cell(**c) for c in old["cells"]]
