@@ -1,0 +1,107 @@
+"""AddCredit/s of this checkout against an earlier release, side by side on one machine.
+
+Usage: python bench/compare.py GIT_REF [RUNS]   (e.g. python bench/compare.py 68bcaa2)
+
+Checks GIT_REF out into a temporary worktree, seeds a SQLite database of 10,000 clients for each
+version, starts both with ``serve --workers 2`` (access log off), then alternates 5-second wrk
+runs between them at 32 and at 1 connection; prints the medians and the median of the paired
+ratios (this checkout / GIT_REF). The worktree is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from run import wrk  # noqa: E402
+
+from pgserver import free_port  # noqa: E402
+
+
+def seeded(src: str, folder: str) -> tuple[str, str, str]:
+    """A database seeded by that version's own code; (path, identifier, secret)."""
+    env = {**os.environ, "PYTHONPATH": f"{src}:{ROOT / 'bench'}"}
+    path = f"{folder}/bench.db"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "seed.py"), f"sqlite:///{path}", "10000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return path, out[0], out[1]
+
+
+def start(src: str, database: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``creditbook serve --workers 2`` of that version; (process, API URL)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": src, "CREDITBOOK_ACCESS_LOG": "0"}
+    code = "import sys; from creditbook.cli import main; sys.exit(main())"
+    args = ["serve", "--database", database, "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/includes/api.php"
+    for _ in range(150):
+        try:
+            httpx.post(url, data={"action": "x"}, timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    time.sleep(1)
+    return proc, url
+
+
+def main() -> None:
+    ref, runs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    tmp = Path(tempfile.mkdtemp(prefix="creditbook-compare-"))
+    worktree = tmp / "old"
+    subprocess.run(["git", "worktree", "add", "-q", str(worktree), ref], cwd=ROOT, check=True)
+    servers = {}
+    try:
+        for name, src in (("then", worktree / "src"), ("now", ROOT / "src")):
+            folder = tmp / name
+            folder.mkdir()
+            database, ident, secret = seeded(str(src), str(folder))
+            proc, url = start(str(src), database)
+            servers[name] = (proc, url, ident, secret)
+        rates: dict[tuple[str, int], list[float]] = {}
+        for _, url, ident, secret in servers.values():
+            wrk(url, 32, 2, False, ident, secret)  # warm-up
+        for _ in range(runs):
+            for conns in (32, 1):
+                for name, (_, url, ident, secret) in servers.items():
+                    r = wrk(url, conns, 5, False, ident, secret)
+                    rates.setdefault((name, conns), []).append(r["rps"])
+        for conns in (32, 1):
+            then, now = rates[("then", conns)], rates[("now", conns)]
+            paired = statistics.median(b / a for a, b in zip(then, now, strict=True))
+            print(
+                f"{conns:>3} connections: {ref} {statistics.median(then):,.0f}/s, "
+                f"now {statistics.median(now):,.0f}/s, paired ratio {paired:.3f}"
+            )
+    finally:
+        for proc, *_ in servers.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    main()
