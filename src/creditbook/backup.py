@@ -88,28 +88,12 @@ def restore(source_path: str, target_url: str, progress: TextIO | None = None) -
     path = os.path.abspath(os.path.expanduser(source_path.removeprefix("sqlite:///")))
     if not os.path.isfile(path):
         raise errors.NotFound(f"No backup file at {path}")
-    source = SQLiteStore(path)
-    try:
-        source.migrate()
-        target = open_store(target_url)
-        try:
-            target.migrate()
-            assert isinstance(target, SqlStore)
-            copy_store(source, target, _rows_bar(progress, "restore"))
-            if progress is not None:
-                progress.write("\n")
-            report = verify(target, progress)
-            rows = row_counts(target)
-            if rows != row_counts(source):
-                report.problems.append("the restored tables do not hold the backup's rows")
-        finally:
-            target.close()
-    finally:
-        source.close()
-    return Copied(target_url, rows, report)
+    return copy(path, target_url, progress, label="restore")
 
 
-def copy(source_url: str, target_url: str, progress: TextIO | None = None) -> Copied:
+def copy(
+    source_url: str, target_url: str, progress: TextIO | None = None, label: str = "copy"
+) -> Copied:
     """Move a whole Creditbook from one store into an empty one (SQLite to PostgreSQL, say),
     from one snapshot of the source, then verify: the target's balances, chains and running
     balances, its row counts against the source's, and every client's balance and entry count
@@ -122,7 +106,7 @@ def copy(source_url: str, target_url: str, progress: TextIO | None = None) -> Co
         try:
             target.migrate()
             assert isinstance(target, SqlStore)
-            copy_store(source, target, _rows_bar(progress, "copy"))
+            copy_store(source, target, _rows_bar(progress, label))
             if progress is not None:
                 progress.write("\n")
             report = verify(target, progress)
