@@ -378,6 +378,24 @@ def serve_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def served(database: str, tmp_path: Any, receiver: Receiver) -> tuple[Any, dict[str, str]]:
+    """Seed a database with an endpoint for the receiver (the key in a file of its own);
+    return the seed and the environment a server needs to deliver."""
+    key_file = str(tmp_path / "secret.key")
+    with creditbook.open(database) as book:
+        s = seed(book)
+        _, receiver.secret = add_endpoint(
+            store_of(book),
+            creditbook.keys.load_key(key_file, create=True),
+            receiver.url,
+            None,
+            "",
+            ACTOR,
+            book.ledger.now(),
+        )
+    return s, serve_env({"CREDITBOOK_SECRET_KEY_FILE": key_file})
+
+
 def api_credits(server: Server, ident: str, secret: str, client_id: int, n: int) -> None:
     with httpx.Client(timeout=10) as http:
         for i in range(n):
@@ -399,21 +417,7 @@ def api_credits(server: Server, ident: str, secret: str, client_id: int, n: int)
 def test_events_pending_at_sigkill_are_delivered_after_restart(
     sqlite_database: str, tmp_path: Any, receiver: Receiver
 ) -> None:
-    book = creditbook.open(sqlite_database)
-    s = seed(book)
-    key_file = str(tmp_path / "secret.key")
-    env = serve_env({"CREDITBOOK_SECRET_KEY_FILE": key_file})
-    endpoint, secret = add_endpoint(
-        store_of(book),
-        creditbook.keys.load_key(key_file, create=True),
-        receiver.url,
-        None,
-        "",
-        ACTOR,
-        book.ledger.now(),
-    )
-    receiver.secret = secret
-    book.close()
+    s, env = served(sqlite_database, tmp_path, receiver)
     receiver.stop()
     server = Server(sqlite_database, "--workers", "2", env=env).start()
     try:
@@ -436,21 +440,7 @@ def test_one_server_delivers_and_another_takes_over_when_it_dies(
     from conftest import new_pg_database
 
     url = new_pg_database(postgres)
-    book = creditbook.open(url)
-    s = seed(book)
-    key_file = str(tmp_path / "secret.key")
-    _, secret = add_endpoint(
-        store_of(book),
-        creditbook.keys.load_key(key_file, create=True),
-        receiver.url,
-        None,
-        "",
-        ACTOR,
-        book.ledger.now(),
-    )
-    receiver.secret = secret
-    book.close()
-    env = serve_env({"CREDITBOOK_SECRET_KEY_FILE": key_file})
+    s, env = served(url, tmp_path, receiver)
     first = Server(url, env=env).start()
     second = Server(url, env=env).start()
     try:

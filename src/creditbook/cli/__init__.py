@@ -11,7 +11,7 @@ from ..config import Settings
 from ..ledger import Ledger
 from ..version import __version__
 from .access import config_command, ip_command, log_command, role_command
-from .common import Parser, bounded, settings_for, store_for
+from .common import MAX_ID, Parser, bounded, settings_for, store_for
 from .operations import backup_command, restore_command, seal_command, verify_command
 from .records import (
     admin_add,
@@ -32,7 +32,6 @@ from .transfer import add_parsers as add_transfer_parsers
 from .webhooks import add_parsers as add_webhook_parsers
 
 __all__ = ["main"]
-MAX_ID = 2**63 - 1
 
 
 # --- parser -------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from ..config import Settings
 from ..model import Actor
 from ..store import Store, store_from_settings
 
+#: The largest id a command accepts (a signed 64-bit integer, as the stores hold).
+MAX_ID = 2**63 - 1
+
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (and exit status 2), no usage dump."""

@@ -15,9 +15,7 @@ from ..importer import Importer, Report
 from ..ledger import Ledger
 from ..money import format_cents
 from ..store.imports import ImportStore
-from .common import bounded, print_json
-
-MAX_ID = 2**63 - 1
+from .common import MAX_ID, bounded, print_json
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:

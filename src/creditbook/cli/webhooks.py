@@ -15,9 +15,7 @@ from ..ledger import Ledger
 from ..serve import setup_logging
 from ..store.webhooks import EVENT_TYPES, Delivery, Endpoint, WebhookStore
 from ..webhooks import add_endpoint, dispatcher_for
-from .common import bounded, cli_actor, print_json, settings_for, table
-
-MAX_ID = 2**63 - 1
+from .common import MAX_ID, bounded, cli_actor, print_json, settings_for, table
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
