@@ -11,6 +11,7 @@ ratios (this checkout / GIT_REF). The worktree is removed afterwards.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -101,6 +102,7 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

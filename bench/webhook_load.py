@@ -12,6 +12,7 @@ one-row check runs).
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import tempfile
 from pathlib import Path
@@ -43,7 +44,8 @@ def measure(
     """
     from run import Server, wrk
 
-    key_file = str(Path(tempfile.mkdtemp(prefix="creditbook-key-")) / "secret.key")
+    key_dir = tempfile.mkdtemp(prefix="creditbook-key-")
+    key_file = str(Path(key_dir) / "secret.key")
     os.environ["CREDITBOOK_SECRET_KEY_FILE"] = key_file
     dead = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens there
     plain, hooked = databases
@@ -73,6 +75,7 @@ def measure(
         for server in servers.values():
             server.stop()
         os.environ.pop("CREDITBOOK_SECRET_KEY_FILE", None)
+        shutil.rmtree(key_dir, ignore_errors=True)
     none, with_dead = statistics.median(rates["none"]), statistics.median(rates["dead"])
     # Each "dead" run is compared with the "none" run just before it (same machine state).
     paired = [d / n for d, n in zip(rates["dead"], rates["none"], strict=True)]

@@ -146,3 +146,22 @@ def test_json_logs_one_object_per_line_without_secrets(sqlite_database: str) -> 
     assert access[1]["status"] == 403
     for secret in (s.secret, "not-the-secret-xyz", PASSWORD):
         assert secret not in output
+
+
+def test_metrics_folders_of_killed_servers_are_removed(tmp_path: Any, monkeypatch: Any) -> None:
+    import os
+    import subprocess
+    import tempfile
+
+    from creditbook import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])  # noqa: S607 a process that has ended
+    gone.wait()
+    orphan = tmp_path / f"{serve.METRICS_PREFIX}{gone.pid}-abc"
+    alive = tmp_path / f"{serve.METRICS_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "unrelated-123"
+    for folder in (orphan, alive, other):
+        folder.mkdir()
+    serve._remove_orphaned_metrics()
+    assert not orphan.exists() and alive.exists() and other.exists()

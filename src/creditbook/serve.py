@@ -113,6 +113,24 @@ def seed_demo(ledger: Ledger, settings: Settings) -> str | None:
     )
 
 
+METRICS_PREFIX = "creditbook-metrics-"
+
+
+def _remove_orphaned_metrics() -> None:
+    """Remove the metrics folders of servers that died without cleaning up (SIGKILL)."""
+    folder = tempfile.gettempdir()
+    for name in os.listdir(folder):
+        pid = name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
+        if not name.startswith(METRICS_PREFIX) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
+
+
 def serve(settings: Settings, *, demo: bool = False) -> int:
     """Migrate, optionally seed the demo, then serve until interrupted."""
     import uvicorn
@@ -131,9 +149,9 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
     made = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker counts into its own files here; /metrics adds them up (metrics.py).
-        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix="creditbook-metrics-"
-        )
+        _remove_orphaned_metrics()
+        made = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
     try:
         _run(uvicorn, settings)
     finally:
