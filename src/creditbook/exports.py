@@ -58,16 +58,15 @@ CENTS = {"clients": (7,), "credits": (), "activity": ()}
 #: Columns holding free text (the only ones a formula can hide in: the rest are numbers, dates,
 #: times, hashes and fixed words).
 TEXTS = {"clients": (1, 2, 3, 4, 9), "credits": (3, 9), "activity": (2, 5, 7)}
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_START = frozenset(_FORMULA)
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_START = frozenset("=+-@\t\r")
 PARALLEL_FROM = 200_000
 
 
-def safe_cell(value: object) -> object:
-    """A CSV cell a spreadsheet shows as text (not run as a formula)."""
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
+def safe_cell(text: str) -> str:
+    """A CSV text cell a spreadsheet shows as text, not runs as a formula (amounts are not
+    passed through here: they stay numbers)."""
+    return "'" + text if text and text[0] in FORMULA_START else text
 
 
 def day_range(start: str | None, end: str | None) -> tuple[str, str]:
@@ -192,7 +191,7 @@ def _csv_rows(
     batch: list[Any], cents: tuple[int, ...], texts: tuple[int, ...]
 ) -> Iterator[list[object]]:
     # The hot loop of a 10,000,000-row export: only free-text cells can hide a formula.
-    formula = _FORMULA_START
+    formula = FORMULA_START
     for row in batch:
         cells = list(row)
         for i in texts:

@@ -8,16 +8,10 @@ import json
 import sys
 from collections import defaultdict
 
+from ..exports import safe_cell
 from ..ledger import Ledger
 from ..money import format_cents
 from .common import cell
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(text: str) -> str:
-    """Neutralise a text cell a spreadsheet would read as a formula (amounts are not passed)."""
-    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:

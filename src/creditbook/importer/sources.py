@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .. import errors
+from ..exports import FORMULA_START
 from .model import SourceAdmin, SourceClient, SourceCredit
 
 DETAILS = ("address1", "address2", "city", "state", "postcode", "country", "phonenumber")
@@ -146,7 +147,7 @@ def _stub(client_id: int) -> SourceClient:
 
 def _unneutralise(text: str) -> str:
     """Undo ``exports.safe_cell``: a ``'`` put before a formula character goes."""
-    return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in "=+-@\t\r" else text
+    return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START else text
 
 
 class CreditbookCsv:

@@ -69,11 +69,6 @@ ID_RANGE = {
     "credits": "SELECT MIN(id), MAX(id) FROM credits",
     "activity": "SELECT MIN(id), MAX(id) FROM activity",
 }
-COLUMNS = {
-    "clients": CLIENT_COLUMNS,
-    "credits": CREDIT_COLUMNS,
-    "activity": ACTIVITY_COLUMNS,
-}
 
 
 class ExportReads(SqlBase):

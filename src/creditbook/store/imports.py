@@ -50,7 +50,6 @@ VALUES (:id, :firstname, :lastname, :companyname, :email, :email_key, :currency_
 CLIENT_MOVE = """
 UPDATE clients SET balance_cents = :balance, entries = :entries, head_hash = :head WHERE id = :id
 """
-EMAIL_TAKEN = "SELECT id FROM clients WHERE email_key = :email_key"
 CREDIT_INSERT = """
 INSERT INTO credits (id, client_id, seq, admin_id, date, description, amount_cents,
                      balance_cents, relid, created_at, actor, prev_hash, hash)
@@ -157,10 +156,6 @@ class ImportStore(SqlBase):
         with self._read() as cur:
             row = self._run(cur, NEXT_ADJUSTMENT, adjustments=ADJUSTMENT_IDS).fetchone()
         return ADJUSTMENT_IDS if row[0] is None else int(row[0]) + 1
-
-    def email_taken(self, cur: Cursor, key: str) -> bool:
-        """Whether a client already uses this e-mail key."""
-        return self._run(cur, EMAIL_TAKEN, email_key=key).fetchone() is not None
 
     def username_taken(self, cur: Cursor, username: str) -> bool:
         """Whether an admin already has this username."""

@@ -90,7 +90,6 @@ WHERE (:endpoint_id = 0 OR d.endpoint_id = :endpoint_id) AND (:failed = 0 OR d.s
 ORDER BY d.id DESC LIMIT :limit
 """
 )
-DELIVERY_GET = DELIVERY_COLUMNS + " WHERE d.id = :id"
 REDELIVER = """
 INSERT INTO webhook_deliveries (endpoint_id, event_id, client_id, next_at, created_at)
 SELECT endpoint_id, event_id, client_id, :now, :now FROM webhook_deliveries WHERE id = :id

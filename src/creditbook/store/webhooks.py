@@ -303,12 +303,6 @@ class WebhookStore(SqlBase):
             ).fetchall()
         return [_delivery(r) for r in rows]
 
-    def get_delivery(self, delivery_id: int) -> Delivery | None:
-        """One delivery, or None."""
-        with self._read() as cur:
-            row = self._run(cur, W.DELIVERY_GET, id=delivery_id).fetchone()
-        return None if row is None else _delivery(row)
-
     def redeliver(self, delivery_id: int, now: float, actor: Actor, at: str) -> int:
         """Queue a delivery's event again for its endpoint (same event id); return the new id."""
 
