@@ -6,6 +6,10 @@ from . import errors, security
 from .model import Activity, Actor, Admin, Credential, Role
 from .rules import MAX_FIELD, NUL, USERNAME, check_text, now
 from .store import Store
+from .store.console import ConsoleStore
+
+#: Console access levels, each including the one before.
+ACCESS_LEVELS = ("viewer", "manager", "owner")
 
 
 class AccessCases:
@@ -25,11 +29,14 @@ class AccessCases:
         firstname: str = "",
         lastname: str = "",
         email: str = "",
+        access: str = "manager",
         actor: Actor,
     ) -> int:
         """Create an admin whose password is stored as a slow hash."""
         if not USERNAME.fullmatch(username):
             raise errors.InvalidUsername()
+        if access not in ACCESS_LEVELS:
+            raise errors.InvalidAccessLevel()
         for field, value in (
             ("first name", firstname),
             ("last name", lastname),
@@ -44,6 +51,7 @@ class AccessCases:
             (firstname, lastname, email),
             actor,
             self.now(),
+            access,
         )
 
     def admin(self, username: str) -> Admin:
@@ -60,6 +68,17 @@ class AccessCases:
     def set_admin_disabled(self, username: str, disabled: bool, *, actor: Actor) -> None:
         """Disable or re-enable an admin."""
         self.store.set_admin_disabled(self.admin(username).id, disabled, actor, self.now())
+
+    def set_admin_access(self, username: str, access: str, *, actor: Actor) -> None:
+        """Give an admin a console access level: ``viewer``, ``manager`` or ``owner``."""
+        level = access.strip().lower()
+        if level not in ACCESS_LEVELS:
+            raise errors.InvalidAccessLevel()
+        admin = self.admin(username)
+        store = self.store
+        if not isinstance(store, ConsoleStore):
+            raise TypeError("the store has no console support")
+        store.set_admin_access(admin.id, level, actor, self.now())
 
     def set_admin_password(self, username: str, password: str, *, actor: Actor) -> None:
         """Give an admin a new password (stored as a slow hash), e.g. after an import."""

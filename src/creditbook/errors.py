@@ -309,3 +309,22 @@ class InvalidWebhook(ValidationError):
 
 class ImportCollision(Conflict):
     """The store holds rows with the source's ids that the source did not put there."""
+
+
+# --- the web console -----------------------------------------------------------------------
+
+
+class EntryNotFound(NotFound):
+    message = "Credit entry not found"
+
+
+class AlreadyReversed(Conflict):
+    message = "This entry has already been reversed"
+
+
+class BulkRowDone(Conflict):
+    message = "Already applied from this file"
+
+
+class InvalidAccessLevel(ValidationError):
+    message = "The access level must be viewer, manager or owner"

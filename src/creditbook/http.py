@@ -1,4 +1,4 @@
-"""The ASGI app: ``/includes/api.php`` (GET and POST), ``/healthz`` and ``/metrics``. Thin.
+"""The ASGI app: ``/includes/api.php``, the console at ``/admin/``, ``/healthz``, ``/metrics``.
 
 A raw ASGI callable rather than a framework: on this hot path it measured 5-25% faster than
 Starlette with a database behind it. Starlette's parser is used only for multipart bodies.
@@ -37,6 +37,7 @@ from .whmcs.params import (
 from .whmcs.render import CONTENT_TYPES, render
 
 if TYPE_CHECKING:
+    from .console import Console
     from .webhooks import Dispatcher
 
 Scope = MutableMapping[str, Any]
@@ -76,6 +77,8 @@ class App:
         )
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}-{os.urandom(3).hex()}-"
+        #: The web console, made on its first request.
+        self.console: Console | None = None
         #: Started with the server (lifespan) when webhooks are on.
         self.dispatcher: Dispatcher | None = None
         self._settings = settings
@@ -91,6 +94,15 @@ class App:
             return
         started = time.perf_counter()
         path = scope["path"]
+        if path.startswith("/admin") and path[6:7] in ("", "/"):
+            status = await self._console(scope, receive, send)
+            if self.access_log is not None:
+                client = scope.get("client") or ("-", 0)
+                seconds = time.perf_counter() - started
+                self.access_log.request(
+                    client[0], scope["method"], path, status, "console", seconds, "", ""
+                )
+            return
         note = Note()
         if path == API_PATH:
             reply = await self._api(scope, receive, note)
@@ -122,6 +134,23 @@ class App:
                 note.request_id,
                 note.client_id,
             )
+
+    async def _console(self, scope: Scope, receive: Receive, send: Send) -> str:
+        """Hand a request to the web console (imported on first use: the API never loads it)."""
+        if self.console is None:
+            from .console import Console
+
+            self.console = Console(self.api)
+        status = "-"
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        await self.console(scope, receive, watch)
+        return status
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -44,6 +44,7 @@ class Admin:
         password_hash: slow hash of the MD5 form of the password.
         firstname, lastname, email: contact details.
         disabled: a disabled admin cannot authenticate.
+        access: console access level: ``viewer``, ``manager`` or ``owner``.
     """
 
     id: AdminId
@@ -53,6 +54,7 @@ class Admin:
     lastname: str
     email: str
     disabled: bool
+    access: str = "manager"
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,13 @@ def seed_demo(ledger: Ledger, settings: Settings) -> str | None:
     actor = Actor("cli:demo")
     password = secrets.token_urlsafe(12)
     ledger.add_admin(
-        "demo", password, firstname="Demo", lastname="Admin", email="demo@example.com", actor=actor
+        "demo",
+        password,
+        firstname="Demo",
+        lastname="Admin",
+        email="demo@example.com",
+        access="owner",
+        actor=actor,
     )
     identifier, secret = ledger.add_credential(
         "demo", description="created by serve --demo", actor=actor
@@ -99,7 +105,7 @@ def seed_demo(ledger: Ledger, settings: Settings) -> str | None:
     return "\n".join(
         [
             "Demo data created (shown once; secrets are stored only as hashes):",
-            f"  admin:      demo / {password}",
+            f"  admin:      demo / {password}  (console: http://{host}:{settings.port}/admin/)",
             f"  identifier: {identifier}",
             f"  secret:     {secret}",
             f"  client id:  {client.client_id}",

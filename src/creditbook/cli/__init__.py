@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import errors
+from ..admins import ACCESS_LEVELS
 from ..config import Settings
 from ..ledger import Ledger
 from ..version import __version__
@@ -18,6 +19,7 @@ from .records import (
     admin_disable,
     admin_list,
     admin_password,
+    admin_set_access,
     client_add,
     client_list,
     credential_add,
@@ -97,7 +99,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     for name in ("firstname", "lastname", "email"):
         s.add_argument(f"--{name}", default="")
+    s.add_argument(
+        "--access",
+        default="manager",
+        choices=ACCESS_LEVELS,
+        help="web console access: viewer (reads), manager (also changes credit, the default) "
+        "or owner (also API access and admins)",
+    )
     s.set_defaults(func=admin_add)
+    s = a.add_parser("set-access", parents=[common], help="set an admin's console access")
+    s.add_argument("username")
+    s.add_argument("level", choices=ACCESS_LEVELS, type=str.lower)
+    s.set_defaults(func=admin_set_access)
     for name, text in (("disable", "disable an admin"), ("enable", "re-enable an admin")):
         s = a.add_parser(name, parents=[common], help=text)
         s.add_argument("username")

@@ -42,6 +42,7 @@ def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
         firstname=args.firstname,
         lastname=args.lastname,
         email=args.email,
+        access=args.access,
         actor=cli_actor(args),
     )
     if args.json:
@@ -49,11 +50,12 @@ def admin_add(args: argparse.Namespace, ledger: Ledger) -> int:
             {
                 "id": admin_id,
                 "username": args.username,
+                "access": args.access,
                 **({"password": password} if generated else {}),
             }
         )
     else:
-        print(f"Created admin {args.username} (id {admin_id})")
+        print(f"Created admin {args.username} (id {admin_id}, console access {args.access})")
         if generated:
             print(f"Generated password (shown once): {password}")
     return 0
@@ -77,6 +79,13 @@ def admin_disable(args: argparse.Namespace, ledger: Ledger) -> int:
     return 0
 
 
+def admin_set_access(args: argparse.Namespace, ledger: Ledger) -> int:
+    """Give an admin a console access level."""
+    ledger.set_admin_access(args.username, args.level, actor=cli_actor(args))
+    print(f"Admin {args.username} now has {args.level.lower()} access to the console")
+    return 0
+
+
 def admin_list(args: argparse.Namespace, ledger: Ledger) -> int:
     """List admins."""
     admins = ledger.list_admins()
@@ -88,6 +97,7 @@ def admin_list(args: argparse.Namespace, ledger: Ledger) -> int:
             "lastname": a.lastname,
             "email": a.email,
             "disabled": a.disabled,
+            "access": a.access,
         }
         for a in admins
     ]
@@ -95,13 +105,14 @@ def admin_list(args: argparse.Namespace, ledger: Ledger) -> int:
         print_json(rows)
     else:
         table(
-            ["ID", "USERNAME", "NAME", "EMAIL", "DISABLED"],
+            ["ID", "USERNAME", "NAME", "EMAIL", "ACCESS", "DISABLED"],
             [
                 [
                     a.id,
                     a.username,
                     f"{a.firstname} {a.lastname}".strip(),
                     a.email,
+                    a.access,
                     "yes" if a.disabled else "no",
                 ]
                 for a in admins

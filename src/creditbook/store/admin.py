@@ -9,6 +9,7 @@ from __future__ import annotations
 from .. import errors
 from ..model import Actor
 from . import queries as Q
+from .console_sql import SESSION_DELETE_ADMIN
 from .sql import Cursor, SqlBase
 
 
@@ -16,7 +17,13 @@ class AdminWrites(SqlBase):
     """Writes to access-control data."""
 
     def add_admin(
-        self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str
+        self,
+        username: str,
+        password_hash: str,
+        names: tuple[str, str, str],
+        actor: Actor,
+        at: str,
+        access: str = "manager",
     ) -> int:
         """Create an admin (names are first, last, email); return its id."""
         try:
@@ -29,6 +36,7 @@ class AdminWrites(SqlBase):
                     firstname=names[0],
                     lastname=names[1],
                     email=names[2],
+                    access=access,
                     at=at,
                 ).fetchone()
                 self._activity(cur, actor, at, "addadmin", f"Created admin {username}")
@@ -43,6 +51,8 @@ class AdminWrites(SqlBase):
         """Disable or re-enable an admin."""
         with self._write() as cur:
             self._run(cur, Q.ADMIN_SET_DISABLED, disabled=int(disabled), admin_id=admin_id)
+            if disabled:  # its console sessions end at once
+                self._run(cur, SESSION_DELETE_ADMIN, admin_id=admin_id)
             verb = "Disabled" if disabled else "Enabled"
             self._activity(cur, actor, at, "disableadmin", f"{verb} admin #{admin_id}")
             self._bump(cur, Q.CONFIG_BUMP)
@@ -51,6 +61,7 @@ class AdminWrites(SqlBase):
         """Replace an admin's password hash."""
         with self._write() as cur:
             self._run(cur, Q.ADMIN_SET_PASSWORD, password_hash=password_hash, admin_id=admin_id)
+            self._run(cur, SESSION_DELETE_ADMIN, admin_id=admin_id)
             self._activity(
                 cur, actor, at, "adminpassword", f"Set the password of admin #{admin_id}"
             )

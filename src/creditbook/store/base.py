@@ -20,6 +20,7 @@ from ..money import MAX_BALANCE_CENTS
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units
+from .console import ConsoleStore
 from .exports import ExportReads
 from .imports import ImportStore
 from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
@@ -30,7 +31,7 @@ from .webhooks import WebhookStore
 __all__ = ["SqlStore"]
 
 
-class SqlStore(WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
+class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
     """Store protocol over a DB-API connection; subclasses own connections and transactions."""
 
     # --- idempotency and write submission ------------------------------------------------------

@@ -181,7 +181,13 @@ class Store(Protocol):
         """Create a client; return its id."""
 
     def add_admin(
-        self, username: str, password_hash: str, names: tuple[str, str, str], actor: Actor, at: str
+        self,
+        username: str,
+        password_hash: str,
+        names: tuple[str, str, str],
+        actor: Actor,
+        at: str,
+        access: str = "manager",
     ) -> int:
         """Create an admin (names are first, last, email); return its id."""
 

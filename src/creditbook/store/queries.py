@@ -67,16 +67,18 @@ CLIENT_PAGE_DESC = (
     f"SELECT {CLIENT_COLUMNS} {_CLIENT_FILTER} ORDER BY id DESC LIMIT :limit OFFSET :offset"  # noqa: S608
 )
 
-ADMIN_COLUMNS = "id, username, password_hash, firstname, lastname, email, disabled"
+ADMIN_COLUMNS = "id, username, password_hash, firstname, lastname, email, disabled, access"
 ADMIN_INSERT = """
-INSERT INTO admins (username, password_hash, firstname, lastname, email, disabled, created_at)
-VALUES (:username, :password_hash, :firstname, :lastname, :email, 0, :at)
+INSERT INTO admins (username, password_hash, firstname, lastname, email, disabled, access,
+                    created_at)
+VALUES (:username, :password_hash, :firstname, :lastname, :email, 0, :access, :at)
 RETURNING id
 """
 ADMIN_BY_NAME = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE username = :username"  # noqa: S608
 ADMIN_GET = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE id = :admin_id"  # noqa: S608
 ADMIN_LIST = f"SELECT {ADMIN_COLUMNS} FROM admins ORDER BY id"  # noqa: S608
 ADMIN_SET_DISABLED = "UPDATE admins SET disabled = :disabled WHERE id = :admin_id"
+ADMIN_SET_ACCESS = "UPDATE admins SET access = :access WHERE id = :admin_id"
 ADMIN_SET_PASSWORD = "UPDATE admins SET password_hash = :password_hash WHERE id = :admin_id"
 
 CREDENTIAL_COLUMNS = (

@@ -22,7 +22,7 @@ def _client(row: Row) -> Client:
 
 
 def _admin(row: Row) -> Admin:
-    return Admin(int(row[0]), row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+    return Admin(int(row[0]), row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
 
 
 def _credit(row: Row) -> CreditEntry:

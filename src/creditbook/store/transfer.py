@@ -16,7 +16,10 @@ from .base import SqlStore
 
 #: Every table, parents before children, with its columns (the same in both dialects).
 TABLES: tuple[tuple[str, str], ...] = (
-    ("admins", "id, username, password_hash, firstname, lastname, email, disabled, created_at"),
+    (
+        "admins",
+        "id, username, password_hash, firstname, lastname, email, disabled, access, created_at",
+    ),
     (
         "clients",
         "id, firstname, lastname, companyname, email, email_key, currency_code, status, "
@@ -48,6 +51,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     ),
     ("events", "id, uid, type, client_id, seq, idem_key, data, at, fanned"),
     ("imported", "kind, id, source, at"),
+    ("reversals", "entry_id, client_id, at"),
+    ("bulk_rows", "file, row, at"),
     (
         "webhook_deliveries",
         "id, endpoint_id, event_id, client_id, status, attempts, next_at, created_at, last_at, "

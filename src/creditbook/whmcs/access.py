@@ -73,6 +73,12 @@ SETTINGS: dict[str, Setting] = {
         "", _networks, help="proxies whose X-Forwarded-For is believed (comma list)"
     ),
     "idempotency_hours": Setting("24", _count(1), help="how long idempotency keys are kept"),
+    "console_idle_minutes": Setting(
+        "30", _count(1), help="web console: minutes without a request that end a session"
+    ),
+    "console_session_hours": Setting(
+        "12", _count(1), help="web console: hours after logging in that end a session"
+    ),
 }
 
 
@@ -187,6 +193,10 @@ class AccessPolicy:
         """Return a numeric setting."""
         return int(self.settings.get(name) or SETTINGS[name].default)
 
+    def trusted_proxy(self, peer: str) -> bool:
+        """Tell whether a peer is a trusted proxy (its forwarded headers are believed)."""
+        return _contains(self._proxies, str(_address(peer) or peer))
+
     def client_ip(self, peer: str, headers: Mapping[str, str]) -> str:
         """Return the client address, believing X-Forwarded-For only from trusted proxies."""
         canonical = self._peers.get(peer)
@@ -228,6 +238,10 @@ class AccessPolicy:
         The answer is cached until some process records a failure: with no new failure a
         count can only fall as time passes, and a ban's end is known when it starts.
         """
+        return self.banned_until(ip) > self.clock()
+
+    def banned_until(self, ip: str) -> float:
+        """When the ban on an address (or any key failures are counted under) ends; 0 for none."""
         until = self._banned_until.get(ip)
         if until is None:
             window = self.number("ban_minutes") * 60
@@ -241,7 +255,7 @@ class AccessPolicy:
             last = max([last, *unsaved])
             until = last + window if count >= self.number("ban_failures") else 0.0
             _remember(self._banned_until, ip, until, limit=100_000)
-        return until > self.clock()
+        return until
 
     def record_failure(self, ip: str) -> None:
         """Count an authentication failure against an address.

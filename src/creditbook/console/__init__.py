@@ -1,0 +1,139 @@
+"""The web console at ``/admin/``: billing staff see and manage credit in a browser.
+
+Its routes (``pages``, ``changes``, ``owner``), templates and static files live together here,
+as Datasette keeps its own. The API's hot path never reaches this package: ``http.App``
+imports it on the first console request.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..whmcs import Api
+from .changes import ChangePages
+from .owner import OwnerPages
+from .pages import ReadPages
+from .session import COOKIE, LoginRefused, Staffer
+from .web import MAX_FORM, PREFIX, SECURITY_HEADERS, Refused, Web, not_found, read_form
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGI = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class Console:
+    """The console's ASGI app: routes under ``/admin``, security headers on every response."""
+
+    def __init__(self, api: Api) -> None:
+        self.web = Web(api.ledger, api.policy)
+        pages = ReadPages(self.web)
+        static = StaticFiles(directory=str(resources.files("creditbook.console") / "static"))
+        routes = [
+            Route(PREFIX, self.to_slash),
+            Mount(
+                PREFIX,
+                routes=[
+                    Route("/login", self.login, methods=["GET", "POST"]),
+                    Route("/logout", self.logout, methods=["POST"]),
+                    Mount("/static", static, name="static"),
+                    *pages.routes(),
+                    *ChangePages(self.web, pages).routes(),
+                    *OwnerPages(self.web).routes(),
+                ],
+            ),
+        ]
+        self.app = Starlette(routes=routes, exception_handlers={404: not_found})
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, secured)
+
+    async def to_slash(self, request: Request) -> Response:
+        """``/admin`` -> ``/admin/``."""
+        return RedirectResponse(PREFIX + "/", 308)
+
+    def _cookie(self, request: Request, response: Response, staffer: Staffer | None) -> None:
+        secure = self.web.is_https(request)
+        if staffer is None:
+            response.delete_cookie(
+                COOKIE, path=PREFIX, secure=secure, httponly=True, samesite="lax"
+            )
+            return
+        response.set_cookie(
+            COOKIE,
+            staffer.session_id,
+            path=PREFIX,
+            secure=secure,
+            httponly=True,
+            samesite="lax",
+        )
+
+    async def login(self, request: Request) -> Response:
+        """The login form, and logging in (the session id is new at every login)."""
+        web = self.web
+        target = _next(request.query_params.get("next", ""))
+        if request.method == "GET":
+            return web.render("login.html", None, next=target)
+        try:
+            if not web.same_origin(request):
+                raise Refused(403, "Cross-site requests are refused")
+            form = await read_form(request, MAX_FORM)
+            target = _next(form.get("next", ""))
+            staffer = await web.sessions.login(
+                form.get("username", "")[:64],
+                form.get("password", "")[:1024],
+                web.address(request),
+                request.cookies.get(COOKIE, ""),
+            )
+        except LoginRefused as exc:
+            return web.render(
+                "login.html",
+                None,
+                403,
+                error=exc.message,
+                next=target,
+                username=form.get("username", "")[:64],
+            )
+        except Refused as exc:
+            return web.refusal(None, exc.status, exc.message)
+        response = RedirectResponse(target, 303)
+        self._cookie(request, response, staffer)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """End the session (a POST with the session's CSRF token)."""
+
+        async def end(request: Request, who: Staffer, form: dict[str, str]) -> Response:
+            self.web.sessions.logout(who)
+            response = RedirectResponse(f"{PREFIX}/login", 303)
+            self._cookie(request, response, None)
+            return response
+
+        response: Response = await self.web.guard()(end)(request)
+        return response
+
+
+def _next(target: str) -> str:
+    """Where to go after logging in: a console path only (never another site)."""
+    parsed = urllib.parse.urlsplit(target)
+    if parsed.scheme or parsed.netloc or not parsed.path.startswith(PREFIX + "/"):
+        return PREFIX + "/"
+    if "\\" in target or target.startswith("//"):
+        return PREFIX + "/"
+    return target

@@ -1,0 +1,334 @@
+"""The console's read pages: overview, clients, a client's page and its CSV export, activity."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import errors
+from ..exports import safe_cell
+from ..model import Client
+from ..rules import parse_id
+from ..store.console import HistoryEntry
+from .charts import line_chart
+from .session import Staffer
+from .web import Refused, Web
+
+PAGE = 50
+CLIENTS_PAGE = 25
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+STATUSES = ("Active", "Inactive", "Closed")
+SORTS = {
+    "name": "Name A-Z",
+    "-name": "Name Z-A",
+    "-balance": "Balance, highest first",
+    "balance": "Balance, lowest first",
+    "-id": "Newest",
+    "id": "Oldest",
+}
+#: The overview's 90-day chart is recomputed at most this often per process (seconds).
+CHART_TTL = 30.0
+
+
+def day(text: str | None) -> str:
+    """A ``YYYY-MM-DD`` filter value, or "" when not given; a bad one is refused."""
+    if not text:
+        return ""
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise Refused(400, "Dates are YYYY-MM-DD") from None
+
+
+def number(text: str | None, default: int = 0) -> int:
+    """A non-negative whole number from the query string."""
+    value = parse_id(text) if text else None
+    return default if value is None else value
+
+
+class ReadPages:
+    """Overview, clients, client page, export and activity."""
+
+    def __init__(self, web: Web) -> None:
+        self.web = web
+        self._chart: tuple[float, Any] | None = None
+
+    def routes(self) -> list[Route]:
+        """The routes of the read pages."""
+        g = self.web.guard
+        return [
+            Route("/", g()(self.overview)),
+            Route("/clients", g()(self.clients)),
+            Route("/clients/{client_id:int}", g()(self.client)),
+            Route("/clients/{client_id:int}/export.csv", g()(self.export)),
+            Route("/activity", g()(self.activity)),
+        ]
+
+    # --- overview --------------------------------------------------------------------------
+
+    async def overview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        store = self.web.staff.console
+        totals = store.totals()
+        return self.web.render(
+            "overview.html",
+            who,
+            totals=totals,
+            recent=store.recent(20),
+            charts=self._overview_charts(totals),
+        )
+
+    def _overview_charts(self, totals: list[Any]) -> Any:
+        now = time.monotonic()
+        if self._chart is not None and now - self._chart[0] < CHART_TTL:
+            return self._chart[1]
+        today = dt.date.fromisoformat(self.web.ledger.today())
+        days = [(today - dt.timedelta(days=89 - i)).isoformat() for i in range(90)]
+        since = (today - dt.timedelta(days=90)).isoformat()
+        created = (dt.datetime.now(dt.UTC) - dt.timedelta(days=92)).isoformat()
+        changes: dict[str, dict[str, int]] = {}
+        for date, currency, amount in self.web.staff.console.daily_changes(since, created):
+            changes.setdefault(currency, {})[date] = amount
+        charts = []
+        for total in totals:
+            moves = changes.get(total.currency, {})
+            later = sum(a for d, a in moves.items() if d > days[-1])
+            points = []
+            for d in reversed(days):
+                points.append((d, total.balance_cents - later))
+                later += moves.get(d, 0)
+            points.reverse()
+            title = f"Total credit owed in {total.currency} over the last 90 days"
+            charts.append((total.currency, line_chart(points, title, total.currency)))
+        self._chart = (now, charts)
+        return charts
+
+    # --- clients ---------------------------------------------------------------------------
+
+    async def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        q = request.query_params
+        search = q.get("q", "")[:100].strip()
+        status = q.get("status", "")
+        if status not in STATUSES:
+            status = ""
+        sort = q.get("sort", "name")
+        if sort not in SORTS:
+            sort = "name"
+        key = _client_key(sort, q.get("after", ""))
+        total, clients = self.web.staff.console.client_page(
+            sort, key, CLIENTS_PAGE + 1, search, status
+        )
+        more = len(clients) > CLIENTS_PAGE
+        clients = clients[:CLIENTS_PAGE]
+        after = _key_of(sort, clients[-1]) if more and clients else ""
+        return self.web.render(
+            "clients.html",
+            who,
+            clients=clients,
+            total=total,
+            search=search,
+            status=status,
+            sort=sort,
+            sorts=SORTS,
+            statuses=STATUSES,
+            after=after,
+            paged=bool(q.get("after")),
+        )
+
+    # --- one client ------------------------------------------------------------------------
+
+    def _client(self, client_id: int) -> Client:
+        client = self.web.ledger.store.get_client(client_id)
+        if client is None:
+            raise Refused(404, errors.ClientNotFound.message)
+        return client
+
+    async def client(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        return self.client_page(request, who, int(request.path_params["client_id"]))
+
+    def client_page(
+        self,
+        request: Request,
+        who: Staffer,
+        client_id: int,
+        *,
+        status: int = 200,
+        error: str = "",
+        values: dict[str, str] | None = None,
+        notice: str = "",
+    ) -> Response:
+        """Render a client's page (also after a refused change, with the form's values)."""
+        client = self._client(client_id)
+        q = request.query_params
+        date_from, date_to = day(q.get("from")), day(q.get("to"))
+        before = number(q.get("before"), 2**62)
+        store = self.web.staff.console
+        entries = store.history(client_id, before, date_from, date_to, PAGE + 1)
+        older = entries[PAGE - 1].seq if len(entries) > PAGE else 0
+        entries = entries[:PAGE]
+        chart = line_chart(
+            store.balance_samples(client_id, 60),
+            f"Balance of client {client.id} over time",
+            client.currency_code,
+        )
+        filters = {k: v for k, v in (("from", date_from), ("to", date_to)) if v}
+        return self.web.render(
+            "client.html",
+            who,
+            status,
+            client=client,
+            entries=entries,
+            older=older,
+            paged=before != 2**62,
+            filters=filters,
+            date_from=date_from,
+            date_to=date_to,
+            chart=chart,
+            error=error,
+            notice=notice or _notice(q.get("done", "")),
+            values=values or {},
+            today=self.web.ledger.today(),
+        )
+
+    async def export(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        client = self._client(int(request.path_params["client_id"]))
+        q = request.query_params
+        date_from, date_to = day(q.get("from")), day(q.get("to"))
+        rows = self.web.staff.console.iter_history(client.id, date_from, date_to)
+        name = f"client-{client.id}-credits.csv"
+        return StreamingResponse(
+            _csv_lines(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="{name}"',
+                "cache-control": "no-store",
+            },
+        )
+
+    # --- activity --------------------------------------------------------------------------
+
+    async def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        q = request.query_params
+        client_id = number(q.get("client"))
+        admin_name = q.get("admin", "")[:64].strip()
+        admin_id = 0
+        if admin_name:
+            admin = self.web.ledger.find_admin(admin_name)
+            admin_id = admin.id if admin is not None else -1
+        date_from, date_to = day(q.get("from")), day(q.get("to"))
+        at_to = ""
+        if date_to:
+            at_to = (dt.date.fromisoformat(date_to) + dt.timedelta(days=1)).isoformat()
+        before = number(q.get("before"), 2**62)
+        lines = self.web.staff.console.activity_page(
+            client_id=client_id,
+            admin_id=admin_id,
+            at_from=date_from,
+            at_to=at_to or "9999",
+            before=before,
+            limit=PAGE + 1,
+        )
+        older = lines[PAGE - 1].id if len(lines) > PAGE else 0
+        filters = {
+            k: v
+            for k, v in (
+                ("client", str(client_id) if client_id else ""),
+                ("admin", admin_name),
+                ("from", date_from),
+                ("to", date_to),
+            )
+            if v
+        }
+        return self.web.render(
+            "activity.html",
+            who,
+            lines=lines[:PAGE],
+            older=older,
+            paged=before != 2**62,
+            filters=filters,
+        )
+
+
+def _notice(done: str) -> str:
+    return {
+        "credit": "Credit saved.",
+        "reversed": "Entry reversed.",
+    }.get(done, "")
+
+
+def _client_key(sort: str, text: str) -> dict[str, Any] | None:
+    """Decode the ``after`` key of a client page (the last row's sort columns)."""
+    if not text:
+        return None
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(text.encode("ascii")))
+        if sort in ("name", "-name"):
+            last, first, client_id = parts
+            if isinstance(last, str) and isinstance(first, str) and isinstance(client_id, int):
+                return {"k_last": last, "k_first": first, "k_id": client_id}
+        elif sort in ("balance", "-balance"):
+            balance, client_id = parts
+            if isinstance(balance, int) and isinstance(client_id, int):
+                return {"k_balance": balance, "k_id": client_id}
+        else:
+            (client_id,) = parts
+            if isinstance(client_id, int):
+                return {"k_id": client_id}
+    except (ValueError, TypeError, UnicodeError):
+        pass
+    raise Refused(400, "That page link is not valid")
+
+
+def _key_of(sort: str, client: Client) -> str:
+    """Encode a client's sort columns as the next page's ``after`` key."""
+    if sort in ("name", "-name"):
+        parts: list[Any] = [client.lastname, client.firstname, client.id]
+    elif sort in ("balance", "-balance"):
+        parts = [client.balance_cents, client.id]
+    else:
+        parts = [client.id]
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode("ascii")
+
+
+def _csv_lines(rows: Iterator[HistoryEntry]) -> Iterator[bytes]:
+    """The filtered history as CSV, streamed: amounts stay numbers, text is neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["id", "date", "description", "amount", "balance", "by", "reversed"])
+    count = 0
+    for row in rows:
+        e = row.entry
+        writer.writerow(
+            [
+                e.id,
+                e.date,
+                safe_cell(e.description),
+                _plain(e.amount_cents),
+                _plain(e.balance_cents),
+                safe_cell(row.actor),
+                "yes" if row.reversed else "",
+            ]
+        )
+        count += 1
+        if count % 1000 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _plain(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"

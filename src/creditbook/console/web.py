@@ -1,0 +1,218 @@
+"""The console's plumbing: templates, security headers, sessions, CSRF and bounded forms.
+
+Every route handler is wrapped by ``Web.guard``: it loads the session (or sends the browser to
+the login page), checks the access level, and for a POST checks the origin, reads a bounded
+form and checks its CSRF token. Errors become pages here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from .. import errors
+from ..admins import ACCESS_LEVELS
+from ..ledger import Ledger
+from ..money import format_cents
+from ..staff import Staff, may
+from ..whmcs.access import AccessPolicy
+from .session import COOKIE, Sessions, Staffer, check_csrf
+
+log = logging.getLogger("creditbook")
+PREFIX = "/admin"
+MAX_FORM = 64 * 1024
+MAX_UPLOAD = 3 * 1024 * 1024
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+Handler = Callable[[Request, Staffer, dict[str, str]], Awaitable[Response]]
+
+
+class Refused(Exception):
+    """A request the console refuses with a status and a message page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def money(cents: int) -> str:
+    """Cents as the console shows them: 1234.5 -> ``1,234.50``; negative with a minus sign."""
+    text = format_cents(abs(cents))
+    whole, _, part = text.partition(".")
+    return ("-" if cents < 0 else "") + f"{int(whole):,}.{part}"
+
+
+class Web:
+    """Templates, sessions and the request guard shared by every console page."""
+
+    def __init__(self, ledger: Ledger, policy: AccessPolicy) -> None:
+        self.ledger = ledger
+        self.policy = policy
+        self.sessions = Sessions(ledger, policy)
+        self.staff = Staff(ledger)
+        self.env = Environment(
+            loader=PackageLoader("creditbook.console", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["money"] = money
+        self.env.globals["may"] = may
+        self.env.globals["levels"] = ACCESS_LEVELS
+
+    # --- responses -------------------------------------------------------------------------
+
+    def render(
+        self,
+        template: str,
+        who: Staffer | None,
+        code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        """Render a page (never cached: pages hold data)."""
+        body = self.env.get_template(template).render(who=who, prefix=PREFIX, **context)
+        return HTMLResponse(body, code, headers={"cache-control": "no-store"})
+
+    def refusal(self, who: Staffer | None, status: int, message: str) -> HTMLResponse:
+        """A page saying why a request was refused."""
+        return self.render("message.html", who, status, title="Refused", message=message)
+
+    # --- the guard -------------------------------------------------------------------------
+
+    def address(self, request: Request) -> str:
+        """The client's address (X-Forwarded-For believed from trusted proxies only)."""
+        peer = request.client.host if request.client else ""
+        return self.policy.client_ip(peer, request.headers)
+
+    def is_https(self, request: Request) -> bool:
+        """Whether the browser's connection is HTTPS (directly, or through a trusted proxy)."""
+        if request.url.scheme == "https":
+            return True
+        peer = request.client.host if request.client else ""
+        proto = request.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+        return proto == "https" and self.policy.trusted_proxy(peer)
+
+    def same_origin(self, request: Request) -> bool:
+        """Refuse cross-site requests: ``Sec-Fetch-Site`` and ``Origin``, when sent, must be ours.
+
+        Browsers send at least one of them on a form POST; the CSRF token covers the rest.
+        """
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("origin")
+        if origin is None:
+            return True
+        host = request.headers.get("host", "")
+        return origin in (f"http://{host}", f"https://{host}")
+
+    def guard(self, level: str = "viewer", *, upload: bool = False) -> Callable[[Handler], Any]:
+        """Wrap a handler: session, access level, and for POST origin, form and CSRF token."""
+
+        def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+            async def endpoint(request: Request) -> Response:
+                who: Staffer | None = None
+                try:
+                    self.policy.refresh()
+                    who = self.sessions.load(request.cookies.get(COOKIE, ""), self.address(request))
+                    if who is None:
+                        if request.method != "GET":
+                            raise Refused(403, "Your session has ended: log in again")
+                        target = request.url.path
+                        if request.url.query:
+                            target += "?" + request.url.query
+                        query = urllib.parse.urlencode({"next": target})
+                        return RedirectResponse(f"{PREFIX}/login?{query}", 303)
+                    form: dict[str, str] = {}
+                    if request.method == "POST":
+                        if not self.same_origin(request):
+                            raise Refused(403, "Cross-site requests are refused")
+                        form = await read_form(request, MAX_UPLOAD if upload else MAX_FORM)
+                        if not check_csrf(who, form.get("csrf", "")):
+                            raise Refused(403, "The form has expired: reload the page")
+                    if not may(who.admin.access, level):
+                        raise Refused(403, f"This needs {level} access")
+                    return await handler(request, who, form)
+                except Refused as exc:
+                    return self.refusal(who, exc.status, exc.message)
+                except errors.StoreError:
+                    log.exception("console: database unavailable")
+                    return self.refusal(who, 503, errors.StoreError.public_message)
+
+            return endpoint
+
+        return wrap
+
+
+async def read_form(request: Request, limit: int) -> dict[str, str]:
+    """Read a form body of at most ``limit`` bytes (files as text under ``name`` + ``:file``).
+
+    A body that did not arrive whole is refused, never acted on.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refused(413, "The request is too large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, "The request is too large")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refused(400, "The request did not arrive whole") from None
+    body = b"".join(chunks)
+    if declared.isdigit() and len(body) != int(declared):
+        raise Refused(400, "The request did not arrive whole")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        return await _multipart(request, body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "The form is not UTF-8") from None
+    pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, max_num_fields=1000)
+    return dict(pairs)
+
+
+async def _multipart(request: Request, body: bytes) -> dict[str, str]:
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException
+
+    async def replay() -> Mapping[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    copy = Request(request.scope, replay)  # type: ignore[arg-type]
+    out: dict[str, str] = {}
+    try:
+        async with copy.form(max_files=2, max_fields=50, max_part_size=MAX_UPLOAD) as form:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    out[name + ":file"] = data.decode("latin-1")
+                else:
+                    out[name] = value
+    except MultiPartException as exc:
+        raise Refused(400, f"The upload is not valid: {exc.message}") from None
+    return out
+
+
+def not_found(request: Request, exc: Exception) -> Response:
+    """A plain 404 for paths the console does not have."""
+    return PlainTextResponse("Not Found", 404, headers={"cache-control": "no-store"})

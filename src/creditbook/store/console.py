@@ -1,0 +1,273 @@
+"""What the web console needs from a store: sessions, reversals, bulk rows and paged views.
+
+Typed against by the console's use cases (``creditbook/staff.py``), as the dispatcher types
+against ``WebhookStore``. Constant statements only (``console_sql.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from .. import errors
+from ..model import Activity, Actor, Client, CreditEntry
+from . import console_sql as C
+from . import queries as Q
+from .protocol import CreditOp
+from .reads import _client, _credit
+from .sql import Cursor, SqlBase
+
+#: Dates outside any real one, for a history filter that is not given.
+FIRST_DAY, LAST_DAY = "0000-00-00", "9999-99-99"
+
+
+class HistoryEntry(NamedTuple):
+    """A credit entry as the console shows it: who made it and whether it was reversed."""
+
+    entry: CreditEntry
+    seq: int
+    actor: str
+    reversed: bool
+
+
+class Recent(NamedTuple):
+    """A balance change across all clients (the overview's list)."""
+
+    entry_id: int
+    client_id: int
+    date: str
+    description: str
+    amount_cents: int
+    balance_cents: int
+    created_at: str
+    actor: str
+    client_name: str
+    currency: str
+
+
+class Total(NamedTuple):
+    """Credit owed in one currency: the sum of balances, clients holding credit, all clients."""
+
+    currency: str
+    balance_cents: int
+    holders: int
+    clients: int
+
+
+def _history(row: tuple[Any, ...]) -> HistoryEntry:
+    return HistoryEntry(_credit(row), int(row[9]), row[10], bool(row[11]))
+
+
+class ConsoleStore(SqlBase):
+    """The console's sessions, writes and reads."""
+
+    # --- sessions --------------------------------------------------------------------------
+
+    def create_session(self, id_hash: str, admin_id: int, now: float, ip: str) -> None:
+        """Record a new session (known by the hash of its id)."""
+        self._transact(
+            lambda cur: self._run(
+                cur, C.SESSION_INSERT, id_hash=id_hash, admin_id=admin_id, now=now, ip=ip
+            )
+        )
+
+    def get_session(self, id_hash: str) -> tuple[int, float, float] | None:
+        """Return a session's admin id, creation time and last-seen time."""
+        with self._read() as cur:
+            row = self._run(cur, C.SESSION_GET, id_hash=id_hash).fetchone()
+        return None if row is None else (int(row[0]), float(row[1]), float(row[2]))
+
+    def touch_session(self, id_hash: str, now: float) -> None:
+        """Record that a session was used now."""
+        self._transact(lambda cur: self._run(cur, C.SESSION_TOUCH, id_hash=id_hash, now=now))
+
+    def end_session(self, id_hash: str) -> None:
+        """Delete a session."""
+        self._transact(lambda cur: self._run(cur, C.SESSION_DELETE, id_hash=id_hash))
+
+    def forget_sessions(self, idle_before: float, born_before: float) -> None:
+        """Delete sessions idle since, or created before, the given times."""
+        self._transact(
+            lambda cur: self._run(
+                cur, C.SESSION_FORGET, idle_before=idle_before, born_before=born_before
+            )
+        )
+
+    def set_admin_access(self, admin_id: int, access: str, actor: Actor, at: str) -> None:
+        """Change an admin's console access level."""
+        with self._write() as cur:
+            self._run(cur, Q.ADMIN_SET_ACCESS, access=access, admin_id=admin_id)
+            detail = f"Console access of admin #{admin_id}: {access}"
+            self._activity(cur, actor, at, "adminaccess", detail)
+            self._bump(cur, Q.CONFIG_BUMP)
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def reverse_entry(self, entry_id: int, op: CreditOp) -> int:
+        """Apply a reversal of an entry (once per entry, ever); return the new balance."""
+
+        def work(cur: Cursor) -> int:
+            claimed = self._run(
+                cur, C.REVERSAL_CLAIM, entry_id=entry_id, client_id=op.client_id, at=op.at
+            ).rowcount
+            if not claimed:
+                raise errors.AlreadyReversed()
+            return self._apply_credit(cur, op)
+
+        return self._transact(work)
+
+    def apply_bulk_row(self, file: str, row: int, op: CreditOp) -> int:
+        """Apply one bulk-credit row (once per file and row, ever); return the new balance."""
+
+        def work(cur: Cursor) -> int:
+            if not self._run(cur, C.BULK_CLAIM, file=file, row=row, at=op.at).rowcount:
+                raise errors.BulkRowDone()
+            return self._apply_credit(cur, op)
+
+        return self._transact(work)
+
+    def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
+        raise NotImplementedError  # supplied by SqlStore
+
+    def bulk_done(self, file: str) -> set[int]:
+        """Return the rows of a file already applied."""
+        with self._read() as cur:
+            return {int(r[0]) for r in self._run(cur, C.BULK_DONE, file=file).fetchall()}
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get_entry(self, entry_id: int) -> HistoryEntry | None:
+        """Return one entry."""
+        with self._read() as cur:
+            row = self._run(cur, C.ENTRY_GET, entry_id=entry_id).fetchone()
+        return None if row is None else _history(row)
+
+    def history(
+        self, client_id: int, before: int, date_from: str, date_to: str, limit: int
+    ) -> list[HistoryEntry]:
+        """Return a client's entries newest first, below sequence number ``before``."""
+        with self._read() as cur:
+            rows = self._run(
+                cur,
+                C.HISTORY,
+                client_id=client_id,
+                before=before,
+                date_from=date_from or FIRST_DAY,
+                date_to=date_to or LAST_DAY,
+                limit=limit,
+            ).fetchall()
+        return [_history(r) for r in rows]
+
+    def iter_history(self, client_id: int, date_from: str, date_to: str) -> Iterator[HistoryEntry]:
+        """Yield every entry of a filtered history, newest first, a bounded page at a time."""
+        before = 2**62
+        while True:
+            page = self.history(client_id, before, date_from, date_to, 2000)
+            yield from page
+            if len(page) < 2000:
+                return
+            before = page[-1].seq
+
+    def balance_samples(self, client_id: int, points: int) -> list[tuple[str, int]]:
+        """Return (date, balance) after entries spread evenly over a client's history.
+
+        A lookup per point, so the cost does not grow with the history.
+        """
+        with self._read() as cur:
+            row = self._run(cur, C.CLIENT_ENTRIES, client_id=client_id).fetchone()
+            entries = int(row[0]) if row else 0
+            if entries == 0:
+                return []
+            seqs = sorted({max(1, round(entries * i / points)) for i in range(1, points + 1)})
+            out = []
+            for seq in seqs:
+                found = self._run(cur, C.ENTRY_AT_SEQ, client_id=client_id, seq=seq).fetchone()
+                if found is not None:
+                    out.append((found[0], int(found[1])))
+        return out
+
+    def totals(self) -> list[Total]:
+        """Return credit owed per currency."""
+        with self._read() as cur:
+            rows = self._run(cur, C.TOTALS).fetchall()
+        return [Total(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3])) for r in rows]
+
+    def recent(self, limit: int) -> list[Recent]:
+        """Return the newest balance changes across all clients."""
+        with self._read() as cur:
+            rows = self._run(cur, C.RECENT, limit=limit).fetchall()
+        return [
+            Recent(
+                int(r[0]),
+                int(r[1]),
+                r[2],
+                r[3],
+                int(r[4]),
+                int(r[5]),
+                r[6],
+                r[7],
+                r[10] or f"{r[8]} {r[9]}",
+                r[11],
+            )
+            for r in rows
+        ]
+
+    def daily_changes(self, since_day: str, created_since: str) -> list[tuple[str, str, int]]:
+        """Return (day, currency, net change) for entries dated after a day.
+
+        Only entries written from ``created_since`` on are read: the first of them is found by
+        bisecting ids (a few index lookups), so the cost follows recent activity, not history.
+        """
+        with self._read() as cur:
+            low, high = 1, int(self._run(cur, C.LAST_ID).fetchone()[0])
+            while low < high:
+                mid = (low + high) // 2
+                row = self._run(cur, C.CREATED_AT_ID, id=mid).fetchone()
+                if row is None or row[0] >= created_since:
+                    high = mid
+                else:
+                    low = mid + 1
+            rows = self._run(cur, C.DAILY, first_id=low, since=since_day).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def client_page(
+        self, sort: str, key: dict[str, Any] | None, limit: int, search: str, status: str
+    ) -> tuple[int, list[Client]]:
+        """Return the matching total and a keyset page of clients (``key``: the last row's)."""
+        clean = search.lower().replace("\\", "").replace("%", "").replace("_", "")
+        params: dict[str, Any] = {"status": status, "pattern": f"%{clean}%" if clean else ""}
+        with self._read() as cur:
+            total = int(self._run(cur, C.CLIENT_COUNT, **params).fetchone()[0])
+            if key is None:
+                rows = self._run(cur, C.CLIENT_FIRST[sort], limit=limit, **params).fetchall()
+            else:
+                rows = self._run(cur, C.CLIENT_AFTER[sort], limit=limit, **params, **key).fetchall()
+        return total, [_client(r) for r in rows]
+
+    def activity_page(
+        self,
+        *,
+        client_id: int,
+        admin_id: int,
+        at_from: str,
+        at_to: str,
+        before: int,
+        limit: int,
+    ) -> list[Activity]:
+        """Return activity lines newest first, below id ``before``, filtered."""
+        params = {
+            "admin_id": admin_id,
+            "at_from": at_from,
+            "at_to": at_to,
+            "before": before,
+            "limit": limit,
+        }
+        with self._read() as cur:
+            if client_id:
+                rows = self._run(cur, C.ACTIVITY_PAGE_CLIENT, client_id=client_id, **params)
+            else:
+                rows = self._run(cur, C.ACTIVITY_PAGE, **params)
+            found = rows.fetchall()
+        return [
+            Activity(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7]) for r in found
+        ]

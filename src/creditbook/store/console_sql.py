@@ -1,0 +1,97 @@
+"""Constant statements for the web console's reads and writes (``console.py``)."""
+
+from __future__ import annotations
+
+from .queries import CLIENT_COLUMNS, CREDIT_COLUMNS
+
+SESSION_INSERT = """
+INSERT INTO console_sessions (id_hash, admin_id, created, seen, ip)
+VALUES (:id_hash, :admin_id, :now, :now, :ip)
+"""
+SESSION_GET = "SELECT admin_id, created, seen FROM console_sessions WHERE id_hash = :id_hash"
+SESSION_TOUCH = "UPDATE console_sessions SET seen = :now WHERE id_hash = :id_hash"
+SESSION_DELETE = "DELETE FROM console_sessions WHERE id_hash = :id_hash"
+SESSION_DELETE_ADMIN = "DELETE FROM console_sessions WHERE admin_id = :admin_id"
+SESSION_FORGET = "DELETE FROM console_sessions WHERE seen < :idle_before OR created < :born_before"
+
+REVERSAL_CLAIM = """
+INSERT INTO reversals (entry_id, client_id, at) VALUES (:entry_id, :client_id, :at)
+ON CONFLICT (entry_id) DO NOTHING
+"""
+BULK_CLAIM = """
+INSERT INTO bulk_rows (file, row, at) VALUES (:file, :row, :at)
+ON CONFLICT (file, row) DO NOTHING
+"""
+BULK_DONE = "SELECT row FROM bulk_rows WHERE file = :file"
+
+#: An entry with who made it and whether it was reversed.
+_ENTRY = f"""
+SELECT {", ".join("c." + c.strip() for c in CREDIT_COLUMNS.split(","))}, c.seq, c.actor,
+       CASE WHEN r.entry_id IS NULL THEN 0 ELSE 1 END
+FROM credits c LEFT JOIN reversals r ON r.entry_id = c.id
+"""  # noqa: S608 constant text
+ENTRY_GET = _ENTRY + "WHERE c.id = :entry_id"
+#: A client's history, newest first, keyed on ``seq`` (``before``), between two dates.
+HISTORY = (
+    _ENTRY
+    + """WHERE c.client_id = :client_id AND c.seq < :before
+  AND c.date >= :date_from AND c.date <= :date_to
+ORDER BY c.seq DESC LIMIT :limit"""
+)
+ENTRY_AT_SEQ = "SELECT date, balance_cents FROM credits WHERE client_id = :client_id AND seq = :seq"
+CLIENT_ENTRIES = "SELECT entries FROM clients WHERE id = :client_id"
+
+TOTALS = """
+SELECT currency_code, SUM(balance_cents), SUM(CASE WHEN balance_cents > 0 THEN 1 ELSE 0 END),
+       COUNT(*)
+FROM clients GROUP BY currency_code ORDER BY currency_code
+"""
+RECENT = """
+SELECT c.id, c.client_id, c.date, c.description, c.amount_cents, c.balance_cents, c.created_at,
+       c.actor, k.firstname, k.lastname, k.companyname, k.currency_code
+FROM credits c JOIN clients k ON k.id = c.client_id
+ORDER BY c.id DESC LIMIT :limit
+"""
+FIRST_ID_FROM = "SELECT MIN(id) FROM credits WHERE id >= :id"
+LAST_ID = "SELECT COALESCE(MAX(id), 0) FROM credits"
+CREATED_AT_ID = "SELECT created_at FROM credits WHERE id >= :id ORDER BY id LIMIT 1"
+#: Net change per day and currency of entries dated after a day, among entries from an id on.
+DAILY = """
+SELECT c.date, k.currency_code, SUM(c.amount_cents)
+FROM credits c JOIN clients k ON k.id = c.client_id
+WHERE c.id >= :first_id AND c.date > :since
+GROUP BY c.date, k.currency_code
+"""
+
+_CLIENT_FILTER = """
+WHERE (:status = '' OR status = :status)
+  AND (:pattern = '' OR lower(firstname) LIKE :pattern OR lower(lastname) LIKE :pattern
+       OR email_key LIKE :pattern OR lower(companyname) LIKE :pattern)
+"""
+CLIENT_COUNT = "SELECT COUNT(*) FROM clients" + _CLIENT_FILTER  # noqa: S608 constant text
+_CLIENT_SELECT = f"SELECT {CLIENT_COLUMNS} FROM clients" + _CLIENT_FILTER  # noqa: S608
+#: Sort orders: the columns of the key, and ``ORDER BY``.
+SORTS = {
+    "name": ("(lastname, firstname, id) > (:k_last, :k_first, :k_id)", "lastname, firstname, id"),
+    "-name": (
+        "(lastname, firstname, id) < (:k_last, :k_first, :k_id)",
+        "lastname DESC, firstname DESC, id DESC",
+    ),
+    "balance": ("(balance_cents, id) > (:k_balance, :k_id)", "balance_cents, id"),
+    "-balance": ("(balance_cents, id) < (:k_balance, :k_id)", "balance_cents DESC, id DESC"),
+    "id": ("id > :k_id", "id"),
+    "-id": ("id < :k_id", "id DESC"),
+}
+#: The first page of each sort order, and the page after a key (keyset paging: an index seek,
+#: never an OFFSET scan).
+CLIENT_FIRST = {k: f"{_CLIENT_SELECT} ORDER BY {o} LIMIT :limit" for k, (_, o) in SORTS.items()}
+CLIENT_AFTER = {
+    k: f"{_CLIENT_SELECT} AND {key} ORDER BY {o} LIMIT :limit" for k, (key, o) in SORTS.items()
+}
+
+_ACTIVITY = "SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity "
+_ACTIVITY_FILTER = """AND id < :before AND (:admin_id = 0 OR admin_id = :admin_id)
+  AND at >= :at_from AND at < :at_to
+ORDER BY id DESC LIMIT :limit"""
+ACTIVITY_PAGE = _ACTIVITY + "WHERE 1 = 1 " + _ACTIVITY_FILTER
+ACTIVITY_PAGE_CLIENT = _ACTIVITY + "WHERE client_id = :client_id " + _ACTIVITY_FILTER

@@ -1,0 +1,634 @@
+"""The web console over HTTP (no browser): sessions, CSRF, headers, escaping, changes, exports."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from markupsafe import escape
+from console_client import ConsoleClient, Page
+
+import creditbook
+from creditbook.config import Settings
+from creditbook.http import App, create_app
+from creditbook.model import Actor
+
+PASSWORD = "correct horse battery"
+ACTOR = Actor("test")
+
+
+@dataclass
+class Desk:
+    """A console on a fresh database: an owner, a manager, a viewer and one client."""
+
+    app: App
+    book: creditbook.Creditbook
+    client_id: int
+
+    def client(self, ip: str = "127.0.0.1") -> ConsoleClient:
+        return ConsoleClient(self.app, ip=ip)
+
+    def logged_in(self, username: str = "owner", ip: str = "127.0.0.1") -> ConsoleClient:
+        browser = self.client(ip)
+        page = browser.login(username, PASSWORD)
+        assert page.status == 303, page.text
+        return browser
+
+    def balance(self) -> str:
+        return self.book.ledger.get_client(str(self.client_id)).balance_cents.__str__()
+
+    def cents(self) -> int:
+        return self.book.ledger.get_client(str(self.client_id)).balance_cents
+
+    def credit(self, amount: str, description: str = "seed", **kw: str) -> None:
+        self.book.ledger.add_credit(
+            clientid=str(self.client_id), amount=amount, description=description, actor=ACTOR, **kw
+        )
+
+
+@pytest.fixture
+def desk(database: str) -> Iterator[Desk]:
+    book = creditbook.open(database)
+    for name, level in (("owner", "owner"), ("manager", "manager"), ("viewer", "viewer")):
+        book.ledger.add_admin(name, PASSWORD, access=level, actor=ACTOR)
+    client = book.ledger.add_client(
+        firstname="Ann", lastname="Lee", email="ann@example.com", companyname="Lee Ltd", actor=ACTOR
+    )
+    app = create_app(Settings(database=database, access_log=False, pg_listen=False, webhooks=False))
+    try:
+        yield Desk(app, book, client.client_id)
+    finally:
+        app.store.close()
+        book.close()
+
+
+def page_of(desk: Desk, browser: ConsoleClient) -> Page:
+    page = browser.get(f"/admin/clients/{desk.client_id}")
+    assert page.status == 200, page.text
+    return page
+
+
+def shown_balance(page: Page) -> str:
+    found = re.search(r'data-testid="balance">([^<]*)<', page.text)
+    assert found
+    return found.group(1)
+
+
+# --- logging in -------------------------------------------------------------------------------
+
+
+def test_admin_redirects_and_login_required(desk: Desk) -> None:
+    browser = desk.client()
+    assert browser.get("/admin").status == 308
+    page = browser.get("/admin/clients?q=ann")
+    assert page.status == 303
+    assert page.location == "/admin/login?next=%2Fadmin%2Fclients%3Fq%3Dann"
+    login = browser.get("/admin/login")
+    assert login.status == 200
+    assert '<label for="username">Username</label>' in login.text
+    # after logging in, the browser goes where it was going (a console path only)
+    done = browser.post(
+        "/admin/login",
+        {"username": "owner", "password": PASSWORD, "next": "/admin/clients?q=ann"},
+    )
+    assert done.location == "/admin/clients?q=ann"
+    other = desk.client()
+    evil = other.post(
+        "/admin/login",
+        {"username": "owner", "password": PASSWORD, "next": "https://evil.example/admin/"},
+    )
+    assert evil.location == "/admin/"
+
+
+def test_wrong_username_and_wrong_password_read_the_same(desk: Desk) -> None:
+    wrong_user = desk.client("10.0.0.1").login("nobody", PASSWORD)
+    wrong_pass = desk.client("10.0.0.2").login("owner", "not the password")
+    assert wrong_user.status == wrong_pass.status == 403
+    assert wrong_user.alerts() == wrong_pass.alerts() == ["Wrong username or password"]
+    assert "creditbook_session" not in wrong_pass.headers.get("set-cookie", "")
+
+
+def test_disabled_admin_cannot_log_in_and_disabling_ends_sessions(desk: Desk) -> None:
+    browser = desk.logged_in("manager")
+    assert browser.get("/admin/").status == 200
+    desk.book.ledger.set_admin_disabled("manager", True, actor=ACTOR)
+    assert browser.get("/admin/").status == 303  # the session ended at once
+    page = desk.client().login("manager", PASSWORD)
+    assert page.status == 403
+    assert page.alerts() == ["This account is disabled"]
+
+
+def test_failed_logins_are_throttled_per_address_and_per_username(desk: Desk) -> None:
+    attacker = desk.client("10.9.9.9")
+    for _ in range(3):
+        assert attacker.login("owner", "guess").alerts() == ["Wrong username or password"]
+    # the right password from that address is refused now, and the form says when to retry
+    page = attacker.login("owner", PASSWORD)
+    assert page.status == 403
+    assert page.alerts()[0].startswith("Too many failed logins: try again after ")
+    # the username is throttled from any address; another username from elsewhere is not
+    assert desk.client("10.1.1.1").login("owner", PASSWORD).alerts()[0].startswith("Too many")
+    assert desk.client("10.1.1.2").login("manager", PASSWORD).status == 303
+    # console failures do not ban the address from the API
+    assert not desk.app.api.policy.is_banned("10.9.9.9")
+
+
+def test_session_id_rotates_at_login_and_logout_ends_it(desk: Desk) -> None:
+    browser = desk.logged_in("owner")
+    first = browser.cookies["creditbook_session"]
+    browser.login("owner", PASSWORD)
+    second = browser.cookies["creditbook_session"]
+    assert first != second
+    stale = desk.client()
+    stale.cookies["creditbook_session"] = first
+    assert stale.get("/admin/").status == 303  # the old session ended
+    page = browser.get("/admin/")
+    logout = browser.post("/admin/logout", {"csrf": page.csrf()})
+    assert logout.status == 303
+    assert "Max-Age=0" in logout.headers["set-cookie"] or "max-age=0" in logout.headers[
+        "set-cookie"
+    ].lower()
+    replay = desk.client()
+    replay.cookies["creditbook_session"] = second
+    assert replay.get("/admin/").status == 303
+
+
+def test_cookie_flags(desk: Desk) -> None:
+    page = desk.client().login("owner", PASSWORD)
+    cookie = page.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/admin" in cookie
+    assert "Secure" not in cookie
+    secure = desk.client().request(
+        "POST",
+        "/admin/login",
+        f"username=owner&password={PASSWORD.replace(' ', '+')}".encode(),
+        {"content-type": "application/x-www-form-urlencoded"},
+        scheme="https",
+    )
+    assert "Secure" in secure.headers["set-cookie"]
+    # X-Forwarded-Proto counts only from a trusted proxy
+    body = f"username=owner&password={PASSWORD.replace(' ', '+')}".encode()
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-forwarded-proto": "https"}
+    untrusted = desk.client("10.5.5.5").request("POST", "/admin/login", body, headers)
+    assert "Secure" not in untrusted.headers["set-cookie"]
+    desk.book.ledger.store.set_setting("trusted_proxies", "10.5.5.5", ACTOR, "now")
+    trusted = desk.client("10.5.5.5").request("POST", "/admin/login", body, headers)
+    assert "Secure" in trusted.headers["set-cookie"]
+
+
+def test_sessions_expire_when_idle_and_after_the_absolute_limit(desk: Desk) -> None:
+    browser = desk.logged_in("owner")
+    assert desk.app.console is not None
+    sessions = desk.app.console.web.sessions
+    start = time.time()
+    sessions.clock = lambda: start + 29 * 60
+    assert browser.get("/admin/").status == 200  # 29 minutes idle: still on (and touched)
+    sessions.clock = lambda: start + 29 * 60 + 31 * 60
+    assert browser.get("/admin/").status == 303  # 31 minutes idle: ended
+    # the absolute limit, with requests every few minutes
+    sessions.clock = time.time
+    browser = desk.logged_in("owner")
+    start = time.time()
+    for minutes in range(20, 12 * 60, 20):
+        sessions.clock = lambda m=minutes: start + m * 60  # type: ignore[misc]
+        assert browser.get("/admin/").status == 200, minutes
+    sessions.clock = lambda: start + 12 * 3600 + 60
+    assert browser.get("/admin/").status == 303
+    # both are settings shared by every process
+    sessions.clock = time.time
+    desk.book.ledger.store.set_setting("console_idle_minutes", "5", ACTOR, "now")
+    browser = desk.logged_in("owner")
+    start = time.time()
+    sessions.clock = lambda: start + 6 * 60
+    assert browser.get("/admin/").status == 303
+
+
+# --- CSRF, origins, headers ---------------------------------------------------------------------
+
+
+def test_posts_need_the_sessions_csrf_token(desk: Desk) -> None:
+    desk.credit("10.00")
+    browser = desk.logged_in("manager")
+    path = f"/admin/clients/{desk.client_id}/credit"
+    form = {"type": "add", "amount": "5.00", "description": "x"}
+    assert browser.post(path, form).status == 403
+    assert browser.post(path, {**form, "csrf": "0" * 64}).status == 403
+    other = desk.logged_in("owner")
+    foreign = other.get("/admin/").csrf()
+    assert browser.post(path, {**form, "csrf": foreign}).status == 403  # another session's
+    assert desk.cents() == 1000
+    ok = browser.post(path, {**form, "csrf": page_of(desk, browser).csrf()})
+    assert ok.status == 303
+    assert desk.cents() == 1500
+
+
+def test_cross_site_requests_are_refused(desk: Desk) -> None:
+    browser = desk.logged_in("manager")
+    token = page_of(desk, browser).csrf()
+    path = f"/admin/clients/{desk.client_id}/credit"
+    form = {"type": "add", "amount": "5.00", "description": "x", "csrf": token}
+    for headers in (
+        {"origin": "https://evil.example"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        {"origin": "null"},
+    ):
+        page = browser.post(path, form, headers)
+        assert page.status == 403, headers
+        assert "Cross-site requests are refused" in page.text
+    login = desk.client().post(
+        "/admin/login",
+        {"username": "owner", "password": PASSWORD},
+        {"origin": "https://evil.example"},
+    )
+    assert login.status == 403
+    assert desk.cents() == 0
+    same = browser.post(path, form, {"origin": "http://testserver", "sec-fetch-site": "same-origin"})
+    assert same.status == 303
+
+
+def test_security_headers_on_every_console_response(desk: Desk) -> None:
+    browser = desk.client()
+    responses = [browser.get("/admin/login"), browser.get("/admin/"), browser.get("/admin/nope")]
+    browser = desk.logged_in("owner")
+    responses += [
+        browser.get(p)
+        for p in (
+            "/admin/",
+            "/admin/clients",
+            f"/admin/clients/{desk.client_id}",
+            f"/admin/clients/{desk.client_id}/export.csv",
+            "/admin/activity",
+            "/admin/access",
+            "/admin/bulk",
+            "/admin/static/console.css",
+            "/admin/clients/999999",
+        )
+    ]
+    for page in responses:
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "form-action 'self'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "same-origin"
+    for page in responses[3:-2]:
+        assert page.headers["cache-control"] == "no-store"
+    assert "style=" not in "".join(p.text for p in responses)  # the CSP forbids inline styles
+    assert "<script" not in "".join(p.text for p in responses)
+
+
+def test_hostile_text_is_escaped(desk: Desk) -> None:
+    hostile = "<script>alert(1)</script> \"quoted\" 'single' <img src=x onerror=alert(2)>"
+    desk.credit("10.00", hostile)
+    desk.book.ledger.add_client(
+        firstname='"><script>alert(3)</script>',
+        lastname="<b>Bold</b>",
+        email="x@example.com",
+        actor=ACTOR,
+    )
+    browser = desk.logged_in("owner")
+    pages = [
+        page_of(desk, browser),
+        browser.get("/admin/"),
+        browser.get("/admin/clients?q=%3Cscript%3E"),
+        browser.get("/admin/clients"),
+        browser.get("/admin/activity"),
+    ]
+    for page in pages:
+        assert "<script>" not in page.text
+        assert "<img src=x" not in page.text
+        assert "<b>Bold" not in page.text
+    assert str(escape(hostile)) in pages[0].text
+    assert 'value="&lt;script&gt;"' in pages[2].text
+
+
+# --- credit, reversal, permissions ------------------------------------------------------------
+
+
+def test_add_and_remove_credit_through_the_form(desk: Desk) -> None:
+    browser = desk.logged_in("manager")
+    path = f"/admin/clients/{desk.client_id}/credit"
+    token = page_of(desk, browser).csrf()
+    form = {"csrf": token, "type": "add", "amount": "25.50", "description": "Goodwill"}
+    done = browser.post(path, {**form, "date": "2026-01-31"})
+    assert done.location == f"/admin/clients/{desk.client_id}?done=credit"
+    page = page_of(desk, browser)
+    assert shown_balance(page) == "25.50"
+    assert "Goodwill" in page.text and "2026-01-31" in page.text and "console:manager" in page.text
+    refused = browser.post(path, {**form, "type": "remove", "amount": "100.00"})
+    assert refused.status == 409
+    assert refused.alerts() == ["Amount exceeds customer credit balance"]
+    assert 'value="100.00"' in refused.text  # the form keeps what was typed
+    for bad, message in (
+        ({"amount": ""}, "No Amount Provided"),
+        ({"amount": "1.234"}, "Amount must be in decimal format: ### or ###.##"),
+        ({"description": ""}, "No Description Provided"),
+        ({"date": "31/01/2026"}, "Date Format is not Valid"),
+        ({"type": "steal"}, "Type can only be add or remove"),
+    ):
+        page = browser.post(path, {**form, **bad})
+        assert page.status == 400, bad
+        assert page.alerts() == [message]
+    browser.post(path, {**form, "type": "remove", "amount": "5.50", "description": "Used"})
+    assert desk.cents() == 2000
+    line = desk.book.ledger.activity(desk.client_id, 1)[0]
+    assert line.actor == "console:manager" and line.ip == "127.0.0.1"
+
+
+def test_reverse_an_entry_once(desk: Desk) -> None:
+    desk.credit("30.00", "Prepayment")
+    desk.credit("20.00", "Refund", type="remove")
+    browser = desk.logged_in("manager")
+    page = page_of(desk, browser)
+    entries = re.findall(r"/admin/entries/(\d+)/reverse", page.text)
+    first, removal = sorted(int(e) for e in entries)
+    token = page.csrf()
+    # reversing the 30.00 credit would take the balance (10.00) below zero
+    refused = browser.post(f"/admin/entries/{first}/reverse", {"csrf": token})
+    assert refused.status == 409
+    assert refused.alerts() == ["Amount exceeds customer credit balance"]
+    done = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token})
+    assert done.status == 303
+    assert desk.cents() == 3000
+    page = page_of(desk, browser)
+    assert f"Reversal of entry #{removal}: Refund" in page.text
+    again = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token})
+    assert again.status == 409
+    assert again.alerts() == ["This entry has already been reversed"]
+    assert desk.cents() == 3000
+    missing = browser.post("/admin/entries/999999/reverse", {"csrf": token})
+    assert missing.status == 404
+
+
+def test_viewer_sees_everything_and_changes_nothing(desk: Desk) -> None:
+    desk.credit("10.00")
+    viewer = desk.logged_in("viewer")
+    page = page_of(desk, viewer)
+    assert "Reverse</button>" not in page.text
+    assert ">Save</button>" not in page.text
+    assert "Bulk credit" not in page.text and "API access" not in page.text
+    token = page.csrf()
+    entry = desk.book.ledger.get_credits(str(desk.client_id))[2].__next__().id
+    form = {"csrf": token, "type": "add", "amount": "5", "description": "x"}
+    assert viewer.post(f"/admin/clients/{desk.client_id}/credit", form).status == 403
+    assert viewer.post(f"/admin/entries/{entry}/reverse", {"csrf": token}).status == 403
+    assert viewer.upload("/admin/bulk/preview", {"csrf": token}, "file", b"x").status == 403
+    assert viewer.get("/admin/access").status == 403
+    assert desk.cents() == 1000
+    manager = desk.logged_in("manager")
+    assert manager.get("/admin/access").status == 403
+    assert manager.get("/admin/bulk").status == 200
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def test_export_is_exactly_the_filtered_history(desk: Desk) -> None:
+    for day in range(1, 29):
+        desk.credit(f"{day}.00", f"Day {day}", date=f"2026-02-{day:02d}")
+    desk.credit("1.00", "=HYPERLINK(\"http://evil\")", date="2026-02-10")
+    desk.credit("1.00", "@SUM(A1)", type="remove", date="2026-02-11")
+    browser = desk.logged_in("viewer")
+    view = browser.get(f"/admin/clients/{desk.client_id}?from=2026-02-05&to=2026-02-12")
+    shown = re.findall(r'<tr data-entry="(\d+)">', view.text)
+    assert 'export.csv?from=2026-02-05&amp;to=2026-02-12' in view.text
+    export = browser.get(f"/admin/clients/{desk.client_id}/export.csv?from=2026-02-05&to=2026-02-12")
+    assert export.status == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    assert "attachment" in export.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [r["id"] for r in rows] == shown
+    assert len(rows) == 10
+    assert all("2026-02-05" <= r["date"] <= "2026-02-12" for r in rows)
+    texts = {r["description"] for r in rows}
+    assert "'=HYPERLINK(\"http://evil\")" in texts and "'@SUM(A1)" in texts
+    removal = next(r for r in rows if r["description"] == "'@SUM(A1)")
+    assert removal["amount"] == "-1.00"  # amounts stay numbers
+    bad = browser.get(f"/admin/clients/{desk.client_id}/export.csv?from=yesterday")
+    assert bad.status == 400
+
+
+def test_history_pages_newest_first_with_running_balance(desk: Desk) -> None:
+    for i in range(1, 121):
+        desk.credit("1.00", f"n{i}")
+    browser = desk.logged_in("viewer")
+    seen: list[str] = []
+    path = f"/admin/clients/{desk.client_id}"
+    while path:
+        page = browser.get(path)
+        seen += re.findall(r"<td>(n\d+)</td>", page.text)
+        older = re.search(r'href="([^"]+)" rel="next">Older entries', page.text)
+        path = html.unescape(older.group(1)) if older else ""
+    assert seen == [f"n{i}" for i in range(120, 0, -1)]
+    first = browser.get(f"/admin/clients/{desk.client_id}")
+    balances = re.findall(r'<td class="num">([0-9.,-]+)</td>\s*<td>test</td>', first.text)
+    assert balances[:3] == ["120.00", "119.00", "118.00"]
+    assert 'role="img"' in first.text and "<title" in first.text
+
+
+# --- bulk -------------------------------------------------------------------------------------
+
+
+def test_bulk_preview_applies_nothing_then_apply_once(desk: Desk) -> None:
+    other = desk.book.ledger.add_client(
+        firstname="Bo", lastname="Ng", email="bo@example.com", actor=ACTOR
+    ).client_id
+    data = (
+        "clientid,email,amount,type,description,date\n"
+        f"{desk.client_id},,10.00,,Bulk goodwill,2026-03-01\n"
+        f",bo@example.com,5.00,add,By e-mail,\n"
+        f"{desk.client_id},,-4.00,,Signed removal,\n"
+        f"{desk.client_id},,100.00,remove,Too much,\n"
+        "999999,,1.00,,No such client,\n"
+        f"{desk.client_id},,abc,,Bad amount,\n"
+        f"{desk.client_id},,1.00,,,\n"
+        f"{desk.client_id},,1.00,,Bad date,2026-13-01\n"
+    ).encode()
+    browser = desk.logged_in("manager")
+    token = browser.get("/admin/bulk").csrf()
+    preview = browser.upload("/admin/bulk/preview", {"csrf": token}, "file", data)
+    assert preview.status == 200, preview.text
+    assert "8 rows: 3 can be applied, 5 have errors" in preview.text
+    for message in (
+        "Amount exceeds customer credit balance",
+        "Client Not Found",
+        "Amount must be in decimal format: ### or ###.##",
+        "No Description Provided",
+        "Date Format is not Valid",
+    ):
+        assert message in preview.text
+    assert desk.cents() == 0
+    carried = html.unescape(re.search(r'name="csv" value="([^"]*)"', preview.text).group(1))
+    applied = browser.post("/admin/bulk/apply", {"csrf": token, "csv": carried})
+    assert "Done: 3 applied, 0 already applied before, 0 refused, 5 invalid rows" in applied.text
+    assert desk.cents() == 600
+    assert desk.book.ledger.get_client(str(other)).balance_cents == 500
+    # the same file again, uploaded again or carried again: nobody is credited twice
+    again = browser.upload("/admin/bulk/preview", {"csrf": token}, "file", data)
+    assert "3 were already applied from this file" in again.text
+    twice = browser.post("/admin/bulk/apply", {"csrf": token, "csv": carried.replace("\n", "\r\n")})
+    assert "Done: 0 applied, 3 already applied before" in twice.text
+    assert desk.cents() == 600
+    entry = desk.book.ledger.get_credits(str(desk.client_id))[2].__next__()
+    assert entry.description == "Bulk goodwill" and entry.date == "2026-03-01"
+
+
+def test_bulk_refuses_unusable_files(desk: Desk) -> None:
+    browser = desk.logged_in("manager")
+    token = browser.get("/admin/bulk").csrf()
+    for data, message in (
+        (b"name,value\nx,1\n", "The first line must name the columns"),
+        (b"\xff\xfe\x00bad", "The file is not UTF-8 text"),
+    ):
+        page = browser.upload("/admin/bulk/preview", {"csrf": token}, "file", data)
+        assert page.status == 400
+        assert message in page.text
+    big = b"clientid,amount,description\n" + b"1,1.00,x\n" * 400_000
+    assert browser.upload("/admin/bulk/preview", {"csrf": token}, "file", big).status == 413
+
+
+# --- lists ------------------------------------------------------------------------------------
+
+
+def test_client_list_search_filter_sort_and_keyset_pages(desk: Desk) -> None:
+    for i in range(60):
+        desk.book.ledger.add_client(
+            firstname=f"F{i:02d}",
+            lastname=f"L{59 - i:02d}",
+            email=f"c{i}@example.org",
+            companyname="Acme" if i % 10 == 0 else "",
+            actor=ACTOR,
+        )
+    browser = desk.logged_in("viewer")
+    names: list[str] = []
+    path = "/admin/clients?sort=name"
+    while path:
+        page = browser.get(path)
+        assert page.status == 200
+        names += re.findall(r'/admin/clients/\d+">([^<]+)</a>', page.text)
+        after = re.search(r'href="([^"]+)" rel="next"', page.text)
+        path = html.unescape(after.group(1)) if after else ""
+    assert len(names) == 61 and len(set(names)) == 61
+    lasts = [n.split(" ")[1] for n in names]
+    assert lasts == sorted(lasts)
+    acme = browser.get("/admin/clients?q=acme")
+    assert "6 clients match" in acme.text
+    by_mail = browser.get("/admin/clients?q=C7%40EXAMPLE")
+    assert "1 client match" in by_mail.text and "c7@example.org" in by_mail.text
+    desk.credit("9.00")
+    top = browser.get("/admin/clients?sort=-balance")
+    assert re.findall(r'/admin/clients/(\d+)"', top.text)[0] == str(desk.client_id)
+    assert browser.get("/admin/clients?sort=name&after=garbage").status == 400
+
+
+def test_overview_and_activity(desk: Desk) -> None:
+    desk.credit("12.34", "Opening")
+    eur = desk.book.ledger.add_client(
+        firstname="E", lastname="U", email="eu@example.com", currency="EUR", actor=ACTOR
+    ).client_id
+    desk.book.ledger.add_credit(clientid=str(eur), amount="5.00", description="E", actor=ACTOR)
+    browser = desk.logged_in("manager")
+    overview = browser.get("/admin/")
+    assert 'data-testid="total-USD">12.34 USD' in overview.text
+    assert 'data-testid="total-EUR">5.00 EUR' in overview.text
+    assert "1 of 1 clients hold credit" in overview.text
+    assert overview.text.count('role="img"') == 2
+    token = page_of(desk, browser).csrf()
+    browser.post(
+        f"/admin/clients/{desk.client_id}/credit",
+        {"csrf": token, "type": "add", "amount": "1", "description": "From the console"},
+    )
+    mine = browser.get("/admin/activity?admin=manager")
+    assert "From the console" in mine.text and "Opening" not in mine.text
+    by_client = browser.get(f"/admin/activity?client={eur}")
+    assert "Added credit 5.00: E" in by_client.text and "From the console" not in by_client.text
+    assert "Nothing recorded" in browser.get("/admin/activity?to=2000-01-01").text
+
+
+def test_owner_manages_api_access(desk: Desk) -> None:
+    browser = desk.logged_in("owner")
+    token = browser.get("/admin/access").csrf()
+    made = browser.post(
+        "/admin/access/credential", {"csrf": token, "admin": "owner", "description": "billing"}
+    )
+    identifier = re.search(r'data-testid="new-identifier">([^<]+)<', made.text).group(1)
+    secret = re.search(r'data-testid="new-secret">([^<]+)<', made.text).group(1)
+    result = desk.book.local_api("GetClients", {})
+    assert result["result"] == "success"
+    assert secret not in browser.get("/admin/access").text  # shown once
+    assert desk.book.ledger.credential(identifier) is not None
+    browser.post("/admin/access/revoke", {"csrf": token, "identifier": identifier})
+    assert desk.book.ledger.credential(identifier) is None
+    browser.post("/admin/access/role", {"csrf": token, "name": "reader", "actions": "getcredits"})
+    assert [r.name for r in desk.book.ledger.list_roles()] == ["reader"]
+    bad = browser.post("/admin/access/role", {"csrf": token, "name": "x", "actions": "dropall"})
+    assert bad.status == 400
+    browser.post("/admin/access/allow", {"csrf": token, "entry": "192.0.2.0/24"})
+    assert "192.0.2.0/24" in desk.book.ledger.store.list_ips()
+    browser.post("/admin/access/setting", {"csrf": token, "name": "ban_failures", "value": "5"})
+    assert desk.book.ledger.store.get_settings()["ban_failures"] == "5"
+    browser.post("/admin/access/admin-access", {"csrf": token, "username": "viewer", "access": "manager"})
+    assert desk.book.ledger.admin("viewer").access == "manager"
+    self_disable = browser.post("/admin/access/admin-disable", {"csrf": token, "username": "owner"})
+    assert self_disable.status == 400
+    added = browser.post(
+        "/admin/access/admin",
+        {"csrf": token, "username": "newbie", "password": "long enough pw", "access": "viewer"},
+    )
+    assert added.status == 303
+    assert desk.book.ledger.admin("newbie").access == "viewer"
+
+
+# --- bounded input, the hot path ------------------------------------------------------------
+
+
+def test_oversized_and_broken_requests(desk: Desk) -> None:
+    browser = desk.client()
+    big = browser.post("/admin/login", {"username": "x" * 100_000, "password": "y"})
+    assert big.status == 413
+    logged = desk.logged_in("owner")
+    token = logged.get("/admin/").csrf()
+    bad_utf8 = logged.request(
+        "POST",
+        f"/admin/clients/{desk.client_id}/credit",
+        b"csrf=" + token.encode() + b"&description=%FF",
+        {"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert bad_utf8.status in (400, 403)
+    assert desk.cents() == 0
+
+
+def test_the_api_never_loads_the_console(database: str) -> None:
+    creditbook.open(database).close()
+    code = f"""
+import sys, asyncio
+from creditbook.config import Settings
+from creditbook.http import create_app
+app = create_app(Settings(database={database!r}, access_log=False, webhooks=False))
+sent = []
+async def receive():
+    return {{"type": "http.request", "body": b"action=GetClients&responsetype=json"}}
+async def send(m):
+    sent.append(m)
+scope = {{"type": "http", "method": "POST", "path": "/includes/api.php", "query_string": b"",
+         "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+         "client": ("127.0.0.1", 1)}}
+asyncio.run(app(scope, receive, send))
+assert sent[0]["status"] == 403, sent
+loaded = [m for m in sys.modules if m.startswith(("creditbook.console", "jinja2"))]
+assert not loaded, loaded
+app.store.close()
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
