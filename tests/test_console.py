@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pytest
 from markupsafe import escape
-from console_client import ConsoleClient, Page
 
 import creditbook
+from console_client import ConsoleClient, Page
 from creditbook.config import Settings
 from creditbook.http import App, create_app
 from creditbook.model import Actor
@@ -153,9 +153,10 @@ def test_session_id_rotates_at_login_and_logout_ends_it(desk: Desk) -> None:
     page = browser.get("/admin/")
     logout = browser.post("/admin/logout", {"csrf": page.csrf()})
     assert logout.status == 303
-    assert "Max-Age=0" in logout.headers["set-cookie"] or "max-age=0" in logout.headers[
-        "set-cookie"
-    ].lower()
+    assert (
+        "Max-Age=0" in logout.headers["set-cookie"]
+        or "max-age=0" in logout.headers["set-cookie"].lower()
+    )
     replay = desk.client()
     replay.cookies["creditbook_session"] = second
     assert replay.get("/admin/").status == 303
@@ -253,7 +254,9 @@ def test_cross_site_requests_are_refused(desk: Desk) -> None:
     )
     assert login.status == 403
     assert desk.cents() == 0
-    same = browser.post(path, form, {"origin": "http://testserver", "sec-fetch-site": "same-origin"})
+    same = browser.post(
+        path, form, {"origin": "http://testserver", "sec-fetch-site": "same-origin"}
+    )
     assert same.status == 303
 
 
@@ -398,13 +401,15 @@ def test_viewer_sees_everything_and_changes_nothing(desk: Desk) -> None:
 def test_export_is_exactly_the_filtered_history(desk: Desk) -> None:
     for day in range(1, 29):
         desk.credit(f"{day}.00", f"Day {day}", date=f"2026-02-{day:02d}")
-    desk.credit("1.00", "=HYPERLINK(\"http://evil\")", date="2026-02-10")
+    desk.credit("1.00", '=HYPERLINK("http://evil")', date="2026-02-10")
     desk.credit("1.00", "@SUM(A1)", type="remove", date="2026-02-11")
     browser = desk.logged_in("viewer")
     view = browser.get(f"/admin/clients/{desk.client_id}?from=2026-02-05&to=2026-02-12")
     shown = re.findall(r'<tr data-entry="(\d+)">', view.text)
-    assert 'export.csv?from=2026-02-05&amp;to=2026-02-12' in view.text
-    export = browser.get(f"/admin/clients/{desk.client_id}/export.csv?from=2026-02-05&to=2026-02-12")
+    assert "export.csv?from=2026-02-05&amp;to=2026-02-12" in view.text
+    export = browser.get(
+        f"/admin/clients/{desk.client_id}/export.csv?from=2026-02-05&to=2026-02-12"
+    )
     assert export.status == 200
     assert export.headers["content-type"].startswith("text/csv")
     assert "attachment" in export.headers["content-disposition"]
@@ -413,7 +418,7 @@ def test_export_is_exactly_the_filtered_history(desk: Desk) -> None:
     assert len(rows) == 10
     assert all("2026-02-05" <= r["date"] <= "2026-02-12" for r in rows)
     texts = {r["description"] for r in rows}
-    assert "'=HYPERLINK(\"http://evil\")" in texts and "'@SUM(A1)" in texts
+    assert '\'=HYPERLINK("http://evil")' in texts and "'@SUM(A1)" in texts
     removal = next(r for r in rows if r["description"] == "'@SUM(A1)")
     assert removal["amount"] == "-1.00"  # amounts stay numbers
     bad = browser.get(f"/admin/clients/{desk.client_id}/export.csv?from=yesterday")
@@ -579,7 +584,9 @@ def test_owner_manages_api_access(desk: Desk) -> None:
     assert "192.0.2.0/24" in desk.book.ledger.store.list_ips()
     browser.post("/admin/access/setting", {"csrf": token, "name": "ban_failures", "value": "5"})
     assert desk.book.ledger.store.get_settings()["ban_failures"] == "5"
-    browser.post("/admin/access/admin-access", {"csrf": token, "username": "viewer", "access": "manager"})
+    browser.post(
+        "/admin/access/admin-access", {"csrf": token, "username": "viewer", "access": "manager"}
+    )
     assert desk.book.ledger.admin("viewer").access == "manager"
     self_disable = browser.post("/admin/access/admin-disable", {"csrf": token, "username": "owner"})
     assert self_disable.status == 400

@@ -54,7 +54,8 @@ def _svg(points: list[tuple[str, int]], title: str, summary: str, low: int, high
     area = f"{PAD:.1f},{HEIGHT - PAD:.1f} {line} {WIDTH - PAD:.1f},{HEIGHT - PAD:.1f}"
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH:.0f} {HEIGHT:.0f}" role="img" '
-        f'aria-labelledby="chart-title-{n} chart-desc-{n}" preserveAspectRatio="none">',
+        f'aria-labelledby="chart-title-{n}" aria-describedby="chart-desc-{n}" '
+        'preserveAspectRatio="none">',
         f'<title id="chart-title-{n}">{escape(title)}</title>',
         f'<desc id="chart-desc-{n}">{escape(summary)}</desc>',
         f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
