@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -90,11 +91,13 @@ class Console:
         target = _next(request.query_params.get("next", ""))
         if request.method == "GET":
             return web.render("login.html", None, next=target)
+        form: dict[str, str] = {}
         try:
             if not web.same_origin(request):
                 raise Refused(403, "Cross-site requests are refused")
             form = await read_form(request, MAX_FORM)
             target = _next(form.get("next", ""))
+            await run_in_threadpool(web.policy.refresh)  # trusted proxies, before the address
             staffer = await web.sessions.login(
                 form.get("username", "")[:64],
                 form.get("password", "")[:1024],
@@ -119,7 +122,7 @@ class Console:
     async def logout(self, request: Request) -> Response:
         """End the session (a POST with the session's CSRF token)."""
 
-        async def end(request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        def end(request: Request, who: Staffer, form: dict[str, str]) -> Response:
             self.web.sessions.logout(who)
             response = RedirectResponse(f"{PREFIX}/login", 303)
             self._cookie(request, response, None)

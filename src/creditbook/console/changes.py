@@ -7,7 +7,7 @@ log names the admin (``console:USERNAME``) and the address, like an API change.
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -44,7 +44,7 @@ class ChangePages:
             Route("/bulk/apply", g("manager", upload=True)(self.apply), methods=["POST"]),
         ]
 
-    async def credit(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def credit(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         client_id = int(request.path_params["client_id"])
         kind = form.get("type", "add")
         try:
@@ -63,7 +63,7 @@ class ChangePages:
             )
         return RedirectResponse(f"{PREFIX}/clients/{client_id}?done=credit", 303)
 
-    async def reverse(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def reverse(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         entry_id = int(request.path_params["entry_id"])
         try:
             original = self.web.staff.entry(entry_id).entry
@@ -77,7 +77,7 @@ class ChangePages:
             )
         return RedirectResponse(f"{PREFIX}/clients/{original.client_id}?done=reversed", 303)
 
-    async def bulk(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def bulk(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         return self.web.render("bulk.html", who, bulk=None)
 
     def _read(self, form: dict[str, str], who: Staffer) -> BulkFile:
@@ -87,13 +87,13 @@ class ChangePages:
             raise Refused(400, "Choose a CSV file to upload")
         return self.web.staff.read_bulk(data, actor=who.actor)
 
-    async def preview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def preview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         bulk = self._read(form, who)
         csv_text = "" if bulk.error else _as_text(form)
         status = 400 if bulk.error else 200
         return self.web.render("bulk.html", who, status, bulk=bulk, csv_text=csv_text)
 
-    async def apply(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def apply(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         bulk = self._read(form, who)
         if bulk.error:
             return self.web.render("bulk.html", who, 400, bulk=bulk, csv_text="")
@@ -105,8 +105,10 @@ class ChangePages:
             headers={"cache-control": "no-store"},
         )
 
-    async def _progress(self, bulk: BulkFile, top: str, bottom: str) -> AsyncIterator[bytes]:
-        """Apply the rows, sending a line per row and a progress line every few rows."""
+    def _progress(self, bulk: BulkFile, top: str, bottom: str) -> Iterator[bytes]:
+        """Apply the rows, sending a line per row and a progress line every few rows.
+
+        A plain iterator: Starlette runs it on a worker thread, off the event loop."""
         yield top.encode()
         applied = already = refused = done = 0
         todo = bulk.valid

@@ -57,11 +57,11 @@ class OwnerPages:
             secret=secret,
         )
 
-    async def page(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def page(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         done = request.query_params.get("done", "")
         return self._render(who, notice=f"Saved: {done}." if done.isalpha() else "")
 
-    async def change(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def change(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         name = request.path_params["form"]
         ledger, actor = self.web.ledger, who.actor
         try:

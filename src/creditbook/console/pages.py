@@ -79,7 +79,7 @@ class ReadPages:
 
     # --- overview --------------------------------------------------------------------------
 
-    async def overview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def overview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         store = self.web.staff.console
         totals = store.totals()
         return self.web.render(
@@ -117,7 +117,7 @@ class ReadPages:
 
     # --- clients ---------------------------------------------------------------------------
 
-    async def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         q = request.query_params
         search = q.get("q", "")[:100].strip()
         status = q.get("status", "")
@@ -155,7 +155,7 @@ class ReadPages:
             raise Refused(404, errors.ClientNotFound.message)
         return client
 
-    async def client(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def client(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         return self.client_page(request, who, int(request.path_params["client_id"]))
 
     def client_page(
@@ -202,7 +202,7 @@ class ReadPages:
             today=self.web.ledger.today(),
         )
 
-    async def export(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def export(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         client = self._client(int(request.path_params["client_id"]))
         q = request.query_params
         date_from, date_to = day(q.get("from")), day(q.get("to"))
@@ -219,7 +219,7 @@ class ReadPages:
 
     # --- activity --------------------------------------------------------------------------
 
-    async def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+    def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         q = request.query_params
         client_id = number(q.get("client"))
         admin_name = q.get("admin", "")[:64].strip()

@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .. import errors, security
+from starlette.concurrency import run_in_threadpool
+
+from .. import security
 from ..ledger import Ledger
 from ..model import Actor, Admin
 from ..store.console import ConsoleStore
@@ -107,21 +109,30 @@ class Sessions:
         """Check a username and password; return a new session (the old one ends).
 
         Raise ``LoginRefused`` with the form's message. Wrong usernames and wrong passwords
-        get the same message and cost the same slow hash.
+        get the same message and cost the same slow hash. Database work runs on worker threads
+        and the hash on the hashing thread, never on the event loop the API shares.
         """
-        self.policy.refresh()
         keys = (f"console:{ip}", f"console-user:{username.lower()[:64]}")
-        until = max(self.policy.banned_until(k) for k in keys)
-        if until > self.clock():
-            raise LoginRefused(f"Too many failed logins: try again after {_clock(until)}")
-        admin = self.ledger.find_admin(username) if username else None
+        admin = await run_in_threadpool(self._admin_unless_throttled, username, keys)
         stored = admin.password_hash if admin is not None else security.dummy_hash()
         try:
             future = security.verify_later(security.md5_hex(password), stored)
         except security.Busy:
             raise LoginRefused("The server is busy: try again in a moment") from None
         ok = await asyncio.wrap_future(future)
-        if not ok or admin is None or not password:
+        return await run_in_threadpool(self._conclude, ok and bool(password), admin, keys, ip, old)
+
+    def _admin_unless_throttled(self, username: str, keys: tuple[str, str]) -> Admin | None:
+        self.policy.refresh()
+        until = max(self.policy.banned_until(k) for k in keys)
+        if until > self.clock():
+            raise LoginRefused(f"Too many failed logins: try again after {_clock(until)}")
+        return self.ledger.find_admin(username) if username else None
+
+    def _conclude(
+        self, ok: bool, admin: Admin | None, keys: tuple[str, str], ip: str, old: str
+    ) -> Staffer:
+        if not ok or admin is None:
             for key in keys:
                 self.policy.record_failure(key)
             raise LoginRefused("Wrong username or password")
@@ -148,6 +159,3 @@ def _clock(moment: float) -> str:
 def check_csrf(staffer: Staffer, token: str) -> bool:
     """Tell whether a form's token belongs to the session."""
     return hmac.compare_digest(staffer.csrf.encode(), token.encode("utf-8", "replace"))
-
-
-__all__ = ["COOKIE", "LoginRefused", "Sessions", "Staffer", "check_csrf", "errors"]

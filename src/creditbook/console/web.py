@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -38,7 +39,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
-Handler = Callable[[Request, Staffer, dict[str, str]], Awaitable[Response]]
+Handler = Callable[[Request, Staffer, dict[str, str]], Response]
 
 
 class Refused(Exception):
@@ -94,6 +95,11 @@ class Web:
 
     # --- the guard -------------------------------------------------------------------------
 
+    def staffer(self, request: Request) -> Staffer | None:
+        """The admin behind a request's session cookie, or None."""
+        self.policy.refresh()
+        return self.sessions.load(request.cookies.get(COOKIE, ""), self.address(request))
+
     def address(self, request: Request) -> str:
         """The client's address (X-Forwarded-For believed from trusted proxies only)."""
         peer = request.client.host if request.client else ""
@@ -122,14 +128,17 @@ class Web:
         return origin in (f"http://{host}", f"https://{host}")
 
     def guard(self, level: str = "viewer", *, upload: bool = False) -> Callable[[Handler], Any]:
-        """Wrap a handler: session, access level, and for POST origin, form and CSRF token."""
+        """Wrap a handler: session, access level, and for POST origin, form and CSRF token.
+
+        The handler runs on a worker thread (it reads and writes the database).
+        """
 
         def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
                 who: Staffer | None = None
                 try:
-                    self.policy.refresh()
-                    who = self.sessions.load(request.cookies.get(COOKIE, ""), self.address(request))
+                    # Database work runs on worker threads: the API shares this event loop.
+                    who = await run_in_threadpool(self.staffer, request)
                     if who is None:
                         if request.method != "GET":
                             raise Refused(403, "Your session has ended: log in again")
@@ -147,7 +156,7 @@ class Web:
                             raise Refused(403, "The form has expired: reload the page")
                     if not may(who.admin.access, level):
                         raise Refused(403, f"This needs {level} access")
-                    return await handler(request, who, form)
+                    return await run_in_threadpool(handler, request, who, form)
                 except Refused as exc:
                     return self.refusal(who, exc.status, exc.message)
                 except errors.StoreError:
