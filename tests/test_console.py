@@ -443,6 +443,34 @@ def test_history_pages_newest_first_with_running_balance(desk: Desk) -> None:
     assert 'role="img"' in first.text and "<title" in first.text
 
 
+def test_a_date_filtered_history_pages_by_date_and_exports_the_same(desk: Desk) -> None:
+    # entered out of date order, as backdated credits are
+    for i in range(1, 131):
+        desk.credit("1.00", f"d{i}", date=f"2026-{1 + i * 7 % 12:02d}-{1 + i % 28:02d}")
+    browser = desk.logged_in("viewer")
+    base = f"/admin/clients/{desk.client_id}?from=2026-03-01&to=2026-10-31"
+    seen: list[str] = []
+    path = base
+    while path:
+        page = browser.get(path)
+        assert page.status == 200
+        seen += re.findall(r'<tr data-entry="(\d+)">', page.text)
+        older = re.search(r'href="([^"]+)" rel="next">Older entries', page.text)
+        path = html.unescape(older.group(1)) if older else ""
+    entries = list(desk.book.ledger.get_credits(str(desk.client_id))[2])
+    expected = sorted(
+        (e for e in entries if "2026-03-01" <= e.date <= "2026-10-31"),
+        key=lambda e: (e.date, e.id),
+        reverse=True,
+    )
+    assert seen == [str(e.id) for e in expected]
+    assert len(seen) > 50  # more than one page
+    query = base.partition("?")[2]
+    export = browser.get(f"/admin/clients/{desk.client_id}/export.csv?{query}")
+    assert [r["id"] for r in csv.DictReader(io.StringIO(export.text))] == seen
+    assert browser.get(base + "&before=garbage").status == 400
+
+
 # --- bulk -------------------------------------------------------------------------------------
 
 
@@ -532,6 +560,10 @@ def test_client_list_search_filter_sort_and_keyset_pages(desk: Desk) -> None:
     assert "6 clients match" in acme.text
     by_mail = browser.get("/admin/clients?q=C7%40EXAMPLE")
     assert "1 client match" in by_mail.text and "c7@example.org" in by_mail.text
+    full_name = browser.get("/admin/clients?q=ann+lee")
+    assert "1 client match" in full_name.text and "ann@example.com" in full_name.text
+    many = browser.get("/admin/clients?q=example")
+    assert "More clients match than one page shows" in many.text
     desk.credit("9.00")
     top = browser.get("/admin/clients?sort=-balance")
     assert re.findall(r'/admin/clients/(\d+)"', top.text)[0] == str(desk.client_id)

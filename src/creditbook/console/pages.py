@@ -132,6 +132,8 @@ class ReadPages:
         )
         more = len(clients) > CLIENTS_PAGE
         clients = clients[:CLIENTS_PAGE]
+        if total is None and not more and not q.get("after"):
+            total = len(clients)  # a search that fits on one page: counted exactly
         after = _key_of(sort, clients[-1]) if more and clients else ""
         return self.web.render(
             "clients.html",
@@ -173,13 +175,22 @@ class ReadPages:
         client = self._client(client_id)
         q = request.query_params
         date_from, date_to = day(q.get("from")), day(q.get("to"))
-        before = number(q.get("before"), 2**62)
         store = self.web.staff.console
-        entries = store.history(client_id, before, date_from, date_to, PAGE + 1)
-        older = entries[PAGE - 1].seq if len(entries) > PAGE else 0
+        older = ""
+        if date_from or date_to:
+            # A date range walks the date index: newest date first, keyed on (date, id).
+            entries = store.history_dates(
+                client_id, date_from, date_to, _date_key(q.get("before", "")), PAGE + 1
+            )
+            if len(entries) > PAGE:
+                older = f"{entries[PAGE - 1].entry.date}_{entries[PAGE - 1].entry.id}"
+        else:
+            entries = store.history(client_id, number(q.get("before"), 2**62), PAGE + 1)
+            if len(entries) > PAGE:
+                older = str(entries[PAGE - 1].seq)
         entries = entries[:PAGE]
         chart = line_chart(
-            store.balance_samples(client_id, 60),
+            store.balance_samples(client_id),
             f"Balance of client {client.id} over time",
             client.currency_code,
         )
@@ -191,7 +202,7 @@ class ReadPages:
             client=client,
             entries=entries,
             older=older,
-            paged=before != 2**62,
+            paged=bool(q.get("before")),
             filters=filters,
             date_from=date_from,
             date_to=date_to,
@@ -259,6 +270,17 @@ class ReadPages:
             paged=before != 2**62,
             filters=filters,
         )
+
+
+def _date_key(text: str) -> tuple[str, int] | None:
+    """Decode a date-filtered history's ``before`` key, ``YYYY-MM-DD_ID``."""
+    if not text:
+        return None
+    date, _, entry_id = text.partition("_")
+    number = parse_id(entry_id)
+    if not _DAY.fullmatch(date) or number is None:
+        raise Refused(400, "That page link is not valid")
+    return date, number
 
 
 def _notice(done: str) -> str:

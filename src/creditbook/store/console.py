@@ -142,49 +142,65 @@ class ConsoleStore(SqlBase):
             row = self._run(cur, C.ENTRY_GET, entry_id=entry_id).fetchone()
         return None if row is None else _history(row)
 
-    def history(
-        self, client_id: int, before: int, date_from: str, date_to: str, limit: int
-    ) -> list[HistoryEntry]:
+    def history(self, client_id: int, before: int, limit: int) -> list[HistoryEntry]:
         """Return a client's entries newest first, below sequence number ``before``."""
         with self._read() as cur:
             rows = self._run(
+                cur, C.HISTORY, client_id=client_id, before=before, limit=limit
+            ).fetchall()
+        return [_history(r) for r in rows]
+
+    def history_dates(
+        self,
+        client_id: int,
+        date_from: str,
+        date_to: str,
+        before: tuple[str, int] | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        """Return a client's entries dated in a range, newest date first, below a (date, id)."""
+        k_date, k_id = before or (LAST_DAY, 2**62)
+        with self._read() as cur:
+            rows = self._run(
                 cur,
-                C.HISTORY,
+                C.HISTORY_DATES,
                 client_id=client_id,
-                before=before,
                 date_from=date_from or FIRST_DAY,
                 date_to=date_to or LAST_DAY,
+                k_date=k_date,
+                k_id=k_id,
                 limit=limit,
             ).fetchall()
         return [_history(r) for r in rows]
 
     def iter_history(self, client_id: int, date_from: str, date_to: str) -> Iterator[HistoryEntry]:
-        """Yield every entry of a filtered history, newest first, a bounded page at a time."""
-        before = 2**62
+        """Yield a history as the client page lists it, every page, a bounded page at a time."""
+        dated = bool(date_from or date_to)
+        seq: int = 2**62
+        key: tuple[str, int] | None = None
         while True:
-            page = self.history(client_id, before, date_from, date_to, 2000)
+            if dated:
+                page = self.history_dates(client_id, date_from, date_to, key, 2000)
+            else:
+                page = self.history(client_id, seq, 2000)
             yield from page
             if len(page) < 2000:
                 return
-            before = page[-1].seq
+            seq, key = page[-1].seq, (page[-1].entry.date, page[-1].entry.id)
 
-    def balance_samples(self, client_id: int, points: int) -> list[tuple[str, int]]:
-        """Return (date, balance) after entries spread evenly over a client's history.
-
-        A lookup per point, so the cost does not grow with the history.
-        """
+    def balance_samples(self, client_id: int) -> list[tuple[str, int]]:
+        """Return (date, balance) after ``CHART_POINTS`` entries spread evenly over a client's
+        history: one index lookup each, in one statement, whatever the history's length."""
+        points = C.CHART_POINTS
         with self._read() as cur:
             row = self._run(cur, C.CLIENT_ENTRIES, client_id=client_id).fetchone()
             entries = int(row[0]) if row else 0
             if entries == 0:
                 return []
             seqs = sorted({max(1, round(entries * i / points)) for i in range(1, points + 1)})
-            out = []
-            for seq in seqs:
-                found = self._run(cur, C.ENTRY_AT_SEQ, client_id=client_id, seq=seq).fetchone()
-                if found is not None:
-                    out.append((found[0], int(found[1])))
-        return out
+            slots = {n: seqs[min(i, len(seqs) - 1)] for i, n in enumerate(C.SLOT_NAMES)}
+            rows = self._run(cur, C.ENTRIES_AT_SEQS, client_id=client_id, **slots).fetchall()
+        return [(r[1], int(r[2])) for r in rows]
 
     def totals(self) -> list[Total]:
         """Return credit owed per currency."""
@@ -232,16 +248,19 @@ class ConsoleStore(SqlBase):
 
     def client_page(
         self, sort: str, key: dict[str, Any] | None, limit: int, search: str, status: str
-    ) -> tuple[int, list[Client]]:
-        """Return the matching total and a keyset page of clients (``key``: the last row's)."""
-        clean = search.lower().replace("\\", "").replace("%", "").replace("_", "")
+    ) -> tuple[int | None, list[Client]]:
+        """Return a keyset page of clients (``key``: the last row's sort columns) and how many
+        match: counted for a list, None for a search (a count would read the table again)."""
+        clean = search.replace("\\", "").replace("%", "").replace("_", "")
         params: dict[str, Any] = {"status": status, "pattern": f"%{clean}%" if clean else ""}
+        q = C.CLIENTS["postgres" if self.url.startswith("postgres") else "sqlite"]
+        first, after = (q.search_first, q.search_after) if clean else (q.first, q.after)
         with self._read() as cur:
-            total = int(self._run(cur, C.CLIENT_COUNT, **params).fetchone()[0])
+            total = None if clean else int(self._run(cur, q.count, **params).fetchone()[0])
             if key is None:
-                rows = self._run(cur, C.CLIENT_FIRST[sort], limit=limit, **params).fetchall()
+                rows = self._run(cur, first[sort], limit=limit, **params).fetchall()
             else:
-                rows = self._run(cur, C.CLIENT_AFTER[sort], limit=limit, **params, **key).fetchall()
+                rows = self._run(cur, after[sort], limit=limit, **params, **key).fetchall()
         return total, [_client(r) for r in rows]
 
     def activity_page(

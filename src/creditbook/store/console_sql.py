@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .queries import CLIENT_COLUMNS, CREDIT_COLUMNS
 
 SESSION_INSERT = """
@@ -31,14 +33,27 @@ SELECT {", ".join("c." + c.strip() for c in CREDIT_COLUMNS.split(","))}, c.seq, 
 FROM credits c LEFT JOIN reversals r ON r.entry_id = c.id
 """  # noqa: S608 constant text
 ENTRY_GET = _ENTRY + "WHERE c.id = :entry_id"
-#: A client's history, newest first, keyed on ``seq`` (``before``), between two dates.
+#: A client's history, newest first, keyed on ``seq`` (``before``).
 HISTORY = (
-    _ENTRY
-    + """WHERE c.client_id = :client_id AND c.seq < :before
-  AND c.date >= :date_from AND c.date <= :date_to
-ORDER BY c.seq DESC LIMIT :limit"""
+    _ENTRY + "WHERE c.client_id = :client_id AND c.seq < :before ORDER BY c.seq DESC LIMIT :limit"
 )
-ENTRY_AT_SEQ = "SELECT date, balance_cents FROM credits WHERE client_id = :client_id AND seq = :seq"
+#: A date-filtered history, newest date first, keyed on (date, id): it walks the per-client
+#: date index instead of scanning the whole history for the range.
+HISTORY_DATES = (
+    _ENTRY
+    + """WHERE c.client_id = :client_id AND c.date >= :date_from AND c.date <= :date_to
+  AND (c.date, c.id) < (:k_date, :k_id)
+ORDER BY c.date DESC, c.id DESC LIMIT :limit"""
+)
+#: Points of a balance chart: the entries at up to ``CHART_POINTS`` sequence numbers, in one
+#: statement (unused slots repeat a number).
+CHART_POINTS = 60
+#: Placeholder names are letters only (the PostgreSQL store's placeholder pattern).
+SLOT_NAMES = [f"s{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(CHART_POINTS)]
+_SLOTS = ", ".join(f":{name}" for name in SLOT_NAMES)
+ENTRIES_AT_SEQS = f"""
+SELECT seq, date, balance_cents FROM credits WHERE client_id = :client_id AND seq IN ({_SLOTS})
+ORDER BY seq"""  # noqa: S608 constant text: numbered placeholders
 CLIENT_ENTRIES = "SELECT entries FROM clients WHERE id = :client_id"
 
 TOTALS = """
@@ -63,14 +78,18 @@ WHERE c.id >= :first_id AND c.date > :since
 GROUP BY c.date, k.currency_code
 """
 
-_CLIENT_FILTER = """
+
+def _client_filter(like: str) -> str:
+    """Status and search; ``like`` is the dialect's case-insensitive LIKE (SQLite's LIKE is)."""
+    # One match over the fields joined: a single LIKE per row, and "ann lee" finds Ann Lee.
+    return f"""
 WHERE (:status = '' OR status = :status)
-  AND (:pattern = '' OR lower(firstname) LIKE :pattern OR lower(lastname) LIKE :pattern
-       OR email_key LIKE :pattern OR lower(companyname) LIKE :pattern)
+  AND (:pattern = ''
+       OR (firstname || ' ' || lastname || ' ' || companyname || ' ' || email_key) {like} :pattern)
 """
-CLIENT_COUNT = "SELECT COUNT(*) FROM clients" + _CLIENT_FILTER  # noqa: S608 constant text
-_CLIENT_SELECT = f"SELECT {CLIENT_COLUMNS} FROM clients" + _CLIENT_FILTER  # noqa: S608
-#: Sort orders: the columns of the key, and ``ORDER BY``.
+
+
+#: Sort orders: the key's columns (compared with the last row's) and the ``ORDER BY``.
 SORTS = {
     "name": ("(lastname, firstname, id) > (:k_last, :k_first, :k_id)", "lastname, firstname, id"),
     "-name": (
@@ -82,12 +101,46 @@ SORTS = {
     "id": ("id > :k_id", "id"),
     "-id": ("id < :k_id", "id DESC"),
 }
-#: The first page of each sort order, and the page after a key (keyset paging: an index seek,
-#: never an OFFSET scan).
-CLIENT_FIRST = {k: f"{_CLIENT_SELECT} ORDER BY {o} LIMIT :limit" for k, (_, o) in SORTS.items()}
-CLIENT_AFTER = {
-    k: f"{_CLIENT_SELECT} AND {key} ORDER BY {o} LIMIT :limit" for k, (key, o) in SORTS.items()
-}
+#: A search reads the table in storage order and sorts what matched: following an index in
+#: sort order would fetch every row at random for a term that matches few. Wrapping the
+#: columns in a no-op expression keeps the planner off those indexes (both dialects).
+_SCAN = (
+    ("lastname", "(lastname || '')"),
+    ("firstname", "(firstname || '')"),
+    ("balance_cents", "(balance_cents + 0)"),
+    ("id", "(id + 0)"),
+)
+
+
+def _unindexed(sql: str) -> str:
+    for column, expression in _SCAN:
+        sql = re.sub(rf"(?<![:\w]){column}\b", expression, sql)
+    return sql
+
+
+class ClientQueries:
+    """The client list's statements in one dialect: the count, and per sort order the first
+    page and the page after a key (keyset paging: an index seek, never an OFFSET scan); a
+    search has scanning variants of both."""
+
+    def __init__(self, like: str) -> None:
+        where = _client_filter(like)
+        select = f"SELECT {CLIENT_COLUMNS} FROM clients {where}"  # noqa: S608 constant text
+        self.count = "SELECT COUNT(*) FROM clients " + where  # noqa: S608 constant text
+        self.first = {k: f"{select} ORDER BY {o} LIMIT :limit" for k, (_, o) in SORTS.items()}
+        self.after = {
+            k: f"{select} AND {key} ORDER BY {o} LIMIT :limit" for k, (key, o) in SORTS.items()
+        }
+        self.search_first = {
+            k: f"{select} ORDER BY {_unindexed(o)} LIMIT :limit" for k, (_, o) in SORTS.items()
+        }
+        self.search_after = {
+            k: f"{select} AND {_unindexed(key)} ORDER BY {_unindexed(o)} LIMIT :limit"
+            for k, (key, o) in SORTS.items()
+        }
+
+
+CLIENTS = {"sqlite": ClientQueries("LIKE"), "postgres": ClientQueries("ILIKE")}
 
 _ACTIVITY = "SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity "
 _ACTIVITY_FILTER = """AND id < :before AND (:admin_id = 0 OR admin_id = :admin_id)
