@@ -365,6 +365,9 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
             f"{moved['export_rss_mb']:.0f} MB",
             moved["export_rows_per_s"] >= 300_000 and moved["export_rss_mb"] <= 100,
         )
+    console = results.get("console")
+    if console:
+        _console_rows(console, row)
     parse = results.get("parse")
     if parse:
         row(
@@ -388,6 +391,60 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
         "|---|---|---|---|",
         *rows,
     ]
+
+
+def _console_rows(console: dict[str, Any], row: Any) -> None:
+    """The web console's page timings (bench/console_pages.py), per store."""
+
+    def p50(key: str) -> str:
+        return " / ".join(
+            f"{store} {figures[key]['p50_ms']:.1f} ms (p95 {figures[key]['p95_ms']:.1f})"
+            for store, figures in console.items()
+        )
+
+    def met(key: str, limit: float) -> bool:
+        return all(figures[key]["p50_ms"] <= limit for figures in console.values())
+
+    row(
+        "console: client page of a client with 1,000,000 entries, p50",
+        "<= 50 ms",
+        p50("client_page"),
+        met("client_page", 50),
+    )
+    row(
+        "console: the same, pages deep in the history", "(no target)", p50("client_page_deep"), None
+    )
+    row(
+        "console: the same, a one-month date filter",
+        "(no target)",
+        p50("client_page_filtered"),
+        None,
+    )
+    row(
+        "console: client list on 100,000 clients, p50",
+        "<= 50 ms",
+        p50("client_list"),
+        met("client_list", 50),
+    )
+    row("console: the client list 1,000 clients in", "(no target)", p50("client_list_deep"), None)
+    row("console: the client list by balance", "(no target)", p50("client_list_by_balance"), None)
+    row(
+        "console: a client search (substring, 100,000 clients)",
+        "(no target)",
+        p50("client_list_search"),
+        None,
+    )
+    row("console: overview", "(no target)", p50("overview"), None)
+    row(
+        "console: CSV export of 1,000,000 entries, server RSS",
+        "<= 200 MB",
+        " / ".join(
+            f"{store} {f['export']['rss_peak_mb']:.0f} MB peak in {f['export']['seconds']:.1f} s "
+            f"({f['export']['mb']:.0f} MB of CSV)"
+            for store, f in console.items()
+        ),
+        all(f["export"]["rss_peak_mb"] <= 200 for f in console.values()),
+    )
 
 
 def _updates(results: dict[str, Any]) -> list[tuple[str, str]]:

@@ -499,7 +499,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per cell (default 3; quick and smoke 1)")
     parser.add_argument(
         "--only",
-        choices=["backup_load", "webhook_dead", "transfer"],
+        choices=["backup_load", "webhook_dead", "transfer", "console"],
         help="measure only this (with --merge: update that run's figures, keep its cells)",
     )
     parser.add_argument("--seconds", type=float, help="seconds per run (default 10)")
@@ -569,6 +569,12 @@ def main() -> None:
                 print("import, copy and export at full size", flush=True)
                 results["transfer"] = transfer_speed()
                 print(f"  {results['transfer']}", flush=True)
+            if args.only in (None, "console") and store == stores[0]:
+                from console_pages import measure as console_pages
+
+                print("web console pages on 100,000 clients and 1,000,000 entries", flush=True)
+                results["console"] = console_pages(",".join(stores))
+                print(f"  {results['console']}", flush=True)
             if args.only in (None, "backup_load"):
                 print(
                     f"{store}: a backup of 1,000,000 entries while 32 connections write", flush=True
