@@ -61,6 +61,25 @@ def test_admin_commands(cli: Cli) -> None:
     assert (code, err) == (1, "error: Administrator Not Found\n")
 
 
+def test_admin_console_access(cli: Cli) -> None:
+    """admin add --access, set-access, and the access in admin list."""
+    assert cli("admin", "add", "ann", "--password-stdin", stdin="pw\n")[0] == 0
+    code, out, _ = cli("admin", "add", "bob", "--password-stdin", "--access", "viewer", stdin="p\n")
+    assert code == 0 and "console access viewer" in out
+    assert [a["access"] for a in cli.json("admin", "list")] == ["manager", "viewer"]
+    assert cli("admin", "set-access", "bob", "OWNER")[1] == (
+        "Admin bob now has owner access to the console\n"
+    )
+    assert cli.json("admin", "list")[1]["access"] == "owner"
+    with pytest.raises(SystemExit):
+        cli("admin", "set-access", "bob", "god")
+    assert "invalid choice: 'god'" in cli.capsys.readouterr().err
+    code, _, err = cli("admin", "set-access", "ghost", "viewer")
+    assert (code, err) == (1, "error: Administrator Not Found\n")
+    _, out, _ = cli("config", "list")
+    assert "console_idle_minutes" in out and "console_session_hours" in out
+
+
 def test_credential_commands(cli: Cli) -> None:
     """credential add prints the secret once; list never shows it; revoke deletes it."""
     cli("admin", "add", "root", "--password-stdin", stdin="pw\n")
@@ -164,6 +183,7 @@ def test_help_runs_as_module() -> None:
         ["admin", "add"],
         ["admin", "disable"],
         ["admin", "list"],
+        ["admin", "set-access"],
         ["credential", "add"],
         ["credential", "list"],
         ["credential", "revoke"],

@@ -630,6 +630,24 @@ def test_owner_manages_api_access(desk: Desk) -> None:
     assert desk.book.ledger.admin("newbie").access == "viewer"
 
 
+def test_reversals_and_bulk_rows_travel_with_a_copy(desk: Desk, tmp_path: object) -> None:
+    from creditbook.backup import copy
+
+    desk.credit("10.00", "Prepayment")
+    browser = desk.logged_in("manager")
+    page = page_of(desk, browser)
+    entry = re.findall(r"/admin/entries/(\d+)/reverse", page.text)[0]
+    assert browser.post(f"/admin/entries/{entry}/reverse", {"csrf": page.csrf()}).status == 303
+    target = f"sqlite:///{tmp_path}/copy.db"
+    assert copy(desk.book.store.url, target).ok
+    with creditbook.open(target) as restored:
+        from creditbook.staff import Staff
+
+        with pytest.raises(creditbook.CreditError, match="already been reversed"):
+            Staff(restored.ledger).reverse_credit(entry, actor=ACTOR)
+        assert restored.ledger.admin("owner").access == "owner"
+
+
 # --- bounded input, the hot path ------------------------------------------------------------
 
 
