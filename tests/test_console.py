@@ -667,6 +667,53 @@ def test_oversized_and_broken_requests(desk: Desk) -> None:
     assert desk.cents() == 0
 
 
+def test_hostile_input_never_gives_a_server_error(desk: Desk) -> None:
+    desk.credit("10.00")
+    browser = desk.logged_in("owner")
+    token = browser.get("/admin/").csrf()
+    huge = "9" * 30
+    for path in (
+        f"/admin/clients/{huge}",
+        f"/admin/clients/{huge}/export.csv",
+        f"/admin/clients/{desk.client_id}?before={huge}",
+        f"/admin/clients/{desk.client_id}?from=2026-02-30",
+        f"/admin/clients/{desk.client_id}?from=2026-01-01&before=2026-01-01_{huge}",
+        "/admin/clients?q=%00",
+        "/admin/clients?q=" + "%25" * 50 + "&status=%00",
+        "/admin/clients?sort=name&after=WzE5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5XQ==",
+        "/admin/clients?sort=id&after=WzE5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5XQ==",
+        "/admin/clients?sort=-balance&after=WyJ4IiwxXQ==",
+        "/admin/clients?sort=-balance&after=%FF",
+        f"/admin/activity?client={huge}&admin=%00&from=x",
+        "/admin/activity?admin=" + "a" * 1000,
+        "/admin/static/../../../etc/passwd",
+    ):
+        page = browser.get(path)
+        assert page.status < 500, (path, page.status, page.text[:300])
+    for path, form in (
+        (f"/admin/clients/{huge}/credit", {"amount": "1", "description": "x"}),
+        (f"/admin/clients/{desk.client_id}/credit", {"amount": "1", "description": "a\x00b"}),
+        (f"/admin/clients/{desk.client_id}/credit", {"amount": huge, "description": "x"}),
+        (f"/admin/clients/{desk.client_id}/credit", {"amount": "1", "date": "0000-00-00"}),
+        (f"/admin/entries/{huge}/reverse", {}),
+        ("/admin/access/revoke", {"identifier": "a\x00"}),
+        ("/admin/access/deny", {"entry": "not an address"}),
+        ("/admin/access/setting", {"name": "ban_failures", "value": huge}),
+        ("/admin/access/nothing", {}),
+        ("/admin/bulk/apply", {"csv": "clientid,amount,description\n" + huge + ",1,x\n"}),
+    ):
+        page = browser.post(path, {"csrf": token, **form})
+        assert page.status < 500, (path, page.status, page.text[:300])
+    raw = browser.request(
+        "POST",
+        "/admin/access/deny",
+        b"csrf=" + token.encode() + b"&entry=%ED%A0%80",
+        {"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert raw.status == 400  # not UTF-8
+    assert desk.cents() == 1000
+
+
 def test_the_api_never_loads_the_console(database: str) -> None:
     creditbook.open(database).close()
     code = f"""

@@ -45,9 +45,10 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the run."""
+    """One headless Chromium for this module: Playwright's synchronous API keeps an event loop
+    running on the main thread while it is open, which later tests' ``asyncio.run`` refuses."""
     path = find_chromium()
     if path is None:
         message = "Chromium not found: apt-get install chromium"

@@ -87,7 +87,8 @@ class OwnerPages:
                 entry = canonical_network(form.get("entry", ""))
                 ledger.store.allow_ip(entry, actor, ledger.now())
             elif name == "deny":
-                ledger.store.deny_ip(form.get("entry", ""), actor, ledger.now())
+                if not ledger.store.deny_ip(form.get("entry", ""), actor, ledger.now()):
+                    raise errors.NotFound("That entry is not on the allow-list")
             elif name == "setting":
                 setting = SETTINGS.get(form.get("name", ""))
                 if setting is None:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from .. import errors
 from ..exports import safe_cell
 from ..model import Client
-from ..rules import parse_id
+from ..rules import NUL, parse_id
 from ..store.console import HistoryEntry
 from .charts import line_chart
 from .session import Staffer
@@ -296,21 +296,23 @@ def _client_key(sort: str, text: str) -> dict[str, Any] | None:
         return None
     try:
         parts = json.loads(base64.urlsafe_b64decode(text.encode("ascii")))
-        if sort in ("name", "-name"):
-            last, first, client_id = parts
-            if isinstance(last, str) and isinstance(first, str) and isinstance(client_id, int):
-                return {"k_last": last, "k_first": first, "k_id": client_id}
-        elif sort in ("balance", "-balance"):
-            balance, client_id = parts
-            if isinstance(balance, int) and isinstance(client_id, int):
-                return {"k_balance": balance, "k_id": client_id}
-        else:
-            (client_id,) = parts
-            if isinstance(client_id, int):
-                return {"k_id": client_id}
-    except (ValueError, TypeError, UnicodeError):
-        pass
+    except (ValueError, UnicodeError):
+        parts = None
+    if not isinstance(parts, list) or not parts or not _whole(parts[-1]):
+        raise Refused(400, "That page link is not valid")
+    if sort in ("name", "-name") and len(parts) == 3:
+        if all(isinstance(p, str) and NUL not in p for p in parts[:2]):
+            return {"k_last": parts[0], "k_first": parts[1], "k_id": parts[2]}
+    elif sort in ("balance", "-balance") and len(parts) == 2 and _whole(parts[0]):
+        return {"k_balance": parts[0], "k_id": parts[1]}
+    elif sort in ("id", "-id") and len(parts) == 1:
+        return {"k_id": parts[0]}
     raise Refused(400, "That page link is not valid")
+
+
+def _whole(value: object) -> bool:
+    """A whole number a database column can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62
 
 
 def _key_of(sort: str, client: Client) -> str:

@@ -21,12 +21,15 @@ from .. import errors
 from ..admins import ACCESS_LEVELS
 from ..ledger import Ledger
 from ..money import format_cents
+from ..rules import NUL
 from ..staff import Staff, may
 from ..whmcs.access import AccessPolicy
 from .session import COOKIE, Sessions, Staffer, check_csrf
 
 log = logging.getLogger("creditbook")
 PREFIX = "/admin"
+MAX_ID = 2**62
+BAD_TEXT = "The request contains characters that are not allowed"
 MAX_FORM = 64 * 1024
 MAX_UPLOAD = 3 * 1024 * 1024
 CSP = (
@@ -147,6 +150,7 @@ class Web:
                             target += "?" + request.url.query
                         query = urllib.parse.urlencode({"next": target})
                         return RedirectResponse(f"{PREFIX}/login?{query}", 303)
+                    _check_request(request)
                     form: dict[str, str] = {}
                     if request.method == "POST":
                         if not self.same_origin(request):
@@ -166,6 +170,15 @@ class Web:
             return endpoint
 
         return wrap
+
+
+def _check_request(request: Request) -> None:
+    """Refuse what no page can use: ids beyond any database id, text holding NUL."""
+    for value in request.path_params.values():
+        if isinstance(value, int) and value > MAX_ID:
+            raise Refused(404, "Not Found")
+    if any(NUL in v for v in request.query_params.values()):
+        raise Refused(400, BAD_TEXT)
 
 
 async def read_form(request: Request, limit: int) -> dict[str, str]:
@@ -196,7 +209,16 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "The form is not UTF-8") from None
-    pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, max_num_fields=1000)
+    try:
+        pairs = urllib.parse.parse_qsl(
+            text, keep_blank_values=True, max_num_fields=1000, errors="strict"
+        )
+    except UnicodeDecodeError:
+        raise Refused(400, "The form is not UTF-8") from None
+    except ValueError:
+        raise Refused(400, "The form has too many fields") from None
+    if any(NUL in v for _, v in pairs):
+        raise Refused(400, BAD_TEXT)
     return dict(pairs)
 
 
@@ -215,6 +237,8 @@ async def _multipart(request: Request, body: bytes) -> dict[str, str]:
                 if isinstance(value, UploadFile):
                     data = await value.read()
                     out[name + ":file"] = data.decode("latin-1")
+                elif NUL in value:
+                    raise Refused(400, BAD_TEXT)
                 else:
                     out[name] = value
     except MultiPartException as exc:
