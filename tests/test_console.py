@@ -375,6 +375,55 @@ def test_reverse_an_entry_once(desk: Desk) -> None:
     assert missing.status == 404
 
 
+def test_a_refused_reversal_or_bulk_row_claims_nothing_even_in_a_shared_commit(
+    desk: Desk,
+) -> None:
+    """Concurrent writes share commits (group commit): a refused reversal or bulk row in such a
+    batch must leave no claim behind, so it can be applied later."""
+    import threading
+
+    from creditbook.staff import Staff
+
+    desk.credit("30.00", "Prepayment")
+    desk.credit("25.00", "Used", type="remove")
+    entry = next(iter(desk.book.ledger.get_credits(str(desk.client_id))[2])).id
+    staff = Staff(desk.book.ledger)
+    bulk = staff.read_bulk(
+        f"clientid,amount,description\n{desk.client_id},-40.00,Too much\n".encode(), actor=ACTOR
+    )
+    assert bulk.rows[0].error == "Amount exceeds customer credit balance"
+    bulk.rows[0].error = ""  # as if the balance had moved since the preview: the store refuses
+    outcomes: list[str] = []
+    start = threading.Barrier(24)
+
+    def reverse() -> None:
+        start.wait()
+        try:
+            staff.reverse_credit(entry, actor=ACTOR)
+            outcomes.append("reversed")
+        except creditbook.CreditError as exc:
+            outcomes.append(exc.message)
+
+    def bulk_row() -> None:
+        start.wait()
+        outcomes.extend(outcome for _, outcome, _ in staff.apply_bulk(bulk))
+
+    def credit() -> None:
+        start.wait()
+        desk.credit("0.01", "Noise")
+
+    threads = [threading.Thread(target=f) for f in [reverse] * 8 + [bulk_row] * 8 + [credit] * 8]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(outcomes) == {"Amount exceeds customer credit balance"}
+    desk.credit("100.00", "Top up")
+    staff.reverse_credit(entry, actor=ACTOR)  # not claimed by the refusals
+    assert [o for _, o, _ in staff.apply_bulk(bulk)] == ["applied"]
+    assert desk.cents() == 500 + 8 + 10000 - 3000 - 4000
+
+
 def test_viewer_sees_everything_and_changes_nothing(desk: Desk) -> None:
     desk.credit("10.00")
     viewer = desk.logged_in("viewer")

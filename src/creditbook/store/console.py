@@ -7,6 +7,7 @@ against ``WebhookStore``. Constant statements only (``console_sql.py``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, NamedTuple
 
 from .. import errors
@@ -105,26 +106,50 @@ class ConsoleStore(SqlBase):
 
     def reverse_entry(self, entry_id: int, op: CreditOp) -> int:
         """Apply a reversal of an entry (once per entry, ever); return the new balance."""
-
-        def work(cur: Cursor) -> int:
-            claimed = self._run(
-                cur, C.REVERSAL_CLAIM, entry_id=entry_id, client_id=op.client_id, at=op.at
-            ).rowcount
-            if not claimed:
-                raise errors.AlreadyReversed()
-            return self._apply_credit(cur, op)
-
-        return self._transact(work)
+        return self._transact(
+            partial(
+                self._claimed_credit,
+                op=op,
+                find=(C.REVERSAL_FIND, {"entry_id": entry_id}),
+                claim=(C.REVERSAL_CLAIM, {"entry_id": entry_id, "client_id": op.client_id}),
+                taken=errors.AlreadyReversed,
+            )
+        )
 
     def apply_bulk_row(self, file: str, row: int, op: CreditOp) -> int:
         """Apply one bulk-credit row (once per file and row, ever); return the new balance."""
+        key = {"file": file, "row": row}
+        return self._transact(
+            partial(
+                self._claimed_credit,
+                op=op,
+                find=(C.BULK_FIND, key),
+                claim=(C.BULK_CLAIM, key),
+                taken=errors.BulkRowDone,
+            )
+        )
 
-        def work(cur: Cursor) -> int:
-            if not self._run(cur, C.BULK_CLAIM, file=file, row=row, at=op.at).rowcount:
-                raise errors.BulkRowDone()
-            return self._apply_credit(cur, op)
+    def _claimed_credit(
+        self,
+        cur: Cursor,
+        op: CreditOp,
+        find: tuple[str, dict[str, Any]],
+        claim: tuple[str, dict[str, Any]],
+        taken: type[errors.CreditError],
+    ) -> int:
+        """Apply a credit and claim what it applies, in one transaction, refusing before any
+        write: a refused unit of a group commit has nothing to undo (``batch.commit_units``).
 
-        return self._transact(work)
+        The claim is looked up first, then the credit applied (it refuses before writing), then
+        the claim written. Only a concurrent claim on PostgreSQL can make the last step fail; such
+        a write is a transaction of its own, so raising there rolls the credit back with it.
+        """
+        if self._run(cur, find[0], **find[1]).fetchone() is not None:
+            raise taken()
+        balance = self._apply_credit(cur, op)
+        if not self._run(cur, claim[0], **claim[1], at=op.at).rowcount:
+            raise taken()
+        return balance
 
     def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
         raise NotImplementedError  # supplied by SqlStore

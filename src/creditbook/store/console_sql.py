@@ -25,6 +25,8 @@ INSERT INTO bulk_rows (file, row, at) VALUES (:file, :row, :at)
 ON CONFLICT (file, row) DO NOTHING
 """
 BULK_DONE = "SELECT row FROM bulk_rows WHERE file = :file"
+REVERSAL_FIND = "SELECT 1 FROM reversals WHERE entry_id = :entry_id"
+BULK_FIND = "SELECT 1 FROM bulk_rows WHERE file = :file AND row = :row"
 
 #: An entry with who made it and whether it was reversed.
 _ENTRY = f"""
