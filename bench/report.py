@@ -435,6 +435,13 @@ def _console_rows(console: dict[str, Any], row: Any) -> None:
         None,
     )
     row("console: overview", "(no target)", p50("overview"), None)
+    if all("overview_cold_ms" in f for f in console.values()):
+        row(
+            "console: overview, first request (the 90-day chart over 1,000,000 recent entries)",
+            "(no target)",
+            " / ".join(f"{store} {f['overview_cold_ms']:.0f} ms" for store, f in console.items()),
+            None,
+        )
     row(
         "console: CSV export of 1,000,000 entries, server RSS",
         "<= 200 MB",
