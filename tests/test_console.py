@@ -619,6 +619,38 @@ def test_client_list_search_filter_sort_and_keyset_pages(desk: Desk) -> None:
     assert browser.get("/admin/clients?sort=name&after=garbage").status == 400
 
 
+def test_client_list_and_activity_export_exactly_their_filtered_lists(desk: Desk) -> None:
+    for i in range(2500):
+        desk.book.ledger.add_client(
+            firstname=f"F{i}",
+            lastname="=cmd" if i == 7 else f"L{i:04d}",
+            email=f"x{i}@{'acme' if i % 2 else 'other'}.example",
+            actor=ACTOR,
+        )
+    desk.credit("3.50", "-minus first")
+    browser = desk.logged_in("viewer")
+    page = browser.get("/admin/clients?q=acme&sort=-name")
+    link = re.search(r'href="(/admin/clients\.csv\?[^"]+)" download>Export CSV', page.text)
+    assert link
+    export = browser.get(html.unescape(link.group(1)))
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(rows) == 1250 and all("@acme." in r["email"] for r in rows)
+    names = [(r["lastname"], r["firstname"]) for r in rows]
+    assert names == sorted(names, reverse=True)  # the list's own order, every page of it
+    shown = re.findall(r'/admin/clients/(\d+)">', page.text)
+    assert [r["id"] for r in rows[: len(shown)]] == shown
+    everyone = list(csv.DictReader(io.StringIO(browser.get("/admin/clients.csv").text)))
+    assert len(everyone) == 2501
+    assert any(r["lastname"] == "'=cmd" for r in everyone)
+    assert next(r for r in everyone if r["id"] == str(desk.client_id))["balance"] == "3.50"
+    activity = browser.get(f"/admin/activity.csv?client={desk.client_id}")
+    lines = list(csv.DictReader(io.StringIO(activity.text)))
+    assert [r["action"] for r in lines] == ["addcredit", "addclient"]
+    assert lines[0]["detail"] == "Added credit 3.50: -minus first"
+    all_lines = list(csv.DictReader(io.StringIO(browser.get("/admin/activity.csv").text)))
+    assert len(all_lines) == 2500 + 1 + 1 + 3  # clients, the client, the credit, the admins
+
+
 def test_overview_and_activity(desk: Desk) -> None:
     desk.credit("12.34", "Opening")
     eur = desk.book.ledger.add_client(

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..whmcs import Api
 from .changes import ChangePages
+from .lists import ListExports
 from .owner import OwnerPages
 from .pages import ReadPages
 from .session import COOKIE, LoginRefused, Staffer
@@ -50,6 +51,7 @@ class Console:
                     Route("/logout", self.logout, methods=["POST"]),
                     Mount("/static", static, name="static"),
                     *pages.routes(),
+                    *ListExports(self.web, pages).routes(),
                     *ChangePages(self.web, pages).routes(),
                     *OwnerPages(self.web).routes(),
                 ],

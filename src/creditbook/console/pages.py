@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import base64
-import csv
 import datetime as dt
-import io
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import errors
-from ..exports import safe_cell
 from ..model import Client
 from ..rules import NUL, parse_id
-from ..store.console import HistoryEntry
 from .charts import line_chart
 from .session import Staffer
 from .web import Refused, Web
@@ -73,7 +69,6 @@ class ReadPages:
             Route("/", g()(self.overview)),
             Route("/clients", g()(self.clients)),
             Route("/clients/{client_id:int}", g()(self.client)),
-            Route("/clients/{client_id:int}/export.csv", g()(self.export)),
             Route("/activity", g()(self.activity)),
         ]
 
@@ -119,13 +114,7 @@ class ReadPages:
 
     def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         q = request.query_params
-        search = q.get("q", "")[:100].strip()
-        status = q.get("status", "")
-        if status not in STATUSES:
-            status = ""
-        sort = q.get("sort", "name")
-        if sort not in SORTS:
-            sort = "name"
+        search, status, sort = client_filters(q)
         key = _client_key(sort, q.get("after", ""))
         total, clients = self.web.staff.console.client_page(
             sort, key, CLIENTS_PAGE + 1, search, status
@@ -151,7 +140,7 @@ class ReadPages:
 
     # --- one client ------------------------------------------------------------------------
 
-    def _client(self, client_id: int) -> Client:
+    def find_client(self, client_id: int) -> Client:
         client = self.web.ledger.store.get_client(client_id)
         if client is None:
             raise Refused(404, errors.ClientNotFound.message)
@@ -172,7 +161,7 @@ class ReadPages:
         notice: str = "",
     ) -> Response:
         """Render a client's page (also after a refused change, with the form's values)."""
-        client = self._client(client_id)
+        client = self.find_client(client_id)
         q = request.query_params
         date_from, date_to = day(q.get("from")), day(q.get("to"))
         store = self.web.staff.console
@@ -213,25 +202,25 @@ class ReadPages:
             today=self.web.ledger.today(),
         )
 
-    def export(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
-        client = self._client(int(request.path_params["client_id"]))
-        q = request.query_params
-        date_from, date_to = day(q.get("from")), day(q.get("to"))
-        rows = self.web.staff.console.iter_history(client.id, date_from, date_to)
-        name = f"client-{client.id}-credits.csv"
-        return StreamingResponse(
-            _csv_lines(rows),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "content-disposition": f'attachment; filename="{name}"',
-                "cache-control": "no-store",
-            },
-        )
-
     # --- activity --------------------------------------------------------------------------
 
     def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         q = request.query_params
+        where, filters = self.activity_filters(q)
+        before = number(q.get("before"), 2**62)
+        lines = self.web.staff.console.activity_page(**where, before=before, limit=PAGE + 1)
+        older = lines[PAGE - 1].id if len(lines) > PAGE else 0
+        return self.web.render(
+            "activity.html",
+            who,
+            lines=lines[:PAGE],
+            older=older,
+            paged=before != 2**62,
+            filters=filters,
+        )
+
+    def activity_filters(self, q: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The activity filters of a query string: for the store, and for links."""
         client_id = number(q.get("client"))
         admin_name = q.get("admin", "")[:64].strip()
         admin_id = 0
@@ -239,19 +228,10 @@ class ReadPages:
             admin = self.web.ledger.find_admin(admin_name)
             admin_id = admin.id if admin is not None else -1
         date_from, date_to = day(q.get("from")), day(q.get("to"))
-        at_to = ""
+        at_to = "9999"
         if date_to:
             at_to = (dt.date.fromisoformat(date_to) + dt.timedelta(days=1)).isoformat()
-        before = number(q.get("before"), 2**62)
-        lines = self.web.staff.console.activity_page(
-            client_id=client_id,
-            admin_id=admin_id,
-            at_from=date_from,
-            at_to=at_to or "9999",
-            before=before,
-            limit=PAGE + 1,
-        )
-        older = lines[PAGE - 1].id if len(lines) > PAGE else 0
+        where = {"client_id": client_id, "admin_id": admin_id, "at_from": date_from, "at_to": at_to}
         filters = {
             k: v
             for k, v in (
@@ -262,14 +242,15 @@ class ReadPages:
             )
             if v
         }
-        return self.web.render(
-            "activity.html",
-            who,
-            lines=lines[:PAGE],
-            older=older,
-            paged=before != 2**62,
-            filters=filters,
-        )
+        return where, filters
+
+
+def client_filters(q: Mapping[str, str]) -> tuple[str, str, str]:
+    """The client list's search, status and sort order from a query string."""
+    search = q.get("q", "")[:100].strip()
+    status = q.get("status", "")
+    sort = q.get("sort", "name")
+    return search, status if status in STATUSES else "", sort if sort in SORTS else "name"
 
 
 def _date_key(text: str) -> tuple[str, int] | None:
@@ -317,42 +298,14 @@ def _whole(value: object) -> bool:
 
 def _key_of(sort: str, client: Client) -> str:
     """Encode a client's sort columns as the next page's ``after`` key."""
-    if sort in ("name", "-name"):
-        parts: list[Any] = [client.lastname, client.firstname, client.id]
-    elif sort in ("balance", "-balance"):
-        parts = [client.balance_cents, client.id]
-    else:
-        parts = [client.id]
+    parts = list(key_after(sort, client).values())
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode("ascii")
 
 
-def _csv_lines(rows: Iterator[HistoryEntry]) -> Iterator[bytes]:
-    """The filtered history as CSV, streamed: amounts stay numbers, text is neutralised."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["id", "date", "description", "amount", "balance", "by", "reversed"])
-    count = 0
-    for row in rows:
-        e = row.entry
-        writer.writerow(
-            [
-                e.id,
-                e.date,
-                safe_cell(e.description),
-                _plain(e.amount_cents),
-                _plain(e.balance_cents),
-                safe_cell(row.actor),
-                "yes" if row.reversed else "",
-            ]
-        )
-        count += 1
-        if count % 1000 == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
-
-
-def _plain(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+def key_after(sort: str, client: Client) -> dict[str, Any]:
+    """A client's sort columns: the key of the page after it."""
+    if sort in ("name", "-name"):
+        return {"k_last": client.lastname, "k_first": client.firstname, "k_id": client.id}
+    if sort in ("balance", "-balance"):
+        return {"k_balance": client.balance_cents, "k_id": client.id}
+    return {"k_id": client.id}
