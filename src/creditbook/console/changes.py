@@ -45,6 +45,7 @@ class ChangePages:
         ]
 
     def credit(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The add/remove credit form."""
         client_id = int(request.path_params["client_id"])
         kind = form.get("type", "add")
         try:
@@ -64,6 +65,7 @@ class ChangePages:
         return RedirectResponse(f"{PREFIX}/clients/{client_id}?done=credit", 303)
 
     def reverse(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """Reverse an entry."""
         entry_id = int(request.path_params["entry_id"])
         try:
             original = self.web.staff.entry(entry_id).entry
@@ -78,6 +80,7 @@ class ChangePages:
         return RedirectResponse(f"{PREFIX}/clients/{original.client_id}?done=reversed", 303)
 
     def bulk(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The bulk credit upload form."""
         return self.web.render("bulk.html", who, bulk=None)
 
     def _read(self, form: dict[str, str], who: Staffer) -> BulkFile:
@@ -88,12 +91,14 @@ class ChangePages:
         return self.web.staff.read_bulk(data, actor=who.actor)
 
     def preview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """Check every row of an uploaded file; apply nothing."""
         bulk = self._read(form, who)
         csv_text = "" if bulk.error else _as_text(form)
         status = 400 if bulk.error else 200
         return self.web.render("bulk.html", who, status, bulk=bulk, csv_text=csv_text)
 
     def apply(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """Apply a previewed file's valid rows, streaming the page as they are applied."""
         bulk = self._read(form, who)
         if bulk.error:
             return self.web.render("bulk.html", who, 400, bulk=bulk, csv_text="")

@@ -83,6 +83,7 @@ class ListExports:
         ]
 
     def history(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """A client's history as CSV, as the client page lists it (with its date filter)."""
         client = self.pages.find_client(int(request.path_params["client_id"]))
         q = request.query_params
         date_from, date_to = day(q.get("from")), day(q.get("to"))
@@ -91,6 +92,7 @@ class ListExports:
         return csv_response(name, HISTORY_HEADER, history_rows(entries))
 
     def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The client list as CSV: every client it matches, in its order."""
         search, status, sort = client_filters(request.query_params)
         store = self.web.staff.console
 
@@ -118,6 +120,7 @@ class ListExports:
         return csv_response("clients.csv", [*header, "balance", "created_at"], rows())
 
     def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The activity log as CSV: every line the filter matches, newest first."""
         where, _ = self.pages.activity_filters(request.query_params)
         store = self.web.staff.console
 

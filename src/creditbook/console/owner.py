@@ -58,10 +58,12 @@ class OwnerPages:
         )
 
     def page(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The API access page."""
         done = request.query_params.get("done", "")
         return self._render(who, notice=f"Saved: {done}." if done.isalpha() else "")
 
     def change(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """One of the API access page's forms (the path names which)."""
         name = request.path_params["form"]
         ledger, actor = self.web.ledger, who.actor
         try:

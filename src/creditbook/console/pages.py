@@ -75,6 +75,7 @@ class ReadPages:
     # --- overview --------------------------------------------------------------------------
 
     def overview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The overview: credit owed per currency, its 90-day chart, the last 20 changes."""
         store = self.web.staff.console
         totals = store.totals()
         return self.web.render(
@@ -113,6 +114,7 @@ class ReadPages:
     # --- clients ---------------------------------------------------------------------------
 
     def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The client list: search, status filter, sort order, keyset pages."""
         q = request.query_params
         search, status, sort = client_filters(q)
         key = _client_key(sort, q.get("after", ""))
@@ -141,12 +143,14 @@ class ReadPages:
     # --- one client ------------------------------------------------------------------------
 
     def find_client(self, client_id: int) -> Client:
+        """A client by id, or a 404 page."""
         client = self.web.ledger.store.get_client(client_id)
         if client is None:
             raise Refused(404, errors.ClientNotFound.message)
         return client
 
     def client(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """A client's page."""
         return self.client_page(request, who, int(request.path_params["client_id"]))
 
     def client_page(
@@ -205,6 +209,7 @@ class ReadPages:
     # --- activity --------------------------------------------------------------------------
 
     def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The activity log, filtered and paged."""
         q = request.query_params
         where, filters = self.activity_filters(q)
         before = number(q.get("before"), 2**62)
