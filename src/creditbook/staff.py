@@ -12,7 +12,6 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from . import errors, money
 from .admins import ACCESS_LEVELS
@@ -189,8 +188,3 @@ class Staff:
                 yield row, exc.message, 0
             else:
                 yield row, "applied", balance
-
-
-def signed_amount(row: BulkRow) -> Decimal:
-    """The signed amount a bulk row applies."""
-    return money.from_cents(row.op.amount_cents) if row.op else Decimal(0)

@@ -83,10 +83,11 @@ class Sessions:
         )
 
     def load(self, session_id: str, ip: str) -> Staffer | None:
-        """Return the staffer of a live session, or None (unknown, expired, admin disabled)."""
+        """Return the staffer of a live session, or None (unknown, expired, admin disabled).
+
+        The caller refreshes the access policy first (its settings give the time limits)."""
         if not session_id or len(session_id) > 100:
             return None
-        self.policy.refresh()
         key = digest(session_id)
         found = self.store.get_session(key)
         if found is None:
