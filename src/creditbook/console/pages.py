@@ -1,4 +1,4 @@
-"""The console's read pages: overview, clients, a client's page and its CSV export, activity."""
+"""The console's read pages: overview, clients, a client's page, activity (CSV: ``lists.py``)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def number(text: str | None, default: int = 0) -> int:
 
 
 class ReadPages:
-    """Overview, clients, client page, export and activity."""
+    """Overview, clients, client page and activity."""
 
     def __init__(self, web: Web) -> None:
         self.web = web
