@@ -795,6 +795,44 @@ def test_hostile_input_never_gives_a_server_error(desk: Desk) -> None:
     assert desk.cents() == 1000
 
 
+@pytest.mark.slow
+def test_sessions_work_across_worker_processes(desk: Desk) -> None:
+    """A session made by one worker is known to the other; logging out ends it for both."""
+    import httpx
+
+    from helpers import Server
+
+    url = desk.book.store.url
+    with Server(url, "--workers", "2", env={"CREDITBOOK_WEBHOOKS": "0"}) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            login = http.post("/admin/login", data={"username": "manager", "password": PASSWORD})
+            assert login.status_code == 303
+            pages = [http.get(f"/admin/clients/{desk.client_id}") for _ in range(30)]
+            assert {p.status_code for p in pages} == {200}
+            token = re.search(r'name="csrf" value="([0-9a-f]+)"', pages[-1].text)
+            assert token
+            for _ in range(10):
+                done = http.post(
+                    f"/admin/clients/{desk.client_id}/credit",
+                    data={"csrf": token.group(1), "amount": "1.00", "description": "w"},
+                    headers={"origin": server.url},
+                )
+                assert done.status_code == 303
+            cookie = http.cookies["creditbook_session"]
+            with httpx.Client(base_url=server.url, timeout=30) as copy:
+                copy.cookies.set("creditbook_session", cookie, path="/admin")
+                assert {copy.get("/admin/").status_code for _ in range(10)} == {200}
+            http.post(
+                "/admin/logout", data={"csrf": token.group(1)}, headers={"origin": server.url}
+            )
+        with httpx.Client(base_url=server.url, timeout=30) as replay:
+            replay.cookies.set("creditbook_session", cookie, path="/admin")
+            assert replay.get("/admin/").status_code == 303  # ended for every worker
+            after = [replay.get("/admin/").status_code for _ in range(10)]
+            assert set(after) == {303}
+    assert desk.cents() == 1000
+
+
 def test_the_api_never_loads_the_console(database: str) -> None:
     creditbook.open(database).close()
     code = f"""
