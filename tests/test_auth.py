@@ -144,3 +144,14 @@ def test_plain_password_verifies_against_the_stored_hash(
     stored = book.ledger.admin("alice").password_hash
     assert verify_password(PASSWORD, stored) and not verify_password("wrong", stored)
     assert verify_md5_password(md5_hex(PASSWORD), stored)
+
+
+def test_identifiers_and_secrets_never_start_with_a_dash() -> None:
+    """A command line reads "--secret -x..." as another option (this once failed a test)."""
+    from creditbook import security
+
+    made = [security.new_identifier() for _ in range(3000)] + [
+        security.new_secret() for _ in range(3000)
+    ]
+    assert not any(t.startswith("-") for t in made)
+    assert len(set(made)) == 6000

@@ -165,8 +165,8 @@ def test_import_through_the_api_of_a_running_creditbook(
         balances = {c.id: c.balance_cents for c in book.ledger.list_clients(0, 10).clients}
     fresh = f"sqlite:///{tmp_path}/fresh.db"
     with Server(sqlite_database) as server:
-        status = main(["import", "whmcs-api", server.url, "--identifier", s.identifier,
-                       "--secret", s.secret, "--database", fresh, "--json"])  # fmt: skip
+        status = main(["import", "whmcs-api", server.url, f"--identifier={s.identifier}",
+                       f"--secret={s.secret}", "--database", fresh, "--json"])  # fmt: skip
     captured = capsys.readouterr()
     assert status == 0, captured.err
     report = json.loads(captured.out)

@@ -18,14 +18,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
+def _token(size: int) -> str:
+    # Never starting with "-": a command line would read "--secret -x..." as another option.
+    while True:
+        token = secrets.token_urlsafe(size)
+        if not token.startswith("-"):
+            return token
+
+
 def new_identifier() -> str:
     """Return a new public credential identifier."""
-    return secrets.token_urlsafe(24)
+    return _token(24)
 
 
 def new_secret() -> str:
     """Return a new high-entropy API secret."""
-    return secrets.token_urlsafe(32)
+    return _token(32)
 
 
 def hash_secret(secret: str) -> str:
