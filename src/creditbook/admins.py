@@ -6,7 +6,7 @@ from . import errors, security
 from .model import Activity, Actor, Admin, Credential, Role
 from .rules import MAX_FIELD, NUL, USERNAME, check_text, now
 from .store import Store
-from .store.console import ConsoleStore
+from .store.console import console_store
 
 #: Console access levels, each including the one before.
 ACCESS_LEVELS = ("viewer", "manager", "owner")
@@ -75,10 +75,7 @@ class AccessCases:
         if level not in ACCESS_LEVELS:
             raise errors.InvalidAccessLevel()
         admin = self.admin(username)
-        store = self.store
-        if not isinstance(store, ConsoleStore):
-            raise TypeError("the store has no console support")
-        store.set_admin_access(admin.id, level, actor, self.now())
+        console_store(self.store).set_admin_access(admin.id, level, actor, self.now())
 
     def set_admin_password(self, username: str, password: str, *, actor: Actor) -> None:
         """Give an admin a new password (stored as a slow hash), e.g. after an import."""

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from . import errors, money
 from .admins import AccessCases
 from .model import Actor, Client, CreditEntry
-from .rules import MAX_FIELD, NUL, check_text, parse_id
+from .rules import MAX_FIELD, NUL, check_text, parse_day, parse_id
 from .store import Balance, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store, Waitable
 
 __all__ = [
@@ -35,7 +35,6 @@ T = TypeVar("T")
 U = TypeVar("U")
 MAX_DESCRIPTION = 65_535
 _ZERO = re.compile(r"0+(\.0*)?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 #: AddCredit's fields, as ``Ledger.credit_op`` takes them.
@@ -223,12 +222,10 @@ class Ledger(AccessCases):
     def _date(self, date: str | None) -> str:
         if not date:
             return self.today()
-        if not _DATE.fullmatch(date):
+        day = parse_day(date)
+        if day is None:
             raise errors.InvalidDate()
-        try:
-            return dt.date.fromisoformat(date).isoformat()
-        except ValueError:
-            raise errors.InvalidDate() from None
+        return day
 
     def get_credits(
         self, clientid: str | None, offset: int = 0, limit: int | None = None

@@ -9,6 +9,7 @@ from . import errors
 
 MAX_FIELD = 255
 _DIGITS = re.compile(r"[0-9]{1,18}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Characters XML 1.0 cannot carry even escaped, and lone surrogates no encoder accepts.
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Stored text never holds NUL (it is refused on the way in, and PostgreSQL cannot store it),
@@ -28,6 +29,16 @@ def check_text(value: str, field: str) -> str:
     if _BAD_TEXT.search(value):
         raise errors.InvalidText(field)
     return value
+
+
+def parse_day(value: str) -> str | None:
+    """Return a ``YYYY-MM-DD`` day in canonical form; None when it is not a real day."""
+    if not _DAY.fullmatch(value):
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        return None
 
 
 def parse_id(value: str | None) -> int | None:

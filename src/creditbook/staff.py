@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 
 from . import errors, money
 from .admins import ACCESS_LEVELS
-from .ledger import Ledger
+from .ledger import MAX_DESCRIPTION, Ledger
 from .model import Actor, Client
 from .rules import NUL, parse_id
-from .store.console import ConsoleStore, HistoryEntry
+from .store.console import HistoryEntry, console_store
 from .store.protocol import CreditOp
 
 MAX_BULK_BYTES = 2 * 1024 * 1024
 MAX_BULK_ROWS = 10_000
 BULK_COLUMNS = ("clientid", "email", "amount", "type", "description", "date")
-_DESCRIPTION_ROOM = 65_535
 
 
 @dataclass(slots=True)
@@ -63,10 +62,8 @@ class Staff:
     """Reversals and bulk credit, over a ledger whose store has the console's support."""
 
     def __init__(self, ledger: Ledger) -> None:
-        if not isinstance(ledger.store, ConsoleStore):
-            raise TypeError("the store has no console support")
         self.ledger = ledger
-        self.console: ConsoleStore = ledger.store
+        self.console = console_store(ledger.store)
 
     def entry(self, entry_id: str | int | None) -> HistoryEntry:
         """Return one credit entry by id."""
@@ -81,7 +78,7 @@ class Staff:
         original = self.entry(entry_id).entry
         amount = original.amount_cents
         note = f"Reversal of entry #{original.id}: "
-        description = note + original.description[: _DESCRIPTION_ROOM - len(note)]
+        description = note + original.description[: MAX_DESCRIPTION - len(note)]
         op = self.ledger.credit_op(
             clientid=str(original.client_id),
             amount=money.format_cents(abs(amount)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,14 +15,13 @@ from starlette.routing import Route
 
 from .. import errors
 from ..model import Client
-from ..rules import NUL, parse_id
+from ..rules import NUL, parse_day, parse_id
 from .charts import line_chart
 from .session import Staffer
 from .web import Refused, Web
 
 PAGE = 50
 CLIENTS_PAGE = 25
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 STATUSES = ("Active", "Inactive", "Closed")
 SORTS = {
     "name": "Name A-Z",
@@ -41,12 +39,10 @@ def day(text: str | None) -> str:
     """A ``YYYY-MM-DD`` filter value, or "" when not given; a bad one is refused."""
     if not text:
         return ""
-    try:
-        if not _DAY.fullmatch(text):
-            raise ValueError
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise Refused(400, "Dates are YYYY-MM-DD") from None
+    parsed = parse_day(text)
+    if parsed is None:
+        raise Refused(400, "Dates are YYYY-MM-DD")
+    return parsed
 
 
 def number(text: str | None, default: int = 0) -> int:
@@ -264,7 +260,7 @@ def _date_key(text: str) -> tuple[str, int] | None:
         return None
     date, _, entry_id = text.partition("_")
     number = parse_id(entry_id)
-    if not _DAY.fullmatch(date) or number is None:
+    if parse_day(date) is None or number is None:
         raise Refused(400, "That page link is not valid")
     return date, number
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import security
 from ..ledger import Ledger
 from ..model import Actor, Admin
-from ..store.console import ConsoleStore
+from ..store.console import console_store
 from ..whmcs.access import AccessPolicy
 
 COOKIE = "creditbook_session"
@@ -53,11 +53,6 @@ class Staffer:
         return Actor(f"console:{self.admin.username}", self.admin.id, self.ip)
 
 
-def digest(session_id: str) -> str:
-    """The stored form of a session id."""
-    return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
-
-
 def csrf_token(session_id: str) -> str:
     """The CSRF token of a session: derived from its secret id, so it is never stored."""
     return hmac.new(session_id.encode("ascii", "replace"), b"csrf", hashlib.sha256).hexdigest()
@@ -69,10 +64,8 @@ class Sessions:
     def __init__(
         self, ledger: Ledger, policy: AccessPolicy, clock: Callable[[], float] = time.time
     ) -> None:
-        if not isinstance(ledger.store, ConsoleStore):
-            raise TypeError("the store has no console support")
         self.ledger = ledger
-        self.store: ConsoleStore = ledger.store
+        self.store = console_store(ledger.store)
         self.policy = policy
         self.clock = clock
 
@@ -88,7 +81,7 @@ class Sessions:
         The caller refreshes the access policy first (its settings give the time limits)."""
         if not session_id or len(session_id) > 100:
             return None
-        key = digest(session_id)
+        key = security.hash_secret(session_id)
         found = self.store.get_session(key)
         if found is None:
             return None
@@ -140,17 +133,17 @@ class Sessions:
         if admin.disabled:
             raise LoginRefused("This account is disabled")
         if old:
-            self.store.end_session(digest(old))
+            self.store.end_session(security.hash_secret(old))
         now = self.clock()
         idle, longest = self._limits()
         self.store.forget_sessions(now - idle, now - longest)
         session_id = secrets.token_urlsafe(32)
-        self.store.create_session(digest(session_id), admin.id, now, ip)
+        self.store.create_session(security.hash_secret(session_id), admin.id, now, ip)
         return Staffer(admin, session_id, csrf_token(session_id), ip)
 
     def logout(self, staffer: Staffer) -> None:
         """End a session."""
-        self.store.end_session(digest(staffer.session_id))
+        self.store.end_session(security.hash_secret(staffer.session_id))
 
 
 def _clock(moment: float) -> str:

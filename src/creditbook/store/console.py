@@ -15,7 +15,7 @@ from ..model import Activity, Actor, Client, CreditEntry
 from . import console_sql as C
 from . import queries as Q
 from .protocol import CreditOp
-from .reads import _client, _credit
+from .reads import _activity, _client, _credit
 from .sql import Cursor, SqlBase
 
 #: Dates outside any real one, for a history filter that is not given.
@@ -57,6 +57,13 @@ class Total(NamedTuple):
 
 def _history(row: tuple[Any, ...]) -> HistoryEntry:
     return HistoryEntry(_credit(row), int(row[9]), row[10], bool(row[11]))
+
+
+def console_store(store: object) -> ConsoleStore:
+    """The store, typed as one with the console's support (every SQL store has it)."""
+    if not isinstance(store, ConsoleStore):
+        raise TypeError("the store has no console support")
+    return store
 
 
 class ConsoleStore(SqlBase):
@@ -150,9 +157,6 @@ class ConsoleStore(SqlBase):
         if not self._run(cur, claim[0], **claim[1], at=op.at).rowcount:
             raise taken()
         return balance
-
-    def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
-        raise NotImplementedError  # supplied by SqlStore
 
     def bulk_done(self, file: str) -> set[int]:
         """Return the rows of a file already applied."""
@@ -312,6 +316,4 @@ class ConsoleStore(SqlBase):
             else:
                 rows = self._run(cur, C.ACTIVITY_PAGE, **params)
             found = rows.fetchall()
-        return [
-            Activity(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7]) for r in found
-        ]
+        return [_activity(r) for r in found]

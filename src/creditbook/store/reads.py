@@ -25,6 +25,10 @@ def _admin(row: Row) -> Admin:
     return Admin(int(row[0]), row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
 
 
+def _activity(row: Row) -> Activity:
+    return Activity(int(row[0]), row[1], row[2], int(row[3]), int(row[4]), row[5], row[6], row[7])
+
+
 def _credit(row: Row) -> CreditEntry:
     return CreditEntry(
         int(row[0]),
@@ -224,9 +228,7 @@ class SqlReads(SqlBase):
                 rows = self._run(
                     cur, Q.ACTIVITY_LIST_CLIENT, client_id=client_id, limit=limit
                 ).fetchall()
-        return [
-            Activity(int(r[0]), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7]) for r in rows
-        ]
+        return [_activity(r) for r in rows]
 
     def client_id_range(self) -> tuple[int, int]:
         """Return the lowest and highest client id (0, 0 when there are none)."""

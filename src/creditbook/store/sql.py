@@ -59,6 +59,11 @@ class SqlBase(abc.ABC):
     def _q(self, sql: str) -> str:
         """Return ``sql`` in the driver's placeholder style."""
 
+    @abc.abstractmethod
+    def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
+        """Apply one balance change in the current transaction, refusing before any write
+        (``SqlStore``; the console's claimed credits build on it)."""
+
     def _run(self, cur: Cursor, sql: str, **params: Any) -> Cursor:
         return cur.execute(self._q(sql), params)
 
