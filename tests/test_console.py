@@ -745,6 +745,14 @@ def test_oversized_and_broken_requests(desk: Desk) -> None:
         {"content-type": "application/x-www-form-urlencoded"},
     )
     assert bad_utf8.status in (400, 403)
+    form = f"csrf={token}&amount=5&description=cut".encode()
+    cut = logged.request(
+        "POST",
+        f"/admin/clients/{desk.client_id}/credit",
+        form,
+        {"content-type": "application/x-www-form-urlencoded", "content-length": "9999"},
+    )
+    assert cut.status == 400 and "did not arrive whole" in cut.text
     assert desk.cents() == 0
 
 

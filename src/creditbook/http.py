@@ -14,11 +14,11 @@ import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import errors, metrics
 from .accesslog import AccessLog
+from .asgi import Message, Receive, Scope, Send, read_body
 from .config import Settings
 from .ledger import Ledger
 from .serve import setup_logging
@@ -40,10 +40,6 @@ if TYPE_CHECKING:
     from .console import Console
     from .webhooks import Dispatcher
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 API_PATH = "/includes/api.php"
 MAX_BODY = 1024 * 1024
@@ -206,7 +202,7 @@ class App:
         query: Params = {}
         try:
             query = parse_query(scope.get("query_string", b""))
-            body = await _read_body(receive, headers)
+            body = await read_body(receive, headers, MAX_BODY)
             if body is None:
                 return None
             params = merge(query, await _parse_body(scope, body, headers.get("content-type", "")))
@@ -250,33 +246,6 @@ def _kind(store: Store) -> str:
 def _format_or_json(query: Params) -> str:
     value = query.get("responsetype")
     return value.lower() if isinstance(value, str) and value.lower() in CONTENT_TYPES else "json"
-
-
-async def _read_body(receive: Receive, headers: dict[str, str]) -> bytes | None:
-    """Read the whole request body; None when it did not arrive whole.
-
-    A client that disconnects (or half-closes, or times out) before the declared length or the
-    final chunk has arrived sent no request: what arrived is never parsed or acted on.
-    """
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise errors.BodyTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise errors.BodyTooLarge()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    if declared.isdigit() and size != int(declared):
-        return None
-    return b"".join(chunks)
 
 
 async def _parse_body(scope: Scope, body: bytes, content_type: str) -> Params:

@@ -8,9 +8,7 @@ imports it on the first console request.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
 from importlib import resources
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..asgi import Message, Receive, Scope, Send
 from ..whmcs import Api
 from .changes import ChangePages
 from .lists import ListExports
@@ -26,13 +25,6 @@ from .owner import OwnerPages
 from .pages import ReadPages
 from .session import COOKIE, LoginRefused, Staffer
 from .web import MAX_FORM, PREFIX, SECURITY_HEADERS, Refused, Web, not_found, read_form
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGI = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-    Awaitable[None],
-]
 
 
 class Console:
@@ -59,7 +51,7 @@ class Console:
         ]
         self.app = Starlette(routes=routes, exception_handlers={404: not_found})
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]

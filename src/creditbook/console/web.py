@@ -14,11 +14,12 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from .. import errors
 from ..admins import ACCESS_LEVELS
+from ..asgi import read_body
 from ..ledger import Ledger
 from ..money import format_cents
 from ..rules import NUL
@@ -186,21 +187,11 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
 
     A body that did not arrive whole is refused, never acted on.
     """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise Refused(413, "The request is too large")
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, "The request is too large")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise Refused(400, "The request did not arrive whole") from None
-    body = b"".join(chunks)
-    if declared.isdigit() and len(body) != int(declared):
+        body = await read_body(request.receive, request.headers, limit)
+    except errors.BodyTooLarge:
+        raise Refused(413, "The request is too large") from None
+    if body is None:
         raise Refused(400, "The request did not arrive whole")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
