@@ -90,7 +90,14 @@ class App:
             return
         started = time.perf_counter()
         path = scope["path"]
-        if path.startswith("/admin") and path[6:7] in ("", "/"):
+        note = Note()
+        if path == API_PATH:
+            reply = await self._api(scope, receive, note)
+        elif path == "/healthz":
+            reply = self._health()
+        elif path == "/metrics":
+            reply = self._metrics(scope)
+        elif path.startswith("/admin") and path[6:7] in ("", "/"):
             status = await self._console(scope, receive, send)
             if self.access_log is not None:
                 client = scope.get("client") or ("-", 0)
@@ -99,13 +106,6 @@ class App:
                     client[0], scope["method"], path, status, "console", seconds, "", ""
                 )
             return
-        note = Note()
-        if path == API_PATH:
-            reply = await self._api(scope, receive, note)
-        elif path == "/healthz":
-            reply = self._health()
-        elif path == "/metrics":
-            reply = self._metrics(scope)
         else:
             body = render(error_result("Not Found: the API is at " + API_PATH), "json")
             reply = Reply(404, CONTENT_TYPES["json"], body)

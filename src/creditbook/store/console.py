@@ -222,7 +222,7 @@ class ConsoleStore(SqlBase):
         history: one index lookup each, in one statement, whatever the history's length."""
         points = C.CHART_POINTS
         with self._read() as cur:
-            row = self._run(cur, C.CLIENT_ENTRIES, client_id=client_id).fetchone()
+            row = self._run(cur, Q.CREDIT_COUNT, client_id=client_id).fetchone()
             entries = int(row[0]) if row else 0
             if entries == 0:
                 return []

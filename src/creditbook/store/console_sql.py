@@ -56,7 +56,6 @@ _SLOTS = ", ".join(f":{name}" for name in SLOT_NAMES)
 ENTRIES_AT_SEQS = f"""
 SELECT seq, date, balance_cents FROM credits WHERE client_id = :client_id AND seq IN ({_SLOTS})
 ORDER BY seq"""  # noqa: S608 constant text: numbered placeholders
-CLIENT_ENTRIES = "SELECT entries FROM clients WHERE id = :client_id"
 
 TOTALS = """
 SELECT currency_code, SUM(balance_cents), SUM(CASE WHEN balance_cents > 0 THEN 1 ELSE 0 END),
@@ -69,7 +68,6 @@ SELECT c.id, c.client_id, c.date, c.description, c.amount_cents, c.balance_cents
 FROM credits c JOIN clients k ON k.id = c.client_id
 ORDER BY c.id DESC LIMIT :limit
 """
-FIRST_ID_FROM = "SELECT MIN(id) FROM credits WHERE id >= :id"
 LAST_ID = "SELECT COALESCE(MAX(id), 0) FROM credits"
 CREATED_AT_ID = "SELECT created_at FROM credits WHERE id >= :id ORDER BY id LIMIT 1"
 #: Net change per day and currency of entries dated after a day, among entries from an id on.
