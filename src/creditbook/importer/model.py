@@ -4,9 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
+from .. import errors
 from ..money import format_cents
+
+
+def source_cents(text: str) -> int:
+    """Exact cents from a source's decimal text (``12.30``, ``-5``)."""
+    try:
+        return int((Decimal(text.strip()) * 100).to_integral_value())
+    except InvalidOperation:
+        raise errors.ValidationError(f"Not an amount: {text!r}") from None
+
+
+def source_day(text: str) -> str:
+    """A source's date as ``YYYY-MM-DD``, or "" for a zero or unreadable one (WHMCS writes
+    ``0000-00-00``)."""
+    text = (text or "")[:10]
+    if len(text) != 10 or text.startswith("0000") or text[5:7] == "00" or text[8:10] == "00":
+        return ""
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,27 +7,13 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .. import errors
 from ..exports import FORMULA_START
-from .model import SourceAdmin, SourceClient, SourceCredit
+from .model import SourceAdmin, SourceClient, SourceCredit, source_cents, source_day
 
 DETAILS = ("address1", "address2", "city", "state", "postcode", "country", "phonenumber")
-
-
-def _cents(text: str) -> int:
-    """Exact cents from decimal text (``12.30``, ``-5``)."""
-    try:
-        return int((Decimal(text.strip()) * 100).to_integral_value())
-    except InvalidOperation:
-        raise errors.ValidationError(f"Not an amount: {text!r}") from None
-
-
-def _day(text: str) -> str:
-    text = (text or "")[:10]
-    return "" if len(text) != 10 or text.startswith("0000") or "-00" in text else text
 
 
 #: The Credits Reviewer export's header, as WHMCS writes it.
@@ -211,7 +197,7 @@ class CreditbookCsv:
                 text(row["email"]),
                 row["status"],
                 row["currency"],
-                _cents(row["balance"]),
+                source_cents(row["balance"]),
                 row["created_at"][:10],
                 text(row["details"]) or "{}",
             )
@@ -220,7 +206,7 @@ class CreditbookCsv:
             int(row["client_id"]),
             row["date"],
             text(row["description"]),
-            _cents(row["amount"]),
+            source_cents(row["amount"]),
             int(row["admin_id"] or 0),
             int(row["relid"] or 0),
         )
@@ -264,14 +250,16 @@ class CreditbookCsv:
                 email=r[4],
                 currency=r[6] or None,
                 status=r[5],
-                created=_day(r[8]),
+                created=source_day(r[8]),
                 balance_cents=int(r[7]),
                 details={k: str(v) for k, v in json.loads(r[9]).items()},
             )
             for r in self._db.cursor().execute("SELECT * FROM clients ORDER BY id")
         )
         credits = (
-            SourceCredit(int(r[0]), int(r[1]), int(r[5]), _day(r[2]), r[3], int(r[4]), int(r[6]))
+            SourceCredit(
+                int(r[0]), int(r[1]), int(r[5]), source_day(r[2]), r[3], int(r[4]), int(r[6])
+            )
             for r in self._db.cursor().execute("SELECT * FROM credits ORDER BY client_id, id")
         )
         return merge(clients, credits)

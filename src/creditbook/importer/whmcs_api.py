@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
-from .model import SourceAdmin, SourceClient, SourceCredit
-from .sources import DETAILS, _cents, _day
+from .model import SourceAdmin, SourceClient, SourceCredit, source_cents, source_day
+from .sources import DETAILS
 
 PAGE = 250
 
@@ -93,8 +93,8 @@ class WhmcsApi:
                 email=str(c.get("email", "")),
                 currency=str(c.get("currency_code") or "") or None,
                 status=str(c.get("status", "Active")),
-                created=_day(str(c.get("datecreated", ""))),
-                balance_cents=_cents(str(c.get("credit", "0") or "0")),
+                created=source_day(str(c.get("datecreated", ""))),
+                balance_cents=source_cents(str(c.get("credit", "0") or "0")),
                 details={k: str(c.get(k, "") or "") for k in DETAILS},
             )
             rows: list[SourceCredit] = []
@@ -107,9 +107,9 @@ class WhmcsApi:
                         id=int(e["id"]),
                         client_id=client_id,
                         admin_id=int(e.get("adminid") or 0),
-                        date=_day(str(e.get("date", ""))),
+                        date=source_day(str(e.get("date", ""))),
                         description=str(e.get("description", "")),
-                        amount_cents=_cents(str(e.get("amount", "0"))),
+                        amount_cents=source_cents(str(e.get("amount", "0"))),
                         relid=int(e.get("relid") or 0),
                     )
                     for e in credits

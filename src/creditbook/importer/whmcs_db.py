@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 from .. import errors
-from .model import SourceAdmin, SourceClient, SourceCredit
+from .model import SourceAdmin, SourceClient, SourceCredit, source_cents, source_day
 
 CLIENTS = """
 SELECT id, firstname, lastname, companyname, email, address1, address2, city, state, postcode,
@@ -49,19 +48,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
-
-
-def _day(value: Any) -> str:
-    """YYYY-MM-DD, or "" for a zero, NULL or unreadable date."""
-    text = _text(value)[:10]
-    if len(text) != 10 or text.startswith("0000") or text[5:7] == "00" or text[8:10] == "00":
-        return ""
-    return text
-
-
-def _cents(value: Any) -> int:
-    amount = Decimal(str(value if value is not None else 0))
-    return int((amount * 100).to_integral_value())
 
 
 class WhmcsDatabase:
@@ -174,8 +160,8 @@ class WhmcsDatabase:
                 email=_text(r[4]),
                 currency=currency[0] if currency else None,
                 status=_text(r[14]) or "Active",
-                created=_day(r[15]),
-                balance_cents=_cents(r[13]),
+                created=source_day(_text(r[15])),
+                balance_cents=source_cents(_text(r[13]) or "0"),
                 details={name: _text(r[5 + i]) for i, name in enumerate(DETAILS)},
             )
 
@@ -192,9 +178,9 @@ class WhmcsDatabase:
                 id=int(r[0]),
                 client_id=int(r[1] or 0),
                 admin_id=int(r[2] or 0),
-                date=_day(r[3]),
+                date=source_day(_text(r[3])),
                 description=_text(r[4]),
-                amount_cents=_cents(r[5]),
+                amount_cents=source_cents(_text(r[5]) or "0"),
                 relid=int(r[6] or 0),
             )
 
