@@ -14,6 +14,29 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+async def form_items(
+    scope: Scope, body: bytes, *, max_files: int, max_fields: int, max_part_size: int = 1024 * 1024
+) -> list[tuple[str, str | bytes]]:
+    """The fields of a multipart body already read whole, in order (files as their bytes).
+
+    Starlette's parser (imported here, off the API's hot path) raises its
+    ``MultiPartException`` for a body over the limits.
+    """
+    from starlette.datastructures import UploadFile
+    from starlette.requests import Request
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    items: list[tuple[str, str | bytes]] = []
+    async with Request(scope, replay).form(
+        max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+    ) as form:
+        for name, value in form.multi_items():
+            items.append((name, await value.read() if isinstance(value, UploadFile) else value))
+    return items
+
+
 async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes | None:
     """Read the whole request body; None when it did not arrive whole.
 

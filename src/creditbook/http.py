@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import errors, metrics
 from .accesslog import AccessLog
-from .asgi import Message, Receive, Scope, Send, read_body
+from .asgi import Message, Receive, Scope, Send, form_items, read_body
 from .config import Settings
 from .ledger import Ledger
 from .serve import setup_logging
@@ -263,14 +263,10 @@ async def _parse_body(scope: Scope, body: bytes, content_type: str) -> Params:
 
 async def _parse_multipart(scope: Scope, body: bytes) -> Params:
     from starlette.formparsers import MultiPartException
-    from starlette.requests import Request
-
-    async def replay() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
 
     try:
-        async with Request(scope, replay).form(max_files=MAX_PARAMS, max_fields=MAX_PARAMS) as form:
-            pairs = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        items = await form_items(scope, body, max_files=MAX_PARAMS, max_fields=MAX_PARAMS)
+        pairs = [(k, v) for k, v in items if isinstance(v, str)]
     except MultiPartException as exc:
         if exc.message.startswith("Too many"):
             raise errors.TooManyParameters() from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from .. import errors
 from ..admins import ACCESS_LEVELS
-from ..asgi import read_body
+from ..asgi import form_items, read_body
 from ..ledger import Ledger
 from ..money import format_cents
 from ..rules import NUL
@@ -214,26 +214,22 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
 
 
 async def _multipart(request: Request, body: bytes) -> dict[str, str]:
-    from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException
 
-    async def replay() -> Mapping[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    copy = Request(request.scope, replay)  # type: ignore[arg-type]
     out: dict[str, str] = {}
     try:
-        async with copy.form(max_files=2, max_fields=50, max_part_size=MAX_UPLOAD) as form:
-            for name, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    data = await value.read()
-                    out[name + ":file"] = data.decode("latin-1")
-                elif NUL in value:
-                    raise Refused(400, BAD_TEXT)
-                else:
-                    out[name] = value
+        items = await form_items(
+            request.scope, body, max_files=2, max_fields=50, max_part_size=MAX_UPLOAD
+        )
     except MultiPartException as exc:
         raise Refused(400, f"The upload is not valid: {exc.message}") from None
+    for name, value in items:
+        if isinstance(value, bytes):
+            out[name + ":file"] = value.decode("latin-1")
+        elif NUL in value:
+            raise Refused(400, BAD_TEXT)
+        else:
+            out[name] = value
     return out
 
 
