@@ -16,10 +16,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import creditbook  # noqa: E402
 from creditbook.config import Settings  # noqa: E402
 from creditbook.http import App, create_app  # noqa: E402
-from helpers import Seed, seed  # noqa: E402
+from helpers import Seed, missing, seed  # noqa: E402
 from pgserver import PostgresServer, find_bindir  # noqa: E402
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _counter = itertools.count()
 
 
@@ -28,10 +27,10 @@ def postgres() -> Iterator[PostgresServer]:
     """A throwaway PostgreSQL server for the whole run, with a migrated template database."""
     bindir = find_bindir()
     if bindir is None:
-        message = "PostgreSQL binaries not found (/usr/lib/postgresql/*/bin): install postgresql"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip("SKIPPING POSTGRESQL TESTS: " + message)
+        missing(
+            "POSTGRESQL",
+            "PostgreSQL binaries not found (/usr/lib/postgresql/*/bin): install postgresql",
+        )
     server = PostgresServer(bindir)
     server.start()
     with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -51,10 +50,7 @@ def mariadb() -> Iterator[Any]:
 
     binary = find_mariadbd()
     if binary is None:
-        message = "MariaDB not found (mariadbd): apt-get install mariadb-server"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip("SKIPPING MARIADB TESTS: " + message)
+        missing("MARIADB", "MariaDB not found (mariadbd): apt-get install mariadb-server")
     server = MariaDBServer(binary)
     server.start()
     try:

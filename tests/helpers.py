@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 
 import creditbook
 from creditbook.http import App
@@ -267,3 +268,13 @@ def hammer(
     for t in threads:
         t.join()
     return out
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing(what: str, message: str) -> None:
+    """A server or browser the tests need is not installed: fail under CI, else skip loudly."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(f"SKIPPING {what} TESTS: {message}")

@@ -18,10 +18,9 @@ from playwright.sync_api import expect
 
 import creditbook
 from creditbook.model import Actor
-from helpers import Server
+from helpers import Server, missing
 
 pytestmark = pytest.mark.slow
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "correct horse battery"
 ACTOR = Actor("test")
 CHROMIUM_FLAGS = [
@@ -51,10 +50,7 @@ def chromium() -> Iterator[Any]:
     running on the main thread while it is open, which later tests' ``asyncio.run`` refuses."""
     path = find_chromium()
     if path is None:
-        message = "Chromium not found: apt-get install chromium"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip("SKIPPING BROWSER TESTS: " + message)
+        missing("BROWSER", "Chromium not found: apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
