@@ -83,6 +83,7 @@ def main() -> None:
             proc, url = start(str(src), database)
             servers[name] = (proc, url, ident, secret)
         rates: dict[tuple[str, int], list[float]] = {}
+        p99s: dict[tuple[str, int], list[float]] = {}
         for _, url, ident, secret in servers.values():
             wrk(url, 32, 2, False, ident, secret)  # warm-up
         for _ in range(runs):
@@ -90,12 +91,15 @@ def main() -> None:
                 for name, (_, url, ident, secret) in servers.items():
                     r = wrk(url, conns, 5, False, ident, secret)
                     rates.setdefault((name, conns), []).append(r["rps"])
+                    p99s.setdefault((name, conns), []).append(r["p99_ms"])
         for conns in (32, 1):
             then, now = rates[("then", conns)], rates[("now", conns)]
             paired = statistics.median(b / a for a, b in zip(then, now, strict=True))
             print(
                 f"{conns:>3} connections: {ref} {statistics.median(then):,.0f}/s, "
-                f"now {statistics.median(now):,.0f}/s, paired ratio {paired:.3f}"
+                f"now {statistics.median(now):,.0f}/s, paired ratio {paired:.3f}; p99 "
+                f"{statistics.median(p99s[('then', conns)]):.1f} vs "
+                f"{statistics.median(p99s[('now', conns)]):.1f} ms"
             )
     finally:
         for proc, *_ in servers.values():

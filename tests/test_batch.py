@@ -3,14 +3,17 @@ after commit."""
 
 from __future__ import annotations
 
+import random
 import threading
 from concurrent.futures import Future
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 import creditbook
 from creditbook import errors
+from creditbook.audit import verify
 from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.sqlite import SQLiteStore
@@ -294,6 +297,78 @@ def test_credit_many_commits_once_and_checks_each(
         {"result": "error", "message": "Administrator Not Found"}
     ]
     assert book.credit_many([]) == []
+
+
+def test_credit_many_equals_one_addcredit_each(book: creditbook.Creditbook) -> None:
+    """Random credits and removals on a few clients: ``credit_many`` (one set-based commit on
+    SQLite) gives every item, balance, entry and activity line that one AddCredit each gives."""
+    rng = random.Random(7)
+    pairs = [
+        tuple(
+            book.ledger.add_client(
+                firstname="P", lastname=str(i), email=f"p{i}{side}@example.com", actor=ACTOR
+            ).client_id
+            for side in "ab"
+        )
+        for i in range(4)
+    ]
+    plan = [
+        (
+            rng.randrange(5),  # 4 is a client that does not exist
+            rng.choice(["1", "2.50", "7", "0.01", "99999999999999.99", "x", "0"]),
+            rng.choice(["add", "add", "remove", "Remove", "bad"]),
+            rng.choice(["", "2026-01-31"]),
+        )
+        for _ in range(300)
+    ]
+
+    def item(side: int, n: int, amount: str, kind: str, date: str) -> dict[str, Any]:
+        client = pairs[n][side] if n < 4 else 99_999
+        fields = {"clientid": client, "amount": amount, "description": f"d{amount}", "type": kind}
+        return {**fields, "date": date} if date else fields
+
+    many = book.credit_many([item(0, *p) for p in plan])
+    single = [book.local_api("AddCredit", item(1, *p)) for p in plan]
+    assert many == single
+    assert len({str(r) for r in many}) > 5  # successes and several kinds of refusal
+    for a, b in pairs:
+        one, two = book.store.get_client(a), book.store.get_client(b)
+        assert one is not None and two is not None
+        assert one.balance_cents == two.balance_cents
+        assert book.store.count_credits(a) == book.store.count_credits(b)
+        history = [book.store.iter_credits(c, 0, None) for c in (a, b)]
+        assert [(e.amount_cents, e.balance_cents, e.date, e.description) for e in history[0]] == [
+            (e.amount_cents, e.balance_cents, e.date, e.description) for e in history[1]
+        ]
+        lines = [len(book.ledger.activity(client_id=c, limit=1000)) for c in (a, b)]
+        assert lines[0] == lines[1] > 0
+    assert verify(book.store).ok
+
+
+def test_credit_many_reads_values_as_local_api_does(
+    book: creditbook.Creditbook, seeded: Seed
+) -> None:
+    """Numbers, Decimals, booleans, lists and empty text in an item mean what they mean to
+    ``local_api``."""
+    other = book.ledger.add_client(
+        firstname="O", lastname="Other", email="other@example.com", actor=ACTOR
+    ).client_id
+
+    def items(cid: int) -> list[dict[str, Any]]:
+        return [
+            {"clientid": cid, "amount": Decimal("1.10"), "description": "decimal"},
+            {"clientid": str(cid), "amount": 2, "description": "int"},
+            {"clientid": cid, "amount": 1.25, "description": "float text"},
+            {"clientid": cid, "amount": ["1"], "description": "list"},
+            {"clientid": cid, "amount": "1", "description": ""},
+            {"clientid": cid, "amount": "1", "description": True},
+            {"clientid": cid, "amount": "1", "description": "nul\x00"},
+            {"clientid": cid, "amount": "1", "description": "ok", "date": None},
+        ]
+
+    many = book.credit_many(items(seeded.client_id))
+    assert many == [book.local_api("AddCredit", i) for i in items(other)]
+    assert [r["result"] for r in many].count("success") == 5
 
 
 def test_a_failed_change_stamp_does_not_fail_the_commit(store: SQLiteStore) -> None:

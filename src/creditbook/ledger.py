@@ -139,8 +139,14 @@ class Ledger(AccessCases):
         date: str | None = None,
         adminid: str | None = None,
         actor: Actor,
+        at: str | None = None,
+        today: str | None = None,
     ) -> CreditOp:
-        """Check rules 1-7 of spec section 6 in order and return the balance change to apply."""
+        """Check rules 1-7 of spec section 6 in order and return the balance change to apply.
+
+        ``at`` and ``today`` (the write's time and the default date) are given by batch callers,
+        whose credits share one commit; others get the current ones.
+        """
         kind = (type or "add").lower()
         if kind not in ("add", "remove"):
             raise errors.InvalidType()
@@ -149,7 +155,7 @@ class Ledger(AccessCases):
         if not money.is_amount_text(amount):
             raise errors.InvalidAmount()
         cents = _amount_cents(amount)
-        when = self._date(date)
+        when = self._date(date) if date or today is None else today
         if not description:
             raise errors.NoDescription()
         if len(description) > MAX_DESCRIPTION:
@@ -173,7 +179,7 @@ class Ledger(AccessCases):
             description,
             admin_id,
             actor,
-            self.now(),
+            at or self.now(),
         )
 
     def submit_credit(
@@ -203,20 +209,22 @@ class Ledger(AccessCases):
         """
         outcomes: list[CreditResult | errors.CreditError] = []
         ops: list[tuple[int, CreditOp]] = []
+        at, today = self.now(), self.today()
         for request in requests:
             try:
-                op = self.credit_op(actor=actor, **{f: request.get(f) for f in CREDIT_FIELDS})
+                fields = {f: request.get(f) for f in CREDIT_FIELDS}
+                op = self.credit_op(actor=actor, at=at, today=today, **fields)
             except errors.CreditError as exc:
                 outcomes.append(exc)
                 continue
             ops.append((len(outcomes), op))
             outcomes.append(CreditResult(0))
-        futures = self.store.submit_credits([op for _, op in ops])
-        for (index, _), future in zip(ops, futures, strict=True):
-            try:
-                outcomes[index] = _credit_result(future.result())
-            except errors.CreditError as exc:
-                outcomes[index] = exc
+        applied = self.store.apply_credits([op for _, op in ops])
+        for (index, _), outcome in zip(ops, applied, strict=True):
+            if isinstance(outcome, errors.CreditError):
+                outcomes[index] = outcome
+            else:
+                outcomes[index] = CreditResult(outcome)
         return outcomes
 
     def _date(self, date: str | None) -> str:

@@ -19,7 +19,7 @@ from ..chain import GENESIS, entry_hash, seal_digest
 from ..money import MAX_BALANCE_CENTS
 from . import queries as Q
 from .admin import AdminWrites
-from .batch import Stats, commit_units
+from .batch import Stats, commit_units, outcomes
 from .console import ConsoleStore
 from .exports import ExportReads
 from .imports import ImportStore
@@ -139,14 +139,14 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
         key = "" if idem is None else idem.key
         return self._submit_op(partial(self._apply_credit, op=op, key=key), idem, inline)
 
-    def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
-        """Apply many balance changes in one transaction, in order; one future each, settled."""
+    def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | errors.CreditError]:
+        """Apply many balance changes in one transaction, in order; each its balance or refusal."""
         units: list[tuple[Work[Any], Future[Any]]] = [
             (partial(self._apply_credit, op=op), Future()) for op in ops
         ]
         if units:
             commit_units(self._write, units, Stats())
-        return [future for _, future in units]
+        return outcomes([future for _, future in units])
 
     def apply_credit(self, op: CreditOp, idem: IdempotencyKey | None = None) -> int | Replay:
         """Apply a balance change with its entry and activity line; return the new balance."""

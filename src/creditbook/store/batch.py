@@ -221,6 +221,20 @@ class LoopCommitter(Generic[Item]):
             self._process(chunk)
 
 
+def outcomes(futures: Sequence[Future[Any]]) -> list[Any]:
+    """The values of settled futures, a refusal (``CreditError``) standing in for its value.
+
+    Any other failure is raised.
+    """
+    out: list[Any] = []
+    for future in futures:
+        try:
+            out.append(future.result())
+        except CreditError as exc:
+            out.append(exc)
+    return out
+
+
 def settle(future: Settleable, fn: Callable[[], Any]) -> bool:
     """Run ``fn()`` and settle ``future`` with its value or its exception; True on success."""
     try:

@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import SqlStore
-from .batch import Collector, LoopCommitter
+from .batch import Collector, LoopCommitter, outcomes
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, Row, Stream, credit_detail, migrations
@@ -236,14 +236,14 @@ class PostgresStore(SqlStore):
         CreditBatcher(self).process([(op, future)])
         return future
 
-    def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
+    def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | errors.CreditError]:
         """Apply many balance changes in one call of the batch function (one round trip)."""
         if self._batcher is None:
-            return super().submit_credits(ops)
+            return super().apply_credits(ops)
         units: list[tuple[CreditOp, Future[Any]]] = [(op, Future()) for op in ops]
         if units:
             self._batcher.process(units)
-        return [future for _, future in units]
+        return outcomes([future for _, future in units])
 
     def _apply_batch(self, ops: Sequence[CreditOp]) -> list[tuple[int, int | None, str]]:
         """Apply credits with one call of ``creditbook_apply_credits`` (one statement, one

@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar, Union
 
+from ..errors import CreditError
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 
 T = TypeVar("T")
@@ -166,8 +167,9 @@ class Store(Protocol):
         ``inline`` is a hint from callers that will block on the future (not an event loop).
         """
 
-    def submit_credits(self, ops: Sequence[CreditOp]) -> list[Waitable[int | Replay]]:
-        """Apply many balance changes in one transaction, in order; one future each, settled."""
+    def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | CreditError]:
+        """Apply many balance changes in one durable transaction, in order; each its new
+        balance or its refusal (``StoreError`` fails them all and applies nothing)."""
 
     def submit_client(
         self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False

@@ -23,14 +23,15 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from .. import errors
+from . import many
 from .base import SqlStore
 from .batch import GroupCommitter, LoopCommitter, commit_units
-from .protocol import Waitable
+from .protocol import CreditOp, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
@@ -111,6 +112,13 @@ class SQLiteStore(SqlStore):
             else:
                 return self._on_loop.submit(work, loop)
         return self._committer.submit(work, inline=inline)
+
+    def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | errors.CreditError]:
+        """Apply many balance changes in one transaction, set-based (``many.py``)."""
+        if not ops:
+            return []
+        with self._write() as cur:
+            return many.apply_credits(cur, ops, self._deferred())
 
     def close(self) -> None:
         """Stop the writer and the checkpointer, and close every connection this store opened."""

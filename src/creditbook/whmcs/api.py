@@ -241,8 +241,7 @@ class Api:
         items = list(credits)
         try:
             _, actor = self._local_caller(admin_username)
-            params: list[Params] = [_as_param(item) for item in items]
-            requests = [{k: scalar(p, k) for k in CREDIT_FIELDS} for p in params]
+            requests = [_credit_fields(item) for item in items]
             outcomes = self.ledger.credit_many(requests, actor=actor)
         except errors.CreditError as exc:
             return [error_result(exc.message) for _ in items]
@@ -272,6 +271,20 @@ class Api:
             return None
         self.policy.refresh()
         return self._idempotency(action, params, {}, principal)
+
+
+def _credit_fields(item: Mapping[str, Any]) -> dict[str, str | None]:
+    """AddCredit's fields of one ``credit_many`` item, read as ``local`` reads parameters."""
+    fields: dict[str, str | None] = {}
+    for name in CREDIT_FIELDS:
+        value = item.get(name)
+        if value is None:
+            fields[name] = None
+        elif type(value) is str:  # the common case, without the general conversion
+            fields[name] = clean_text(value) or None
+        else:
+            fields[name] = scalar({name: _as_param(value)}, name)
+    return fields
 
 
 def _as_param(value: Any) -> Any:

@@ -1,0 +1,71 @@
+"""Many credits in one SQLite transaction, set-based: one read and one write of the clients.
+
+The row-at-a-time path (``SqlStore._apply_credit``) runs a guarded ``UPDATE ... RETURNING`` per
+credit. For a batch call (``book.credit_many``) the clients it touches are read once, every
+credit is checked and chained in Python against the balances the earlier ones leave (the
+writer lock is held, so nothing else moves them), and each touched client is written once.
+The entry, activity and outbox rows go through the transaction's usual deferred writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from .. import errors
+from ..chain import entry_hash
+from ..money import MAX_BALANCE_CENTS
+from .protocol import CreditOp
+from .sql import Cursor, Deferred
+
+CLIENTS_READ = """
+SELECT id, balance_cents, entries, head_hash FROM clients
+WHERE id IN (SELECT value FROM json_each(?))
+"""
+CLIENTS_WRITE = "UPDATE clients SET balance_cents = ?, entries = ?, head_hash = ? WHERE id = ?"
+
+
+def apply_credits(
+    cur: Cursor, ops: Sequence[CreditOp], deferred: list[Deferred]
+) -> list[int | errors.CreditError]:
+    """Apply ``ops`` in order in the current write transaction; each its balance or refusal.
+
+    A refused credit changes nothing, and the credits after it see the balances as if it had
+    not been sent: the same outcomes as one AddCredit each, in order.
+    """
+    ids = json.dumps(sorted({op.client_id for op in ops}))
+    state = {row[0]: [row[1], row[2], row[3]] for row in cur.execute(CLIENTS_READ, (ids,))}
+    outcomes: list[int | errors.CreditError] = []
+    touched: set[int] = set()
+    for op in ops:
+        client = state.get(op.client_id)
+        if client is None:
+            outcomes.append(errors.ClientIdNotFound())
+            continue
+        balance = client[0] + op.amount_cents
+        if balance < 0:
+            outcomes.append(errors.InsufficientCredit())
+            continue
+        if balance > MAX_BALANCE_CENTS:
+            outcomes.append(errors.BalanceLimitExceeded())
+            continue
+        seq = client[1] + 1
+        prev = client[2]
+        digest = entry_hash(
+            op.client_id,
+            seq,
+            op.date,
+            op.amount_cents,
+            op.admin_id,
+            0,
+            op.at,
+            op.actor.name,
+            op.description,
+            prev,
+        )
+        client[0], client[1], client[2] = balance, seq, digest
+        deferred.append((op, seq, balance, prev, digest, ""))
+        touched.add(op.client_id)
+        outcomes.append(balance)
+    cur.executemany(CLIENTS_WRITE, [(*state[c], c) for c in touched])
+    return outcomes
