@@ -187,20 +187,43 @@ class GroupCommitter(Collector[Work], Stats):
         commit_units(self._write, batch, self)
 
 
+class Gate(Protocol):
+    """A writer lock the loop takes without waiting, or waits for on another thread."""
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free (on the loop); False when someone else holds it."""
+
+    def wait(self) -> None:
+        """Block until the lock is taken for the loop (on a helper thread)."""
+
+    def release(self) -> None:
+        """Release the lock (on the loop)."""
+
+
 class LoopCommitter(Generic[Item]):
     """Group commit on the caller's event loop: one ``call_soon`` callback per batch.
 
     ``process`` applies a batch and settles its futures: ``commit_units`` for SQL units, or a
-    store's own batch call.
+    store's own batch call. With a ``gate`` (SQLite's writer lock, shared with other processes
+    and the checkpointer), the loop never blocks on the lock: when it is held elsewhere, a
+    helper thread waits for it while the loop goes on reading requests, and the batch, grown
+    meanwhile, is applied on the loop once the lock is taken.
     """
 
     def __init__(
-        self, process: Callable[[list[tuple[Item, Any]]], None], max_batch: int = 512
+        self,
+        process: Callable[[list[tuple[Item, Any]]], None],
+        max_batch: int = 512,
+        gate: Gate | None = None,
     ) -> None:
         self._process = process
         self._max = max_batch
         self._queue: list[tuple[Item, asyncio.Future[Any]]] = []
         self._scheduled = False
+        self._gate = gate
+        self._waiting = False
+        self._waiter: queue.SimpleQueue[asyncio.AbstractEventLoop | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
 
     def submit(self, item: Item, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
         """Queue an item; its future resolves on the loop after the commit that includes it."""
@@ -212,13 +235,71 @@ class LoopCommitter(Generic[Item]):
         return future
 
     def _flush(self) -> None:
-        queued, self._queue = self._queue, []
         self._scheduled = False
+        gate = self._gate
+        if gate is None:
+            self._drain()
+            return
+        if self._waiting:
+            return  # the helper is waiting for the lock; the queue is drained when it has it
+        self._locked(True)
+
+    def _locked(self, free: bool) -> None:
+        """Apply everything queued under the lock, or have the helper wait for it."""
+        assert self._gate is not None
+        self._waiting = False
+        try:
+            # Taken again here even after the helper's wait: a descriptor's lock can be
+            # released by another write of the same thread in between (flock is per open file).
+            taken = free and self._gate.try_acquire()
+        except OSError:
+            self._drain()  # each write takes the lock itself and reports the failure
+            return
+        if not taken and free:
+            self._waiting = True
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._wait, args=(self._gate,), name="creditbook-lock", daemon=True
+                )
+                self._thread.start()
+            self._waiter.put(asyncio.get_running_loop())
+            return
+        if not taken:
+            self._drain()  # the helper could not take it: each write tries and reports
+            return
+        try:
+            self._drain()
+        finally:
+            self._gate.release()
+
+    def _wait(self, gate: Gate) -> None:
+        while (loop := self._waiter.get()) is not None:
+            try:
+                gate.wait()
+            except OSError:
+                taken = False
+            else:
+                taken = True
+            try:
+                loop.call_soon_threadsafe(self._locked, taken)
+            except RuntimeError:  # the loop is closed: nobody waits for these writes
+                if taken:
+                    gate.release()
+
+    def _drain(self) -> None:
+        queued, self._queue = self._queue, []
         live = [unit for unit in queued if not unit[1].cancelled()]
         for start in range(0, len(live), self._max):
             chunk = live[start : start + self._max]
             metrics.BATCH.observe(len(chunk))
             self._process(chunk)
+
+    def close(self) -> None:
+        """Stop the helper thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self._waiter.put(None)
+            self._thread.join(timeout=5)
+        self._thread = None
 
 
 def outcomes(futures: Sequence[Future[Any]]) -> list[Any]:
