@@ -116,9 +116,9 @@ class Server:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/includes/api.php"
+        # Creditbook runs its defaults, access log included: users run the defaults.
         env = {
             **os.environ,
-            "CREDITBOOK_ACCESS_LOG": "0",
             "BASELINE_DATABASE": database,
             "BASELINE_IDENT": ident,
             "BASELINE_SECRET": secret,
@@ -499,7 +499,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per cell (default 3; quick and smoke 1)")
     parser.add_argument(
         "--only",
-        choices=["backup_load", "webhook_dead", "transfer", "console"],
+        choices=["backup_load", "webhook_dead", "transfer", "console", "ledger_ops"],
         help="measure only this (with --merge: update that run's figures, keep its cells)",
     )
     parser.add_argument("--seconds", type=float, help="seconds per run (default 10)")
@@ -586,6 +586,14 @@ def main() -> None:
                     book.store.backfill_chain()
                 results[f"backup_load_{store}"] = backup_under_load(store, chained, ident4, secret4)
                 print(f"  {results[f'backup_load_{store}']}", flush=True)
+            if args.only in (None, "ledger_ops") and store == "sqlite":
+                from ledger_ops import measure as ledger_ops
+
+                print(
+                    "sqlite: verify, balances --asof and backup on 10,000,000 entries", flush=True
+                )
+                results["ledger_ops"] = ledger_ops()
+                print(f"  {results['ledger_ops']}", flush=True)
             if args.only:
                 continue
             print(f"{store}: local_api", flush=True)
@@ -602,14 +610,6 @@ def main() -> None:
             bulk_entries(big, 1, 1_000_000)
             results[f"getcredits_{store}"] = getcredits(big, ident2, secret2, 300)
             print(f"  {results[f'getcredits_{store}']}", flush=True)
-            if store == "sqlite":
-                from ledger_ops import measure as ledger_ops
-
-                print(
-                    "sqlite: verify, balances --asof and backup on 10,000,000 entries", flush=True
-                )
-                results["ledger_ops"] = ledger_ops()
-                print(f"  {results['ledger_ops']}", flush=True)
             print(f"{store}: AddCredit on a 10,000,000-entry ledger", flush=True)
             huge = new_database(store, pg, workdir, "huge")
             ident3, secret3 = seed(huge, 10_000)

@@ -62,10 +62,11 @@ class Checkpointer:
     the next writer starts it again from the top, so it stays small.
     """
 
-    #: Often, so that each checkpoint has little to copy and holds the writer lock briefly:
-    #: every 100 ms, the holds were 4 ms (median) to 19 ms and set the API's p99; every 25 ms,
-    #: AddCredit's p99 fell by 40% at 32 connections for 4% of throughput (docs/performance.md).
-    INTERVAL = 0.025
+    #: Often enough that each checkpoint copies about what SQLite's automatic one did (1,000
+    #: pages) at the write rates measured here, so that holding the writer lock stays short
+    #: (4 ms median, 19 ms at most). Every 25 ms lowered AddCredit's quiet p99 by a third but
+    #: cost 4-5% of throughput and raised the p99 during a backup (bench/ANALYSIS.md).
+    INTERVAL = 0.1
 
     def __init__(self, path: str) -> None:
         self.path = path
