@@ -25,7 +25,7 @@ from .exports import ExportReads
 from .imports import ImportStore
 from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
 from .reads import SqlReads
-from .sql import Cursor, T, Work, dump_json, event_uid
+from .sql import Cursor, T, Work, credit_hash, dump_json, event_uid
 from .webhooks import WebhookStore
 
 __all__ = ["SqlStore"]
@@ -103,18 +103,7 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
         balance, seq = int(row[0]), int(row[1])
         heads = self._heads()
         prev = heads.get(op.client_id, row[2])
-        digest = entry_hash(
-            op.client_id,
-            seq,
-            op.date,
-            op.amount_cents,
-            op.admin_id,
-            0,
-            op.at,
-            op.actor.name,
-            op.description,
-            prev,
-        )
+        digest = credit_hash(op, seq, prev)
         heads[op.client_id] = digest
         # The entry and activity rows (and the new chain heads) are written by the transaction
         # just before it commits, one executemany each for the batch (``_write_deferred``).

@@ -13,10 +13,9 @@ import json
 from collections.abc import Sequence
 
 from .. import errors
-from ..chain import entry_hash
 from ..money import MAX_BALANCE_CENTS
 from .protocol import CreditOp
-from .sql import Cursor, Deferred
+from .sql import Cursor, Deferred, credit_hash
 
 CLIENTS_READ = """
 SELECT id, balance_cents, entries, head_hash FROM clients
@@ -51,18 +50,7 @@ def apply_credits(
             continue
         seq = client[1] + 1
         prev = client[2]
-        digest = entry_hash(
-            op.client_id,
-            seq,
-            op.date,
-            op.amount_cents,
-            op.admin_id,
-            0,
-            op.at,
-            op.actor.name,
-            op.description,
-            prev,
-        )
+        digest = credit_hash(op, seq, prev)
         client[0], client[1], client[2] = balance, seq, digest
         deferred.append((op, seq, balance, prev, digest, ""))
         touched.add(op.client_id)

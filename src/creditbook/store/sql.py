@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any, TypeVar
 
+from ..chain import entry_hash
 from ..model import Actor
 from ..money import format_cents
 from . import queries as Q
@@ -216,6 +217,22 @@ class SqlBase(abc.ABC):
     def _transact(self, work: Work[T]) -> T:
         """Run ``work(cur)`` in one write transaction and return its value."""
         return self._submit(work, inline=True).result()
+
+
+def credit_hash(op: CreditOp, seq: int, prev: str) -> str:
+    """The chain hash of the entry a balance change writes as its client's ``seq``-th."""
+    return entry_hash(
+        op.client_id,
+        seq,
+        op.date,
+        op.amount_cents,
+        op.admin_id,
+        0,
+        op.at,
+        op.actor.name,
+        op.description,
+        prev,
+    )
 
 
 def credit_detail(op: CreditOp) -> str:
