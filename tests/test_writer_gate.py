@@ -107,7 +107,7 @@ class FakeGate:
 
     def try_acquire(self) -> bool:
         if self.fail:
-            raise OSError("no lock file")
+            raise errors.StoreError("cannot open the database")
         if self.busy:
             self.busy -= 1
             return False

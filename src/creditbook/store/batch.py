@@ -252,8 +252,8 @@ class LoopCommitter(Generic[Item]):
             # Taken again here even after the helper's wait: a descriptor's lock can be
             # released by another write of the same thread in between (flock is per open file).
             taken = free and self._gate.try_acquire()
-        except OSError:
-            self._drain()  # each write takes the lock itself and reports the failure
+        except Exception:  # noqa: BLE001 each write takes the lock itself and reports it
+            self._drain()
             return
         if not taken and free:
             self._waiting = True
@@ -276,7 +276,7 @@ class LoopCommitter(Generic[Item]):
         while (loop := self._waiter.get()) is not None:
             try:
                 gate.wait()
-            except OSError:
+            except Exception:  # noqa: BLE001 the loop then lets each write report it
                 taken = False
             else:
                 taken = True
