@@ -368,6 +368,8 @@ def test_credit_many_reads_values_as_local_api_does(
 
     many = book.credit_many(items(seeded.client_id))
     assert many == [book.local_api("AddCredit", i) for i in items(other)]
+    not_a_mapping: Any = [["clientid", seeded.client_id]]
+    assert book.credit_many(not_a_mapping) == [book.local_api("AddCredit", {})]
     assert [r["result"] for r in many].count("success") == 5
 
 

@@ -276,6 +276,8 @@ class Api:
 def _credit_fields(item: Mapping[str, Any]) -> dict[str, str | None]:
     """AddCredit's fields of one ``credit_many`` item, read as ``local`` reads parameters."""
     fields: dict[str, str | None] = {}
+    if not isinstance(item, Mapping):
+        item = {}  # no parameters: refused as an AddCredit without any would be
     for name in CREDIT_FIELDS:
         value = item.get(name)
         if value is None:
