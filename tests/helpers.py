@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 import creditbook
+from creditbook import errors
 from creditbook.http import App
 from creditbook.model import Actor
 
@@ -278,3 +279,14 @@ def missing(what: str, message: str) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(f"SKIPPING {what} TESTS: {message}")
+
+
+async def settled(futures: list[Any]) -> list[Any]:
+    """Await write futures in order: each its value, or its refusal's or failure's class name."""
+    outcomes: list[Any] = []
+    for future in futures:
+        try:
+            outcomes.append(await future)
+        except (errors.CreditError, errors.StoreError) as exc:
+            outcomes.append(type(exc).__name__)
+    return outcomes

@@ -17,7 +17,7 @@ from creditbook.audit import verify
 from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.sqlite import SQLiteStore
-from helpers import ACTOR, Seed
+from helpers import ACTOR, Seed, settled
 
 
 def op(client_id: int, cents: int, text: str = "b") -> CreditOp:
@@ -258,13 +258,7 @@ def test_loop_batch_with_a_failing_unit_retries_each_alone(store: SQLiteStore) -
             store._on_loop.submit(broken, loop),  # type: ignore[union-attr]
             store.submit_credit(op(a, -200)),
         ]
-        outcomes: list[Any] = []
-        for f in futures:
-            try:
-                outcomes.append(await f)  # type: ignore[misc]
-            except (errors.CreditError, errors.StoreError) as exc:
-                outcomes.append(type(exc).__name__)
-        return outcomes
+        return await settled(futures)
 
     assert asyncio.run(run()) == [500, "StoreError", 300]
     assert [e.amount_cents for e in store.iter_credits(a, 0, None)] == [500, -200]
@@ -393,13 +387,7 @@ def test_loop_batches_on_both_stores(any_store: Any) -> None:
         futures = [any_store.submit_credit(op(a, 100)) for _ in range(20)]
         futures += [any_store.submit_credit(op(b, -1)), any_store.submit_credit(op(a, -2000))]
         assert all(isinstance(f, asyncio.Future) for f in futures)
-        outcomes: list[Any] = []
-        for f in futures:
-            try:
-                outcomes.append(await f)
-            except errors.CreditError as exc:
-                outcomes.append(type(exc).__name__)
-        return outcomes
+        return await settled(futures)
 
     assert asyncio.run(run()) == [100 * (i + 1) for i in range(20)] + ["InsufficientCredit", 0]
 

@@ -17,7 +17,7 @@ from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.batch import LoopCommitter
 from creditbook.store.sqlite import SQLiteStore
-from helpers import ACTOR
+from helpers import ACTOR, settled
 
 
 def op(client_id: int, cents: int, text: str = "g") -> CreditOp:
@@ -57,12 +57,7 @@ def test_the_loop_goes_on_while_another_writer_holds_the_lock(book: creditbook.C
         futures += [store.submit_credit(op(client, -50, f"late {i}")) for i in range(10)]
         futures.append(store.submit_credit(op(client, -(10**9), "too much")))
         fcntl.flock(other, fcntl.LOCK_UN)
-        outcomes: list[Any] = []
-        for f in futures:
-            try:
-                outcomes.append(await f)  # type: ignore[misc]
-            except errors.CreditError as exc:
-                outcomes.append(type(exc).__name__)
+        outcomes = await settled(futures)
         assert store._committer.batches - before == 1  # type: ignore[union-attr]
         return outcomes
 
