@@ -1,11 +1,12 @@
 """AddCredit/s of this checkout against an earlier release, side by side on one machine.
 
-Usage: python bench/compare.py GIT_REF [RUNS]   (e.g. python bench/compare.py 68bcaa2)
+Usage: python bench/compare.py GIT_REF [RUNS] [--postgres]   (e.g. python bench/compare.py 68bcaa2)
 
-Checks GIT_REF out into a temporary worktree, seeds a SQLite database of 10,000 clients for each
-version, starts both with ``serve --workers 2`` (access log off), then alternates 5-second wrk
-runs between them at 32 and at 1 connection; prints the medians and the median of the paired
-ratios (this checkout / GIT_REF). The worktree is removed afterwards.
+Checks GIT_REF out into a temporary worktree, seeds a database of 10,000 clients for each
+version (SQLite; with ``--postgres``, two databases of one throwaway PostgreSQL), starts both
+with ``serve --workers 2`` (access log off), then alternates 5-second wrk runs between them at
+32 and at 1 connection; prints the medians and the median of the paired ratios (this checkout /
+GIT_REF). The worktree is removed afterwards.
 """
 
 from __future__ import annotations
@@ -26,23 +27,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from run import wrk  # noqa: E402
+from run import new_database, postgres, wrk  # noqa: E402
 
 from pgserver import free_port  # noqa: E402
 
 
-def seeded(src: str, folder: str) -> tuple[str, str, str]:
-    """A database seeded by that version's own code; (path, identifier, secret)."""
+def seeded(src: str, database: str) -> tuple[str, str, str]:
+    """A database seeded by that version's own code; (URL, identifier, secret)."""
     env = {**os.environ, "PYTHONPATH": f"{src}:{ROOT / 'bench'}"}
-    path = f"{folder}/bench.db"
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "seed.py"), f"sqlite:///{path}", "10000"],
+        [sys.executable, str(ROOT / "bench" / "seed.py"), database, "10000"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    return path, out[0], out[1]
+    return database, out[0], out[1]
 
 
 def start(src: str, database: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -61,7 +61,8 @@ def start(src: str, database: str) -> tuple[subprocess.Popen[bytes], str]:
     url = f"http://127.0.0.1:{port}/includes/api.php"
     for _ in range(150):
         try:
-            httpx.post(url, data={"action": "x"}, timeout=1)
+            # /healthz: a request to the API without credentials would count towards a ban.
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
             break
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -70,16 +71,20 @@ def start(src: str, database: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def main() -> None:
-    ref, runs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    args = [a for a in sys.argv[1:] if a != "--postgres"]
+    ref, runs = args[0], int(args[1]) if len(args) > 1 else 3
     tmp = Path(tempfile.mkdtemp(prefix="creditbook-compare-"))
     worktree = tmp / "old"
     subprocess.run(["git", "worktree", "add", "-q", str(worktree), ref], cwd=ROOT, check=True)
     servers = {}
+    pg = postgres() if "--postgres" in sys.argv else None
     try:
+        server = pg.__enter__() if pg is not None else None
         for name, src in (("then", worktree / "src"), ("now", ROOT / "src")):
             folder = tmp / name
             folder.mkdir()
-            database, ident, secret = seeded(str(src), str(folder))
+            database = new_database("postgres" if server else "sqlite", server, folder, name)
+            database, ident, secret = seeded(str(src), database)
             proc, url = start(str(src), database)
             servers[name] = (proc, url, ident, secret)
         rates: dict[tuple[str, int], list[float]] = {}
@@ -105,6 +110,8 @@ def main() -> None:
         for proc, *_ in servers.values():
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
+        if pg is not None:
+            pg.__exit__(None, None, None)
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT)
         shutil.rmtree(tmp, ignore_errors=True)
 

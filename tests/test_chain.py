@@ -70,7 +70,8 @@ def test_every_entry_carries_its_chain_hash(ledger: tuple[creditbook.Creditbook,
         )
         assert e.actor == "test"
         prev = e.hash
-    assert [h for c, _, h in book.store.chain_heads(cid, cid)] == [prev]
+    with book.store.ledger_slice(cid, cid) as (heads, _):
+        assert [h.head_hash for h in heads] == [prev]
     assert verify(book.store).ok
 
 

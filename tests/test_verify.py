@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from typing import Any
 
 import pytest
 
@@ -66,4 +70,55 @@ def test_entry_counter_drift_is_reported(book: creditbook.Creditbook, seeded: Se
     tamper(book, "UPDATE clients SET entries = 7")
     assert verify(book.store).problems == [
         f"client {seeded.client_id}: 1 entries but the client counts 7"
+    ]
+
+
+def test_a_credit_written_during_verify_is_no_false_alarm(
+    book: creditbook.Creditbook, seeded: Seed, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client's figures and its entries are read from one snapshot: a credit that lands
+    between the two reads (a running service) is in neither, so nothing looks rewritten."""
+    book.ledger.add_credit(clientid=str(seeded.client_id), amount="5", description="x", actor=ACTOR)
+    original = book.store._snapshot  # type: ignore[attr-defined]
+    other = creditbook.open(database)
+    queries: list[str] = []
+
+    @contextmanager
+    def snapshot() -> Iterator[Callable[..., Iterator[Any]]]:
+        with original() as stream:
+
+            def interleaved(sql: str, **params: Any) -> Iterator[Any]:
+                queries.append(sql)
+                if len(queries) == 2:  # the figures are read; the entries are next
+                    other.ledger.add_credit(
+                        clientid=str(seeded.client_id), amount="1", description="y", actor=ACTOR
+                    )
+                return stream(sql, **params)
+
+            yield interleaved
+
+    monkeypatch.setattr(book.store, "_snapshot", snapshot)
+    try:
+        report = verify(book.store)
+    finally:
+        other.close()
+    assert len(queries) == 2
+    assert report.ok, report.problems
+    assert report.entries == 1
+    monkeypatch.undo()
+    assert verify(book.store).entries == 2
+
+
+def test_entries_of_a_deleted_client_are_reported(
+    book: creditbook.Creditbook, seeded: Seed, database: str
+) -> None:
+    """Removing a client row (constraints switched off) leaves entries that belong to no one."""
+    book.ledger.add_credit(clientid=str(seeded.client_id), amount="5", description="x", actor=ACTOR)
+    if database.startswith("sqlite"):
+        with closing(sqlite3.connect(database.removeprefix("sqlite:///"))) as raw, raw:
+            raw.execute("DELETE FROM clients")  # the only client; a new connection checks no keys
+    else:
+        tamper(book, "SET LOCAL session_replication_role = replica; DELETE FROM clients")
+    assert verify(book.store).problems == [
+        f"client {seeded.client_id}: 1 entries but no such client"
     ]

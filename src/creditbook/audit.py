@@ -8,13 +8,14 @@ of each client's chain. ``verify_seal`` proves that what a seal covered is uncha
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TextIO
 
 from .chain import GENESIS, VERSION, seal_digest
 from .money import format_cents
-from .store import Store
+from .store import ChainEntry, ChainHead, Store
 
 CHUNK = 5000
 
@@ -45,7 +46,7 @@ class Report:
 
 
 def verify(store: Store, progress: TextIO | None = None) -> Report:
-    """Check every client: balance == sum of entries, and each entry's running balance."""
+    """Check every client: balance == sum of entries, running balances, counts, hash chains."""
     started = time.perf_counter()
     report = Report()
     first, last = store.client_id_range()
@@ -53,24 +54,9 @@ def verify(store: Store, progress: TextIO | None = None) -> Report:
     low = first
     while last and low <= last:
         high = low + CHUNK - 1
-        for a in store.audit(low, high):
-            report.clients += 1
-            report.entries += a.entries
-            if a.balance_cents != a.entry_sum:
-                report.problems.append(
-                    f"client {a.client_id}: balance {format_cents(a.balance_cents)} but entries "
-                    f"sum to {format_cents(a.entry_sum)}"
-                )
-            if a.bad_entries:
-                report.problems.append(
-                    f"client {a.client_id}: {a.bad_entries} entries carry a wrong running "
-                    "balance or sequence number"
-                )
-            if a.counter != a.entries:
-                report.problems.append(
-                    f"client {a.client_id}: {a.entries} entries but the client counts {a.counter}"
-                )
-        report.problems += check_chains(store, low, high)
+        with store.ledger_slice(low, high) as (heads, entries):
+            report.entries += check_slice(heads, entries, report.problems)
+        report.clients += len(heads)
         low = high + 1
         if progress is not None:
             done = min(low - first, span) / span
@@ -83,16 +69,28 @@ def verify(store: Store, progress: TextIO | None = None) -> Report:
     return report
 
 
-def check_chains(store: Store, first: int, last: int) -> list[str]:
-    """Recompute the hash chains of clients in an id range; name each chain's first break."""
-    problems: list[str] = []
-    broken: set[int] = set()
-    heads: dict[int, str] = {}
-    for e in store.chain_entries(first, last):
+def check_slice(heads: list[ChainHead], entries: Iterable[ChainEntry], problems: list[str]) -> int:
+    """Check a range of clients against their entries in one pass; return how many entries.
+
+    Figures (balance, running balances, count) are reported first, then each chain's first break.
+    """
+    found: dict[int, tuple[int, int, int, str | None]] = {}  # sum, count, bad, head (None: broken)
+    breaks: list[str] = []
+    client = -1
+    total = count = bad = 0
+    prev: str | None = GENESIS
+    for e in entries:
         client_id = e.client_id
-        if client_id in broken:
+        if client_id != client:
+            if count:
+                found[client] = (total, count, bad, prev)
+            client, total, count, bad, prev = client_id, 0, 0, 0, GENESIS
+        count += 1
+        total += e.amount_cents
+        if e.seq != count or e.balance_cents != total:
+            bad += 1
+        if prev is None:
             continue
-        prev = heads.get(client_id, GENESIS)
         # chain.entry_hash, inlined: this loop runs once per entry of the whole ledger.
         expected = sha256(
             f"{VERSION}|{client_id}|{e.seq}|{e.date}|{e.amount_cents}|{e.admin_id}|{e.relid}|"
@@ -101,19 +99,40 @@ def check_chains(store: Store, first: int, last: int) -> list[str]:
         ).hexdigest()
         if e.prev_hash != prev or e.hash != expected:
             what = "does not follow its predecessor" if e.prev_hash != prev else "was altered"
-            problems.append(
+            breaks.append(
                 f"client {client_id}: hash chain broken at entry {e.id} (#{e.seq}): "
                 f"the entry {what}"
             )
-            broken.add(client_id)
-        heads[client_id] = e.hash
-    for client_id, _, head in store.chain_heads(first, last):
-        if client_id not in broken and head != heads.get(client_id, GENESIS):
+            prev = None
+        else:
+            prev = e.hash
+    if count:
+        found[client] = (total, count, bad, prev)
+    seen = sum(f[1] for f in found.values())
+    for h in heads:
+        total, count, bad, head = found.pop(h.client_id, (0, 0, 0, GENESIS))
+        if h.balance_cents != total:
             problems.append(
-                f"client {client_id}: hash chain broken after its last entry: the stored head "
+                f"client {h.client_id}: balance {format_cents(h.balance_cents)} but entries "
+                f"sum to {format_cents(total)}"
+            )
+        if bad:
+            problems.append(
+                f"client {h.client_id}: {bad} entries carry a wrong running "
+                "balance or sequence number"
+            )
+        if h.entries != count:
+            problems.append(
+                f"client {h.client_id}: {count} entries but the client counts {h.entries}"
+            )
+        if head is not None and h.head_hash != head:
+            breaks.append(
+                f"client {h.client_id}: hash chain broken after its last entry: the stored head "
                 "does not match (entries were removed or rewritten)"
             )
-    return problems
+    problems += [f"client {c}: {f[1]} entries but no such client" for c, f in found.items()]
+    problems += breaks
+    return seen
 
 
 def verify_seal(store: Store, digest: str) -> list[str]:

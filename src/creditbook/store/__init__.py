@@ -6,9 +6,9 @@ import os
 
 from ..config import Settings, sqlite_path
 from .protocol import (
-    Audit,
     Balance,
     ChainEntry,
+    ChainHead,
     ClientPage,
     CreditOp,
     IdempotencyKey,
@@ -20,9 +20,9 @@ from .protocol import (
 )
 
 __all__ = [
-    "Audit",
     "Balance",
     "ChainEntry",
+    "ChainHead",
     "ClientPage",
     "CreditOp",
     "IdempotencyKey",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar, Union
 
@@ -71,25 +72,13 @@ class Replay:
     replayed: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Audit:
-    """One client's stored figures against what its entries say.
-
-    Attributes:
-        client_id: the client.
-        balance_cents: the stored balance; must equal ``entry_sum``.
-        entry_sum: the sum of the client's entries.
-        entries: how many entries the client has; must equal ``counter``.
-        bad_entries: entries whose running balance or sequence number is wrong.
-        counter: the stored entry count.
-    """
+class ChainHead(NamedTuple):
+    """A client's stored figures, which ``verify`` checks against its entries."""
 
     client_id: int
     balance_cents: int
-    entry_sum: int
     entries: int
-    bad_entries: int
-    counter: int
+    head_hash: str
 
 
 class ChainEntry(NamedTuple):
@@ -110,6 +99,7 @@ class ChainEntry(NamedTuple):
     description: str
     prev_hash: str
     hash: str
+    balance_cents: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,9 +284,6 @@ class Store(Protocol):
     def chain_entries(self, first: int, last: int) -> Iterator[ChainEntry]:
         """Stream the entries of clients in an id range, by client and sequence number."""
 
-    def chain_heads(self, first: int, last: int) -> Iterator[tuple[int, int, str]]:
-        """Yield (client id, entry count, stored head hash) for clients in an id range."""
-
     def seal(self, at: str) -> tuple[Seal, list[tuple[int, int, str]]]:
         """Record a seal over every client's chain head now; return it and the heads."""
 
@@ -313,7 +300,9 @@ class Store(Protocol):
         """Return the newest activity lines, newest first."""
 
     def client_id_range(self) -> tuple[int, int]:
-        """Return the lowest and highest client id (0, 0 when there are none)."""
+        """Return the lowest and highest id of a client or an entry's client (0, 0: none)."""
 
-    def audit(self, first: int, last: int) -> Iterator[Audit]:
-        """Yield, per client in an id range, what its entries say against what it stores."""
+    def ledger_slice(
+        self, first: int, last: int
+    ) -> AbstractContextManager[tuple[list[ChainHead], Iterator[ChainEntry]]]:
+        """Read the clients of an id range and stream their entries, from one snapshot."""

@@ -162,22 +162,14 @@ SELECT {CREDIT_COLUMNS}, seq FROM credits WHERE client_id = :client_id AND seq >
 ORDER BY seq LIMIT :limit
 """  # noqa: S608
 
-AUDIT = """
-SELECT c.id, c.balance_cents, COALESCE(s.total, 0), COALESCE(s.n, 0), COALESCE(s.bad, 0),
-       c.entries
-FROM clients c LEFT JOIN (
-    SELECT client_id, SUM(amount_cents) AS total, COUNT(*) AS n,
-           SUM(CASE WHEN running <> balance_cents OR seq <> number THEN 1 ELSE 0 END) AS bad
-    FROM (SELECT client_id, amount_cents, balance_cents, seq,
-                 SUM(amount_cents) OVER (PARTITION BY client_id ORDER BY seq) AS running,
-                 ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY seq) AS number
-          FROM credits WHERE client_id BETWEEN :first AND :last) w
-    GROUP BY client_id
-) s ON s.client_id = c.id
-WHERE c.id BETWEEN :first AND :last
-ORDER BY c.id
+# Scalar MIN and MAX each, so both stores answer from an index's ends, never a scan.
+CLIENT_ID_RANGE = """
+SELECT COALESCE(MIN(lo), 0), COALESCE(MAX(hi), 0) FROM (
+    SELECT (SELECT MIN(id) FROM clients) AS lo, (SELECT MAX(id) FROM clients) AS hi
+    UNION ALL
+    SELECT (SELECT MIN(client_id) FROM credits), (SELECT MAX(client_id) FROM credits)
+) r
 """
-CLIENT_ID_RANGE = "SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM clients"
 
 IDEM_FORGET = "DELETE FROM idempotency WHERE created_at < :before"
 IDEM_CLAIM = """
@@ -190,13 +182,14 @@ IDEM_RECORD = "UPDATE idempotency SET outcome = :outcome WHERE scope = :scope AN
 
 CHAIN_ENTRIES = """
 SELECT id, client_id, seq, date, amount_cents, admin_id, relid, created_at, actor, description,
-       prev_hash, hash
+       prev_hash, hash, balance_cents
 FROM credits WHERE client_id BETWEEN :first AND :last ORDER BY client_id, seq
 """
-CHAIN_SET = "UPDATE credits SET prev_hash = :prev_hash, hash = :hash WHERE id = :id"
-CHAIN_HEADS = """
-SELECT id, entries, head_hash FROM clients WHERE id BETWEEN :first AND :last ORDER BY id
+SLICE_HEADS = """
+SELECT id, balance_cents, entries, head_hash FROM clients WHERE id BETWEEN :first AND :last
+ORDER BY id
 """
+CHAIN_SET = "UPDATE credits SET prev_hash = :prev_hash, hash = :hash WHERE id = :id"
 SEAL_HEADS_NOW = "SELECT id, entries, head_hash FROM clients WHERE entries > 0 ORDER BY id"
 SEAL_INSERT = """
 INSERT INTO seals (at, clients, entries, digest) VALUES (:at, :clients, :entries, :digest)

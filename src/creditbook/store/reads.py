@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..model import Activity, Admin, Client, Credential, CreditEntry, Role
 from . import queries as Q
-from .protocol import Audit, Balance, ChainEntry, ClientPage, Seal
+from .protocol import Balance, ChainEntry, ChainHead, ClientPage, Seal
 from .sql import Cursor, Row, SqlBase
 
 _PAGE = 2000
@@ -203,11 +204,6 @@ class SqlReads(SqlBase):
         """Stream the entries of clients in an id range, by client and sequence number."""
         return map(ChainEntry._make, self._stream(Q.CHAIN_ENTRIES, first=first, last=last))
 
-    def chain_heads(self, first: int, last: int) -> Iterator[tuple[int, int, str]]:
-        """Yield (client id, entry count, stored head hash) for clients in an id range."""
-        for r in self._stream(Q.CHAIN_HEADS, first=first, last=last):
-            yield int(r[0]), int(r[1]), r[2]
-
     def find_seals(self, digest: str) -> list[Seal]:
         """Return the seals recorded with a digest."""
         with self._read() as cur:
@@ -231,14 +227,23 @@ class SqlReads(SqlBase):
         return [_activity(r) for r in rows]
 
     def client_id_range(self) -> tuple[int, int]:
-        """Return the lowest and highest client id (0, 0 when there are none)."""
+        """Return the lowest and highest id of a client or an entry's client (0, 0: none)."""
         with self._read() as cur:
             row = self._run(cur, Q.CLIENT_ID_RANGE).fetchone()
         return int(row[0]), int(row[1])
 
-    def audit(self, first: int = 0, last: int = 2**62) -> Iterator[Audit]:
-        """Yield, per client in an id range, what its entries say against what it stores."""
-        with self._read() as cur:
-            rows = self._run(cur, Q.AUDIT, first=first, last=last).fetchall()
-        for r in rows:
-            yield Audit(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+    @contextmanager
+    def ledger_slice(
+        self, first: int, last: int
+    ) -> Iterator[tuple[list[ChainHead], Iterator[ChainEntry]]]:
+        """Read the clients of an id range and stream their entries, from one snapshot.
+
+        One snapshot, so a credit written meanwhile is either in both or in neither: a head
+        read later than the entries would look like a rewritten chain.
+        """
+        with self._snapshot() as stream:
+            heads = [
+                ChainHead(int(r[0]), int(r[1]), int(r[2]), r[3])
+                for r in stream(Q.SLICE_HEADS, first=first, last=last)
+            ]
+            yield heads, map(ChainEntry._make, stream(Q.CHAIN_ENTRIES, first=first, last=last))
