@@ -83,7 +83,9 @@ def main() -> None:
         for name, src in (("then", worktree / "src"), ("now", ROOT / "src")):
             folder = tmp / name
             folder.mkdir()
-            database = new_database("postgres" if server else "sqlite", server, folder, name)
+            database = new_database(
+                "postgres" if server else "sqlite", server, folder, f"bench_{name}"
+            )
             database, ident, secret = seeded(str(src), database)
             proc, url = start(str(src), database)
             servers[name] = (proc, url, ident, secret)

@@ -8,12 +8,14 @@ address first), so a refusal needs no savepoint and the others in the batch comm
 else fails (the database, a statement), the transaction rolls back and each unit is retried in
 a transaction of its own, so one bad unit never fails another.
 
-Two collectors share that commit:
+Three collectors share that commit:
 
 - ``LoopCommitter`` for callers on an event loop (the HTTP server): writes submitted while the
   loop runs its ready callbacks are committed together by one callback scheduled with
   ``loop.call_soon``, and their futures are resolved on the loop. No thread hand-off, no
   cross-thread wake-up; the commit briefly holds the loop, which is when the next batch forms.
+- ``OffloadCommitter`` for callers on an event loop when a batch is one round trip to a
+  database server (PostgreSQL): a helper thread waits for the commit while the loop serves.
 - ``GroupCommitter`` for blocking callers in threads (``local_api``, the CLI): a writer thread
   takes everything queued; a lone write from an idle writer commits in the caller's thread.
 """
@@ -25,7 +27,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -300,6 +302,96 @@ class LoopCommitter(Generic[Item]):
             self._waiter.put(None)
             self._thread.join(timeout=5)
         self._thread = None
+
+
+class OffloadCommitter(Generic[Item]):
+    """Group commit for a batch that is one round trip to a database server (PostgreSQL).
+
+    Writes queue on the event loop; one batch at a time goes to a helper thread, which waits
+    for the server's commit (without the GIL) while the loop goes on reading requests: what
+    arrives meanwhile is the next batch, sent when the first returns. ``process`` applies a
+    batch and settles ``concurrent.futures``; their outcomes are copied to the loop's futures
+    on the loop.
+    """
+
+    def __init__(
+        self, process: Callable[[list[tuple[Item, Future[Any]]]], None], max_batch: int = 512
+    ) -> None:
+        self._process = process
+        self._max = max_batch
+        self._queue: list[tuple[Item, asyncio.Future[Any]]] = []
+        self._busy = False
+        self._pool: ThreadPoolExecutor | None = None
+        self.batches = 0
+
+    def submit(self, item: Item, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
+        """Queue an item; its future resolves on the loop after the commit that includes it."""
+        future = loop.create_future()
+        self._queue.append((item, future))
+        if not self._busy:
+            self._busy = True
+            loop.call_soon(self._send, loop)  # after this iteration's other requests queue
+        return future
+
+    def _send(self, loop: asyncio.AbstractEventLoop) -> None:
+        live: list[tuple[Item, asyncio.Future[Any]]] = []
+        while self._queue and not live:
+            batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+            live = [unit for unit in batch if not unit[1].cancelled()]
+        if not live:
+            self._busy = False
+            return
+        metrics.BATCH.observe(len(live))
+        units: list[tuple[Item, Future[Any]]] = [(item, Future()) for item, _ in live]
+        if len(units) == 1:
+            # A lone write (an idle service): the thread's two wake-ups would cost its caller
+            # more than the loop, with nothing else to serve, loses by waiting.
+            ran = loop.create_future()
+            try:
+                self._process(units)
+            except Exception as exc:  # noqa: BLE001 settled below as the write's failure
+                ran.set_exception(exc)
+            else:
+                ran.set_result(None)
+            self._settle(loop, live, units, ran)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="creditbook-writer")
+        try:
+            done = loop.run_in_executor(self._pool, self._process, units)
+        except RuntimeError as exc:  # the pool is shut down: the store is closing
+            self._busy = False
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        done.add_done_callback(lambda ran: self._settle(loop, live, units, ran))
+
+    def _settle(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        live: list[tuple[Item, asyncio.Future[Any]]],
+        units: list[tuple[Item, Future[Any]]],
+        ran: asyncio.Future[None],
+    ) -> None:
+        self.batches += 1
+        failure = ran.exception() if not ran.cancelled() else None
+        for (_, target), (_, source) in zip(live, units, strict=True):
+            if target.done():
+                continue  # cancelled by its caller
+            if not source.done():
+                target.set_exception(failure or RuntimeError("the batch was not applied"))
+            elif (exc := source.exception()) is not None:
+                target.set_exception(exc)
+            else:
+                target.set_result(source.result())
+        self._send(loop)
+
+    def close(self) -> None:
+        """Finish the batch in flight and stop the helper thread."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def outcomes(futures: Sequence[Future[Any]]) -> list[Any]:

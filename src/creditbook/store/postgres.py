@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import SqlStore
-from .batch import Collector, LoopCommitter, outcomes
+from .batch import Collector, OffloadCommitter, outcomes
 from .listener import VersionListener
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, Row, Stream, credit_detail, migrations
@@ -104,7 +104,7 @@ class PostgresStore(SqlStore):
     ) -> None:
         self.url = url
         self._batcher = CreditBatcher(self) if group_commit else None
-        self._on_loop = LoopCommitter(self._batcher.process) if self._batcher else None
+        self._on_loop = OffloadCommitter(self._batcher.process) if self._batcher else None
         self._listen = listen
         self._listener: VersionListener | None = None
         self.timeout = timeout
@@ -124,7 +124,9 @@ class PostgresStore(SqlStore):
             raise errors.StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     def close(self) -> None:
-        """Stop the writer and the listener, and close the pool."""
+        """Stop the writers and the listener, and close the pool."""
+        if self._on_loop is not None:
+            self._on_loop.close()
         if self._batcher is not None:
             self._batcher.close()
         if self._listener is not None:

@@ -1,0 +1,121 @@
+"""PostgreSQL's group commit on the event loop: a helper thread waits for each batch's commit
+while the loop goes on serving, and what arrives meanwhile forms the next batch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import creditbook
+from conftest import new_pg_database
+from creditbook import errors
+from creditbook.model import Actor
+from creditbook.store import CreditOp
+from creditbook.store.batch import OffloadCommitter
+from creditbook.store.postgres import PostgresStore
+from helpers import ACTOR, settled
+from pgserver import PostgresServer
+
+Units = list[tuple[int, Future[Any]]]
+
+
+class Recorder:
+    """A batch function: doubles each item, refuses negatives, fails a batch holding 13."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.threads: set[str] = set()
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self, units: Units) -> None:
+        assert self.release.wait(5), "the loop never let the batch finish"
+        self.batches.append([item for item, _ in units])
+        self.threads.add(threading.current_thread().name)
+        if 13 in self.batches[-1]:
+            raise errors.StoreError("the server went away")
+        for item, future in units:
+            if item < 0:
+                future.set_exception(errors.InsufficientCredit())
+            else:
+                future.set_result(item * 2)
+
+
+def test_a_lone_write_commits_on_the_loop() -> None:
+    """One write with nothing in flight is applied at once, without a thread hop."""
+    process = Recorder()
+    committer: OffloadCommitter[int] = OffloadCommitter(process)
+
+    async def run() -> list[Any]:
+        return await settled([committer.submit(4, asyncio.get_running_loop())])
+
+    assert asyncio.run(run()) == [8]
+    assert process.threads == {"MainThread"} and committer._pool is None
+    committer.close()
+
+
+def test_the_loop_serves_while_a_batch_is_in_flight() -> None:
+    """While the helper waits for the commit, the loop runs on; writes queued meanwhile form
+    the next batch, in order; refusals and a failed batch settle only their own futures."""
+    process = Recorder()
+    committer: OffloadCommitter[int] = OffloadCommitter(process)
+
+    async def run() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        process.release.clear()
+        first = [committer.submit(i, loop) for i in (1, 2, -3)]
+        ticks = 0
+        for _ in range(10):  # the loop is free: other work runs while the batch waits
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert ticks == 10 and not any(f.done() for f in first)
+        second = [committer.submit(i, loop) for i in (4, 13)]
+        third_later = [5, 6]
+        process.release.set()
+        outcomes = await settled(first + second)
+        outcomes += await settled([committer.submit(i, loop) for i in third_later])
+        return outcomes
+
+    assert asyncio.run(run()) == [2, 4, "InsufficientCredit", "StoreError", "StoreError", 10, 12]
+    assert process.batches == [[1, 2, -3], [4, 13], [5, 6]]
+    assert any(name.startswith("creditbook-writer") for name in process.threads)
+    committer.close()
+    assert committer._pool is None
+
+
+def test_postgres_credits_on_the_loop(postgres: PostgresServer) -> None:
+    """On PostgreSQL, credits submitted on a loop commit together, in order, refusals apart,
+    and each is visible to another connection when its future resolves."""
+    url = new_pg_database(postgres)
+    with creditbook.open(url) as book, creditbook.open(url) as other:
+        store = book.store
+        assert isinstance(store, PostgresStore) and store._on_loop is not None
+        client = book.ledger.add_client(
+            firstname="O", lastname="Loop", email="o@example.com", actor=ACTOR
+        ).client_id
+
+        def op(cents: int, text: str) -> CreditOp:
+            return CreditOp(
+                client, cents, "2026-01-01", text, 0, Actor("t"), "2026-01-01T00:00:00Z"
+            )
+
+        async def run() -> list[Any]:
+            futures = [store.submit_credit(op(100, f"#{i}")) for i in range(40)]
+            futures.append(store.submit_credit(op(-(10**9), "too much")))
+            futures += [store.submit_credit(op(-50, f"late {i}")) for i in range(5)]
+            outcomes: list[Any] = []
+            for future in futures:
+                outcomes += await settled([future])
+                assert other.store.count_credits(client) >= len(
+                    [o for o in outcomes if isinstance(o, int)]
+                )
+            return outcomes
+
+        outcomes = asyncio.run(run())
+        assert outcomes == [100 * (i + 1) for i in range(40)] + ["InsufficientCredit"] + [
+            4000 - 50 * (i + 1) for i in range(5)
+        ]
+        assert store._on_loop.batches == 1  # submitted in one loop iteration: one commit
+        assert [e.description for e in store.iter_credits(client, 0, None)][-1] == "late 4"
