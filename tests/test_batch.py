@@ -16,6 +16,7 @@ from creditbook import errors
 from creditbook.audit import verify
 from creditbook.model import Actor
 from creditbook.store import CreditOp
+from creditbook.store.base import SqlStore
 from creditbook.store.sqlite import SQLiteStore
 from helpers import ACTOR, Seed, settled
 
@@ -371,10 +372,36 @@ def test_a_failed_change_stamp_does_not_fail_the_commit(store: SQLiteStore) -> N
     """The stamp is written after the commit: when it cannot be, the change still stands."""
     import os
 
-    os.mkdir(store.path + "-changed")  # opening it for writing fails
+    os.mkdir(store.path + "-stamp")  # opening it for writing fails
     book = creditbook.Creditbook(store)
     book.ledger.add_admin("stampless", "pw", actor=ACTOR)
     assert book.ledger.find_admin("stampless") is not None
+
+
+def test_a_change_is_seen_by_another_process_at_once(sqlite_database: str) -> None:
+    """Another store on the file (another process) sees a bumped counter on its next read,
+    through the shared stamp, and reads the counters only when the stamp moved."""
+    server_side, cli_side = creditbook.open(sqlite_database), creditbook.open(sqlite_database)
+    before = server_side.store.versions()
+    assert server_side.store.versions() == before
+    cli_side.ledger.add_admin("late", "pw", actor=ACTOR)
+    cli_side.store.record_auth_failure("192.0.2.1", 1.0, 0)
+    after = server_side.store.versions()
+    assert after == cli_side.store.versions()
+    assert after[0] > before[0] and after[1] > before[1]
+    reads = []
+    original = SqlStore.versions
+
+    def counted(self: Any) -> tuple[int, int]:
+        reads.append(1)
+        return original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SqlStore, "versions", counted)
+        assert [server_side.store.versions() for _ in range(3)] == [after] * 3
+    assert reads == []  # nothing moved: the cached counters, no query
+    server_side.close()
+    cli_side.close()
 
 
 def test_loop_batches_on_both_stores(any_store: Any) -> None:

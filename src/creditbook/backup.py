@@ -78,7 +78,7 @@ def backup(store: Store, dest: str, progress: TextIO | None = None) -> Copied:
 
 
 def _remove(path: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal", "-writer.lock", "-changed"):
+    for suffix in ("", "-wal", "-shm", "-journal", "-writer.lock", "-stamp"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path + suffix)
 

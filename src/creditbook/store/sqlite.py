@@ -8,9 +8,10 @@ the checkpointer holds it, a helper thread waits and the loop goes on reading re
 connections, two workers: the loops had spent 17% of their time blocked there).
 
 The access-control invalidation counters (``meta``) are cached per process and re-read only when
-``<db>-changed`` changed: every transaction that bumps a counter appends a byte to that file after
-its commit, so a request pays one ``stat`` instead of a query (SQLite's ``data_version`` would
-change with every credit another process commits).
+the change stamp (``<db>-stamp``, ``stamp.Stamp``) moved: every transaction that bumps a counter
+increments it after its commit, and a request compares eight bytes of shared memory instead of
+running a query (SQLite's ``data_version`` would change with every credit another process
+commits).
 
 WAL checkpoints run on a background thread of each writing process (``Checkpointer``), never in a
 commit: SQLite's automatic checkpoint runs inside the committing call, and while a backup's read
@@ -37,6 +38,7 @@ from .batch import GroupCommitter, LoopCommitter, commit_units
 from .protocol import CreditOp, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
 from .sqlite_writer import Checkpointer, WriterGate
+from .stamp import Stamp
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 _SIZE = ("page_count", "page_size")
@@ -71,8 +73,8 @@ class SQLiteStore(SqlStore):
             self._on_loop = LoopCommitter(
                 lambda batch: commit_units(self._write, batch, committer), gate=WriterGate(self)
             )
-        self._stamp_path = self.path + "-changed"
-        self._seen: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._stamp = Stamp(self.path + "-stamp")
+        self._seen: tuple[bytes, tuple[int, int]] | None = None
         self._checkpointer: Checkpointer | None = None
 
     # --- connections -----------------------------------------------------------------------
@@ -135,6 +137,7 @@ class SQLiteStore(SqlStore):
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
+        self._stamp.close()
         with self._all_lock:
             for conn, fd in self._all:
                 conn.close()
@@ -169,7 +172,7 @@ class SQLiteStore(SqlStore):
                 raise
             conn.execute("COMMIT")
             if getattr(self._local, "bumped", False):
-                self._stamp()
+                self._stamp.bump()
             self._wrote()
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -200,37 +203,16 @@ class SQLiteStore(SqlStore):
         super()._bump(cur, counter)
         self._local.bumped = True
 
-    def _stamp(self) -> None:
-        """Tell other processes that the counters changed (under the writer lock).
-
-        The transaction is already committed: a failure here must not turn it into an error,
-        so it is logged (processes then see the change at the next stamped one).
-        """
-        try:
-            fd = os.open(self._stamp_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                if os.fstat(fd).st_size >= 4096:
-                    os.ftruncate(fd, 0)
-                os.write(fd, b".")
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            log.error("could not stamp %s: %s", self._stamp_path, exc)
-
     def versions(self) -> tuple[int, int]:
         """Return the invalidation counters, re-read only after another write bumped them."""
-        try:
-            info = os.stat(self._stamp_path)
-            stamp = (info.st_mtime_ns, info.st_size)
-        except FileNotFoundError:
-            stamp = (0, 0)
+        stamp = self._stamp.read()
         seen = self._seen
-        if seen is not None and seen[0] == stamp:
+        if stamp is not None and seen is not None and seen[0] == stamp:
             return seen[1]
         # The stamp is read before the counters: a bump committed in between is seen now, and
         # its stamp differs from the one kept, so the next request reads again.
         counters = super().versions()
-        self._seen = (stamp, counters)
+        self._seen = None if stamp is None else (stamp, counters)
         return counters
 
     def _q(self, sql: str) -> str:
