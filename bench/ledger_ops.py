@@ -4,8 +4,9 @@ Usage: python bench/ledger_ops.py [CLIENTS] [PER_CLIENT]   prints JSON (seconds)
 
 Builds CLIENTS clients (default 100,000) with PER_CLIENT entries each (default 100) dated across
 a year, inside the database; then times: computing every hash chain (what the migration does for
-an existing ledger), `verify` (balances, running balances, chains), `balances --asof` streamed
-over every client, `backup` (SQLite's online backup API, then the verification of the copy), and
+an existing ledger), `verify` (balances, running balances, chains) in one process and in two
+(`--jobs 2`), `balances --asof` streamed over every client, `backup` (SQLite's online
+backup API, then the verification of the copy, in one process per core as the CLI does), and
 one entry hash against the CPU an AddCredit costs.
 """
 
@@ -68,6 +69,9 @@ def measure(clients: int = 100_000, per_client: int = 100) -> dict[str, float]:
             report = verify(store)
             assert report.ok, report.problems[:5]
             out["verify_s"] = report.seconds
+            report = verify(store, jobs=2)
+            assert report.ok, report.problems[:5]
+            out["verify_jobs2_s"] = report.seconds
             total = [0]
 
             def balances() -> None:
@@ -81,7 +85,7 @@ def measure(clients: int = 100_000, per_client: int = 100) -> dict[str, float]:
             out["backup_copy_s"] = time.perf_counter() - started
             dest.unlink()
             started = time.perf_counter()
-            copied = backup(store, str(dest))
+            copied = backup(store, str(dest), jobs=min(os.cpu_count() or 1, 4))  # the CLI's
             assert copied.ok
             out["backup_verified_s"] = time.perf_counter() - started
             out["db_mb"] = path.stat().st_size / 2**20

@@ -297,7 +297,8 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
         row(
             "verify, 10,000,000 entries with chains, SQLite",
             "<= 60 s",
-            f"{ops['verify_s']:.1f} s",
+            f"{ops['verify_s']:.1f} s in one process"
+            + (f"; {ops['verify_jobs2_s']:.1f} s with --jobs 2" if "verify_jobs2_s" in ops else ""),
             ops["verify_s"] <= 60,
         )
         row(
@@ -307,11 +308,11 @@ def _targets(results: dict[str, Any], cells: list[Any]) -> list[str]:
             ops["balances_asof_s"] <= 10,
         )
         row(
-            "backup of a 10,000,000-entry SQLite store",
+            "`creditbook backup` of a 10,000,000-entry SQLite store (copy and verification)",
             "<= 60 s",
-            f"{ops['backup_copy_s']:.1f} s copy ({ops['db_mb']:,.0f} MB); "
-            f"{ops['backup_verified_s']:.1f} s with its verification",
-            ops["backup_copy_s"] <= 60,
+            f"{ops['backup_verified_s']:.1f} s: the copy {ops['backup_copy_s']:.1f} s "
+            f"({ops['db_mb']:,.0f} MB), then its verification",
+            ops["backup_verified_s"] <= 60,
         )
     for store, p99 in (("sqlite", 10), ("postgres", 12)):
         load = results.get(f"backup_load_{store}")

@@ -52,11 +52,11 @@ def test_backup_then_restore_into_either_store(
     seal, _ = book.store.seal(book.ledger.now())
     dest = tmp_path / "backup.db"
     capsys.readouterr()
-    assert main(["backup", str(dest), "--database", database]) == 0
+    assert main(["backup", str(dest), "--jobs", "2", "--database", database]) == 0
     assert "Backup verified" in capsys.readouterr().out
     source_rows = row_counts(book.store)  # type: ignore[arg-type]
     for target in _targets(request, tmp_path):
-        assert main(["restore", str(dest), target, "--database", database]) == 0
+        assert main(["restore", str(dest), target, "--jobs", "1", "--database", database]) == 0
         assert "Restore verified" in capsys.readouterr().out
         with creditbook.open(target) as restored:
             assert row_counts(restored.store) == source_rows  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import creditbook
+from creditbook import audit
 from creditbook.audit import verify
 from creditbook.cli import main
 from helpers import ACTOR, Seed
@@ -122,3 +123,41 @@ def test_entries_of_a_deleted_client_are_reported(
     assert verify(book.store).problems == [
         f"client {seeded.client_id}: 1 entries but no such client"
     ]
+
+
+def test_verify_in_processes_finds_what_one_process_does(
+    book: creditbook.Creditbook,
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With jobs, ranges of clients are checked in other processes: the same counts, the same
+    problems in the same order, and the CLI's exit code."""
+    monkeypatch.setattr(audit, "CHUNK", 2)  # five clients: three ranges
+    pools: list[int] = []
+    in_processes = audit._in_processes
+
+    def counted(url: str, ranges: list[tuple[int, int]], jobs: int) -> Any:
+        pools.append(jobs)
+        return in_processes(url, ranges, jobs)
+
+    monkeypatch.setattr(audit, "_in_processes", counted)
+    ids = [
+        book.ledger.add_client(
+            firstname="P", lastname=str(i), email=f"p{i}@example.com", actor=ACTOR
+        ).client_id
+        for i in range(5)
+    ]
+    for cid in ids:
+        for amount in ("5", "2.5"):
+            book.ledger.add_credit(clientid=str(cid), amount=amount, description="x", actor=ACTOR)
+    clean = verify(book.store, jobs=2)
+    assert clean.ok and (clean.clients, clean.entries) == (5, 10)
+    tamper(book, f"UPDATE clients SET balance_cents = 1 WHERE id IN ({ids[1]}, {ids[4]})")  # noqa: S608
+    tamper(book, f"UPDATE credits SET description = 'y' WHERE client_id = {ids[3]}")  # noqa: S608
+    one, two = verify(book.store), verify(book.store, progress=io.StringIO(), jobs=2)
+    assert two.problems == one.problems and len(one.problems) == 3
+    assert (two.clients, two.entries) == (one.clients, one.entries)
+    assert main(["verify", "--jobs", "2", "--database", database]) == 1
+    assert f"client {ids[4]}: balance 0.01 but entries sum to 7.50" in capsys.readouterr().out
+    assert pools == [2, 2, 2]

@@ -53,8 +53,9 @@ def _rows_bar(progress: TextIO | None, label: str) -> Progress:
     return show
 
 
-def backup(store: Store, dest: str, progress: TextIO | None = None) -> Copied:
-    """Write a consistent copy of a running store into a new SQLite file, then verify it."""
+def backup(store: Store, dest: str, progress: TextIO | None = None, jobs: int = 1) -> Copied:
+    """Write a consistent copy of a running store into a new SQLite file, then verify it
+    (in ``jobs`` processes)."""
     dest = os.path.abspath(os.path.expanduser(dest.removeprefix("sqlite:///")))
     if os.path.exists(dest):
         raise errors.ValidationError(f"{dest} already exists: back up into a new file")
@@ -74,7 +75,7 @@ def backup(store: Store, dest: str, progress: TextIO | None = None) -> Copied:
         raise
     if progress is not None:
         progress.write("\n")
-    return _verified(dest, progress)
+    return _verified(dest, progress, jobs)
 
 
 def _remove(path: str) -> None:
@@ -83,16 +84,22 @@ def _remove(path: str) -> None:
             os.remove(path + suffix)
 
 
-def restore(source_path: str, target_url: str, progress: TextIO | None = None) -> Copied:
+def restore(
+    source_path: str, target_url: str, progress: TextIO | None = None, jobs: int = 1
+) -> Copied:
     """Copy a backup file into an empty store (SQLite or PostgreSQL), then verify it."""
     path = os.path.abspath(os.path.expanduser(source_path.removeprefix("sqlite:///")))
     if not os.path.isfile(path):
         raise errors.NotFound(f"No backup file at {path}")
-    return copy(path, target_url, progress, label="restore")
+    return copy(path, target_url, progress, label="restore", jobs=jobs)
 
 
 def copy(
-    source_url: str, target_url: str, progress: TextIO | None = None, label: str = "copy"
+    source_url: str,
+    target_url: str,
+    progress: TextIO | None = None,
+    label: str = "copy",
+    jobs: int = 1,
 ) -> Copied:
     """Move a whole Creditbook from one store into an empty one (SQLite to PostgreSQL, say),
     from one snapshot of the source, then verify: the target's balances, chains and running
@@ -109,7 +116,7 @@ def copy(
             copy_store(source, target, _rows_bar(progress, label))
             if progress is not None:
                 progress.write("\n")
-            report = verify(target, progress)
+            report = verify(target, progress, jobs)
             rows = row_counts(target)
             if rows != row_counts(source):
                 report.problems.append("the target's tables do not hold the source's rows")
@@ -124,11 +131,11 @@ def copy(
     return Copied(target_url, rows, report)
 
 
-def _verified(path: str, progress: TextIO | None) -> Copied:
+def _verified(path: str, progress: TextIO | None, jobs: int) -> Copied:
     store = open_store(path)
     try:
         store.migrate()
-        report = verify(store, progress)
+        report = verify(store, progress, jobs)
         assert isinstance(store, SqlStore)
         return Copied(path, row_counts(store), report)
     finally:

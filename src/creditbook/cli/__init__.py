@@ -13,7 +13,7 @@ from ..ledger import Ledger
 from ..version import __version__
 from .access import config_command, ip_command, log_command, role_command
 from .common import MAX_ID, Parser, bounded, settings_for, store_for
-from .operations import backup_command, restore_command, seal_command, verify_command
+from .operations import VERIFY_JOBS, backup_command, restore_command, seal_command, verify_command
 from .records import (
     admin_add,
     admin_disable,
@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--seal", metavar="DIGEST_OR_FILE", help="also prove that what this seal covered holds"
     )
+    s.add_argument(
+        "--jobs",
+        type=bounded(1, 64),
+        default=1,
+        help="processes checking ranges of clients at once (default 1: it runs beside the service)",
+    )
     s.set_defaults(func=verify_command)
     sub.add_parser(
         "seal", parents=[common], help="record and print a digest over every chain head"
@@ -84,11 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("dest", help="the new backup file")
     s.add_argument("--progress", action="store_true", help="show progress on stderr")
+    s.add_argument("--jobs", type=bounded(1, 64), help=VERIFY_JOBS)
     s.set_defaults(func=backup_command)
     s = sub.add_parser("restore", parents=[common], help="restore a backup into an empty store")
     s.add_argument("source", help="a backup file made by creditbook backup")
     s.add_argument("target", help="the empty store: sqlite:///path, a path, or postgresql://...")
     s.add_argument("--progress", action="store_true", help="show progress on stderr")
+    s.add_argument("--jobs", type=bounded(1, 64), help=VERIFY_JOBS)
     s.set_defaults(func=restore_command)
 
     a = sub.add_parser("admin", help="manage admins").add_subparsers(

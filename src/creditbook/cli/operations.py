@@ -13,12 +13,19 @@ from ..backup import Copied, backup, restore
 from ..ledger import Ledger
 from .common import print_json
 
+VERIFY_JOBS = "processes verifying the copy (default: one per core, at most 4)"
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    """The copy's verification reads only the copy (and a backup's runs at nice 10)."""
+    return int(args.jobs or min(os.cpu_count() or 1, 4))
+
 
 def verify_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Recompute balances, running balances and hash chains; with --seal, check a seal too."""
     from ..audit import verify, verify_seal
 
-    report = verify(ledger.store, progress=sys.stderr if args.progress else None)
+    report = verify(ledger.store, progress=sys.stderr if args.progress else None, jobs=args.jobs)
     if args.seal:
         report.problems += verify_seal(ledger.store, _digest(args.seal))
     if args.json:
@@ -81,7 +88,9 @@ def backup_command(args: argparse.Namespace, ledger: Ledger) -> int:
         # verification is pure Python). On Linux a nice value belongs to a thread: only this
         # one, and the threads it starts, yield; a caller's own thread keeps its priority.
         os.nice(10)
-        return backup(ledger.store, args.dest, progress=sys.stderr if show else None)
+        return backup(
+            ledger.store, args.dest, progress=sys.stderr if show else None, jobs=_jobs(args)
+        )
 
     with ThreadPoolExecutor(1, thread_name_prefix="creditbook-backup") as pool:
         copied = pool.submit(background).result()
@@ -90,7 +99,8 @@ def backup_command(args: argparse.Namespace, ledger: Ledger) -> int:
 
 def restore_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Restore a backup file into an empty store, verified."""
-    copied = restore(args.source, args.target, progress=sys.stderr if args.progress else None)
+    progress = sys.stderr if args.progress else None
+    copied = restore(args.source, args.target, progress=progress, jobs=_jobs(args))
     return _report("Restore", copied, args.json)
 
 
