@@ -58,9 +58,7 @@ def verify(store: Store, progress: TextIO | None = None, jobs: int = 1) -> Repor
     started = time.perf_counter()
     report = Report()
     first, last = store.client_id_range()
-    ranges = [(low, min(low + CHUNK - 1, last)) for low in range(first, last + 1, CHUNK)]
-    if not last:
-        ranges = []
+    ranges = [(low, min(low + CHUNK - 1, last)) for low in range(first, last + 1, CHUNK) if last]
     if jobs > 1 and len(ranges) > 1:
         results: Iterable[Checked] = _in_processes(store.url, ranges, jobs)
     else:

@@ -17,7 +17,8 @@ VERIFY_JOBS = "processes verifying the copy (default: one per core, at most 4)"
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    """The copy's verification reads only the copy (and a backup's runs at nice 10)."""
+    """Processes to verify a copy with: ``--jobs``, else one per core up to 4 (the check reads
+    only the copy, and a backup's runs at nice 10)."""
     return int(args.jobs or min(os.cpu_count() or 1, 4))
 
 

@@ -3,7 +3,9 @@
 A SQLite store caches the access-control counters (``meta``) per process. A transaction that
 bumps one increments the stamp after its commit: eight bytes of ``<db>-stamp``, mapped shared,
 so every process sees the new value at once. A request compares eight bytes of memory; it used
-to call ``stat`` on a file (2-3 us, once per request).
+to call ``stat`` on a file (2-3 us, once per request). Like ``-wal`` and ``-shm``, the file
+belongs to the database: removed while processes run, those that mapped it would no longer see
+each other's changes until they restart.
 """
 
 from __future__ import annotations
