@@ -101,7 +101,9 @@ def log_in(page: Any, server: Server, username: str, password: str = PASSWORD) -
     page.goto(server.url + "/admin/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
+    # The form posts to /admin/ itself: wait for that page, or the next step races it.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
 
 
 def balance(page: Any) -> str:
@@ -295,7 +297,9 @@ def test_screenshots(chromium: Any, site: Any, tmp_path: Path) -> None:
         )
     page = new_page(chromium)
     log_in(page, server, "owner")
-    assert page.get_by_role("heading", name="Overview").is_visible()
+    # Waits: the login form posts to /admin/ too, so the URL alone does not say the overview
+    # has loaded (an immediate check failed once under CI load).
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     _screenshot(page, "overview.png", tmp_path)
     page.goto(f"{server.url}/admin/clients/{client}")
     _screenshot(page, "client.png", tmp_path)
