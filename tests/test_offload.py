@@ -13,7 +13,7 @@ from conftest import new_pg_database
 from creditbook import errors
 from creditbook.model import Actor
 from creditbook.store import CreditOp
-from creditbook.store.batch import OffloadCommitter
+from creditbook.store.loop import OffloadCommitter
 from creditbook.store.postgres import PostgresStore
 from helpers import ACTOR, settled
 from pgserver import PostgresServer

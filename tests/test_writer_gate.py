@@ -15,7 +15,7 @@ import creditbook
 from creditbook import errors
 from creditbook.model import Actor
 from creditbook.store import CreditOp
-from creditbook.store.batch import LoopCommitter
+from creditbook.store.loop import LoopCommitter
 from creditbook.store.sqlite import SQLiteStore
 from helpers import ACTOR, settled
 

@@ -27,8 +27,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
 from .base import SqlStore
-from .batch import Collector, OffloadCommitter, outcomes
+from .batch import Collector, outcomes
 from .listener import VersionListener
+from .loop import OffloadCommitter
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, Row, Stream, credit_detail, migrations
 from .transfer import IDENTITY_TABLES

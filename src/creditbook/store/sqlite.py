@@ -34,7 +34,8 @@ from typing import Any
 from .. import errors
 from . import many
 from .base import SqlStore
-from .batch import GroupCommitter, LoopCommitter, commit_units
+from .batch import GroupCommitter, commit_units
+from .loop import LoopCommitter
 from .protocol import CreditOp, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
 from .sqlite_writer import Checkpointer, WriterGate

@@ -20,7 +20,7 @@ log = logging.getLogger("creditbook")
 
 
 class WriterGate:
-    """The writer lock for the event loop's batches (``batch.LoopCommitter``).
+    """The writer lock for the event loop's batches (``loop.LoopCommitter``).
 
     The lock is the loop thread's own connection's: taken without waiting on the loop, or by a
     helper thread on the same descriptor while the loop goes on; while the batch is applied
