@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import logging
 import os
 import sqlite3
 import threading
@@ -43,7 +42,6 @@ from .stamp import Stamp
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 _SIZE = ("page_count", "page_size")
-log = logging.getLogger("creditbook")
 
 
 class SQLiteStore(SqlStore):
