@@ -147,4 +147,15 @@ _ACTIVITY_FILTER = """AND id < :before AND (:admin_id = 0 OR admin_id = :admin_i
   AND at >= :at_from AND at < :at_to
 ORDER BY id DESC LIMIT :limit"""
 ACTIVITY_PAGE = _ACTIVITY + "WHERE 1 = 1 " + _ACTIVITY_FILTER
-ACTIVITY_PAGE_CLIENT = _ACTIVITY + "WHERE client_id = :client_id " + _ACTIVITY_FILTER
+# A client's lines: those the partial index covers, and credits' lines through their entries.
+ACTIVITY_PAGE_CLIENT = f"""
+SELECT * FROM (
+  {_ACTIVITY} WHERE client_id = :client_id AND via_entry = 0 {_ACTIVITY_FILTER}) AS lines
+UNION ALL
+SELECT * FROM (
+  SELECT a.id, a.at, a.actor, a.admin_id, a.client_id, a.ip, a.action, a.detail
+  FROM credits c JOIN activity a ON a.id = c.activity_id
+  WHERE c.client_id = :client_id AND c.activity_id > 0 AND c.activity_id < :before
+    AND (:admin_id = 0 OR a.admin_id = :admin_id) AND a.at >= :at_from AND a.at < :at_to
+  ORDER BY c.seq DESC LIMIT :limit) AS entries
+ORDER BY id DESC LIMIT :limit"""  # noqa: S608 constant text

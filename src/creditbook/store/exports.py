@@ -30,6 +30,7 @@ CREDIT_COLUMNS = (
     f"{_amount('balance_cents')}, admin_id, relid, created_at, actor, hash"
 )
 ACTIVITY_COLUMNS = "id, at, actor, admin_id, client_id, ip, action, detail"
+ENTRY_ACTIVITY_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ACTIVITY_COLUMNS.split(","))
 
 QUERIES = {
     ("clients", False): f"""
@@ -49,9 +50,15 @@ ORDER BY seq""",  # noqa: S608 constant text
 SELECT {ACTIVITY_COLUMNS} FROM activity
 WHERE (:start = '' OR at >= :start) AND (:end = '' OR at < :end)
 ORDER BY id""",  # noqa: S608 constant text
+    # A client's lines: those the partial index covers, and credits' lines through their entries.
     ("activity", True): f"""
 SELECT {ACTIVITY_COLUMNS} FROM activity
-WHERE client_id = :client_id AND (:start = '' OR at >= :start) AND (:end = '' OR at < :end)
+WHERE client_id = :client_id AND via_entry = 0 AND (:start = '' OR at >= :start)
+  AND (:end = '' OR at < :end)
+UNION ALL
+SELECT {ENTRY_ACTIVITY_COLUMNS} FROM credits c JOIN activity a ON a.id = c.activity_id
+WHERE c.client_id = :client_id AND c.activity_id > 0 AND (:start = '' OR a.at >= :start)
+  AND (:end = '' OR a.at < :end)
 ORDER BY id""",  # noqa: S608 constant text
 }
 # An id range of an append-only table, for an export split across processes.

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import errors
 from ..money import MAX_BALANCE_CENTS
+from . import queries as Q
 from .base import SqlStore
 from .batch import Collector, outcomes
 from .listener import VersionListener
@@ -207,6 +208,10 @@ class PostgresStore(SqlStore):
         """Move each id sequence past the copied ids."""
         for sql in RESET_IDENTITY:
             cur.execute(sql)
+
+    def _activity_ids(self, cur: Cursor, count: int) -> list[int]:
+        """Ids for ``count`` new activity lines from the table's sequence, ascending."""
+        return sorted(int(r[0]) for r in self._run(cur, Q.ACTIVITY_NEXT_IDS, n=count))
 
     def _run_many(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
         with cur.cursor() as many:

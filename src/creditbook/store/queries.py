@@ -16,10 +16,22 @@ RETURNING balance_cents, entries, head_hash
 """
 CREDIT_INSERT = """
 INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
-                     relid, created_at, actor, prev_hash, hash)
+                     relid, created_at, actor, prev_hash, hash, activity_id)
 VALUES (:client_id, :seq, :admin_id, :date, :description, :amount, :balance, 0, :at, :actor,
-        :prev_hash, :hash)
+        :prev_hash, :hash, :activity_id)
 """
+# A credit's activity line, numbered in advance so that its entry can record the number: the
+# line is found through the entry (the index of activity by client leaves these lines out).
+ACTIVITY_ENTRY_INSERT = """
+INSERT INTO activity (id, at, actor, admin_id, client_id, ip, action, detail, via_entry)
+VALUES (:id, :at, :actor, :admin_id, :client_id, :ip, 'addcredit', :detail, 1)
+"""
+# SQLite: the writer holds the database's one write lock, so the next ids follow the last.
+ACTIVITY_LAST_ID = "SELECT COALESCE(MAX(id), 0) FROM activity"
+# PostgreSQL: ids from the table's sequence (writers run concurrently).
+ACTIVITY_NEXT_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('activity', 'id')) FROM generate_series(1, :n)"
+)
 # The transactional outbox: written in the ledger change's own transaction, only while some
 # webhook endpoint is enabled (the check is one indexed read per transaction, not per write).
 ANY_ENDPOINT = "SELECT 1 FROM webhook_endpoints WHERE enabled = 1 LIMIT 1"
@@ -38,9 +50,17 @@ ACTIVITY_LIST = """
 SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
 ORDER BY id DESC LIMIT :limit
 """
+# A client's lines: those the partial index covers, and credits' lines through their entries.
 ACTIVITY_LIST_CLIENT = """
-SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
-WHERE client_id = :client_id ORDER BY id DESC LIMIT :limit
+SELECT * FROM (
+  SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
+  WHERE client_id = :client_id AND via_entry = 0 ORDER BY id DESC LIMIT :limit) AS lines
+UNION ALL
+SELECT * FROM (
+  SELECT a.id, a.at, a.actor, a.admin_id, a.client_id, a.ip, a.action, a.detail
+  FROM credits c JOIN activity a ON a.id = c.activity_id
+  WHERE c.client_id = :client_id AND c.activity_id > 0 ORDER BY c.seq DESC LIMIT :limit) AS entries
+ORDER BY id DESC LIMIT :limit
 """
 
 CLIENT_INSERT = """

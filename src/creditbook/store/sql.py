@@ -124,6 +124,23 @@ class SqlBase(abc.ABC):
         rows = self._deferred()
         if not rows:
             return
+        ids = self._activity_ids(cur, len(rows))
+        self._run_many(
+            cur,
+            Q.ACTIVITY_ENTRY_INSERT,
+            [
+                {
+                    "id": line,
+                    "at": op.at,
+                    "actor": op.actor.name,
+                    "admin_id": op.actor.admin_id,
+                    "client_id": op.client_id,
+                    "ip": op.actor.ip,
+                    "detail": credit_detail(op),
+                }
+                for line, (op, *_) in zip(ids, rows, strict=True)
+            ],
+        )
         self._run_many(
             cur,
             Q.CREDIT_INSERT,
@@ -140,24 +157,9 @@ class SqlBase(abc.ABC):
                     "actor": op.actor.name,
                     "prev_hash": prev,
                     "hash": digest,
+                    "activity_id": line,
                 }
-                for op, seq, balance, prev, digest, _ in rows
-            ],
-        )
-        self._run_many(
-            cur,
-            Q.ACTIVITY_INSERT,
-            [
-                {
-                    "at": op.at,
-                    "actor": op.actor.name,
-                    "admin_id": op.actor.admin_id,
-                    "client_id": op.client_id,
-                    "ip": op.actor.ip,
-                    "action": "addcredit",
-                    "detail": credit_detail(op),
-                }
-                for op, *_ in rows
+                for line, (op, seq, balance, prev, digest, _) in zip(ids, rows, strict=True)
             ],
         )
         heads = self._heads()
@@ -181,6 +183,12 @@ class SqlBase(abc.ABC):
             )
         rows.clear()
         heads.clear()
+
+    def _activity_ids(self, cur: Cursor, count: int) -> list[int]:
+        """Ids for ``count`` new activity lines, ascending (SQLite: after the last, as the
+        writer holds the one write lock; PostgreSQL overrides this with its sequence)."""
+        last = int(self._run(cur, Q.ACTIVITY_LAST_ID).fetchone()[0])
+        return list(range(last + 1, last + 1 + count))
 
     def _listened(self, cur: Cursor) -> bool:
         """Whether any webhook endpoint is enabled: only then are outbox rows written.

@@ -34,9 +34,9 @@ TABLES: tuple[tuple[str, str], ...] = (
     (
         "credits",
         "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, "
-        "created_at, seq, actor, prev_hash, hash",
+        "created_at, seq, actor, prev_hash, hash, activity_id",
     ),
-    ("activity", "id, at, actor, admin_id, client_id, ip, action, detail"),
+    ("activity", "id, at, actor, admin_id, client_id, ip, action, detail, via_entry"),
     ("settings", "name, value"),
     ("ip_allow", "entry, created_at"),
     ("auth_failures", "ip, at"),
