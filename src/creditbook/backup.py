@@ -20,6 +20,7 @@ from .store import Store, open_store
 from .store.base import SqlStore
 from .store.sqlite import SQLiteStore
 from .store.transfer import Progress, client_totals, copy_store, row_counts
+from .store.writeback import write_behind
 
 
 @dataclass(slots=True)
@@ -67,7 +68,8 @@ def backup(store: Store, dest: str, progress: TextIO | None = None, jobs: int = 
             try:
                 target.migrate()
                 # Paced: the service this store serves keeps at least half of the CPU it shares.
-                copy_store(store, target, _rows_bar(progress, "backup"), pace=1.0)
+                with write_behind(dest):
+                    copy_store(store, target, _rows_bar(progress, "backup"), pace=1.0)
             finally:
                 target.close()
     except BaseException:

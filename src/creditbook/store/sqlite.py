@@ -39,6 +39,7 @@ from .protocol import CreditOp, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
 from .sqlite_writer import Checkpointer, WriterGate
 from .stamp import Stamp
+from .writeback import write_behind
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 _SIZE = ("page_count", "page_size")
@@ -242,7 +243,8 @@ class SQLiteStore(SqlStore):
                         progress(os.path.getsize(dest), total)
 
                 threading.Thread(target=watch, name="creditbook-backup", daemon=True).start()
-            source.backup(target)
+            with write_behind(dest):
+                source.backup(target)
             if progress is not None:
                 progress(os.path.getsize(dest), os.path.getsize(dest))
         except sqlite3.Error as exc:
