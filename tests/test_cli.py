@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import subprocess
@@ -228,3 +229,18 @@ def test_serve_demo_prints_a_curl_that_works(tmp_path: object) -> None:
     again = Server(f"{tmp_path}/demo.db", "--demo")
     with again:
         assert "already has admins" in again.output()
+
+
+@pytest.mark.parametrize(
+    ("cores", "backup", "restore"), [(1, 1, 1), (2, 1, 2), (4, 3, 4), (16, 4, 4)]
+)
+def test_verification_processes_by_default(
+    monkeypatch: pytest.MonkeyPatch, cores: int, backup: int, restore: int
+) -> None:
+    """A backup's verification leaves a core to the service; a restore's uses them all (<= 4)."""
+    from creditbook.cli import operations
+
+    monkeypatch.setattr(operations.os, "cpu_count", lambda: cores)
+    assert operations._jobs(argparse.Namespace(jobs=None), spare=1) == backup
+    assert operations._jobs(argparse.Namespace(jobs=None)) == restore
+    assert operations._jobs(argparse.Namespace(jobs=3), spare=1) == 3
