@@ -142,3 +142,17 @@ def test_credits_lines_stay_out_of_the_client_index(sqlite_database: str) -> Non
         assert "activity_by_client" in details and "credits_by_client_seq" in details, details
     finally:
         book.close()
+
+
+def test_a_copy_lists_the_same_lines(
+    book: creditbook.Creditbook, seeded: Seed, tmp_path: object
+) -> None:
+    """Backup, restore and copy carry the link from entries to lines: a copy lists the same."""
+    from creditbook.backup import copy
+
+    cid, other = history(book, seeded)
+    target = f"sqlite:///{tmp_path}/copy.db"
+    assert copy(book.store.url, target).ok
+    with creditbook.open(target) as copied:
+        for client in (cid, other):
+            assert copied.ledger.activity(client, 100) == book.ledger.activity(client, 100)
