@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .queries import CLIENT_COLUMNS, CREDIT_COLUMNS
+from .queries import CLIENT_COLUMNS, CREDIT_COLUMNS, ENTRY_LINES
 
 SESSION_INSERT = """
 INSERT INTO console_sessions (id_hash, admin_id, created, seen, ip)
@@ -153,9 +153,7 @@ SELECT * FROM (
   {_ACTIVITY} WHERE client_id = :client_id AND via_entry = 0 {_ACTIVITY_FILTER}) AS lines
 UNION ALL
 SELECT * FROM (
-  SELECT a.id, a.at, a.actor, a.admin_id, a.client_id, a.ip, a.action, a.detail
-  FROM credits c JOIN activity a ON a.id = c.activity_id
-  WHERE c.client_id = :client_id AND c.activity_id > 0 AND c.activity_id < :before
+  {ENTRY_LINES} AND c.activity_id < :before
     AND (:admin_id = 0 OR a.admin_id = :admin_id) AND a.at >= :at_from AND a.at < :at_to
   ORDER BY c.seq DESC LIMIT :limit) AS entries
 ORDER BY id DESC LIMIT :limit"""  # noqa: S608 constant text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from . import queries as Q
 from .sql import Row, SqlBase
 
 CLIENT_COLUMNS = (
@@ -30,7 +31,6 @@ CREDIT_COLUMNS = (
     f"{_amount('balance_cents')}, admin_id, relid, created_at, actor, hash"
 )
 ACTIVITY_COLUMNS = "id, at, actor, admin_id, client_id, ip, action, detail"
-ENTRY_ACTIVITY_COLUMNS = ", ".join(f"a.{c.strip()}" for c in ACTIVITY_COLUMNS.split(","))
 
 QUERIES = {
     ("clients", False): f"""
@@ -56,8 +56,7 @@ SELECT {ACTIVITY_COLUMNS} FROM activity
 WHERE client_id = :client_id AND via_entry = 0 AND (:start = '' OR at >= :start)
   AND (:end = '' OR at < :end)
 UNION ALL
-SELECT {ENTRY_ACTIVITY_COLUMNS} FROM credits c JOIN activity a ON a.id = c.activity_id
-WHERE c.client_id = :client_id AND c.activity_id > 0 AND (:start = '' OR a.at >= :start)
+{Q.ENTRY_LINES} AND (:start = '' OR a.at >= :start)
   AND (:end = '' OR a.at < :end)
 ORDER BY id""",  # noqa: S608 constant text
 }

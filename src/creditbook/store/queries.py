@@ -50,18 +50,21 @@ ACTIVITY_LIST = """
 SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
 ORDER BY id DESC LIMIT :limit
 """
+# A client's credit lines, reached through their entries (the client index leaves them out);
+# the per-client reads (log, console pages, export) add their filters and order.
+ENTRY_LINES = """
+SELECT a.id, a.at, a.actor, a.admin_id, a.client_id, a.ip, a.action, a.detail
+FROM credits c JOIN activity a ON a.id = c.activity_id
+WHERE c.client_id = :client_id AND c.activity_id > 0"""
 # A client's lines: those the partial index covers, and credits' lines through their entries.
-ACTIVITY_LIST_CLIENT = """
+ACTIVITY_LIST_CLIENT = f"""
 SELECT * FROM (
   SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity
   WHERE client_id = :client_id AND via_entry = 0 ORDER BY id DESC LIMIT :limit) AS lines
 UNION ALL
-SELECT * FROM (
-  SELECT a.id, a.at, a.actor, a.admin_id, a.client_id, a.ip, a.action, a.detail
-  FROM credits c JOIN activity a ON a.id = c.activity_id
-  WHERE c.client_id = :client_id AND c.activity_id > 0 ORDER BY c.seq DESC LIMIT :limit) AS entries
+SELECT * FROM ({ENTRY_LINES} ORDER BY c.seq DESC LIMIT :limit) AS entries
 ORDER BY id DESC LIMIT :limit
-"""
+"""  # noqa: S608 constant text
 
 CLIENT_INSERT = """
 INSERT INTO clients (firstname, lastname, companyname, email, email_key, currency_code, status,
