@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import creditbook
 from creditbook.cli import main
 from creditbook.http import App
+from creditbook.store import queries as Q
 from helpers import ACTOR, Seed, asgi
 
 _emails = itertools.count()
@@ -77,6 +78,79 @@ def test_asof_agrees_with_a_brute_force_sum(
     assert [e["id"] for e in page["credits"]["credit"]] == [e["id"] for e in listed[1:3]]
     rows = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(asof.isoformat())}
     assert rows[client] == expected
+
+
+def test_both_sides_of_the_date_index_agree(book: creditbook.Creditbook) -> None:
+    """balances --asof reads either side of the date index; both give every client's sum of the
+    entries dated up to the day, removals and backdated entries included, clients without any."""
+    history: dict[int, list[tuple[str, int]]] = {}
+    for n in range(4):
+        client = book.ledger.add_client(
+            firstname="B", lastname=str(n), email=f"sides{n}@example.com", actor=ACTOR
+        ).client_id
+        history[client] = []
+        for k, day in enumerate(DAYS[n : n + 6] if n < 3 else []):
+            cents = 1000 * (k + 1)
+            book.ledger.add_credit(
+                clientid=str(client),
+                amount=str(cents // 100),
+                description="in",
+                date=day.isoformat(),
+                actor=ACTOR,
+            )
+            history[client].append((day.isoformat(), cents))
+        if history[client]:
+            day = DAYS[n + 2].isoformat()
+            book.ledger.add_credit(
+                clientid=str(client),
+                amount="5",
+                type="remove",
+                description="out",
+                date=day,
+                actor=ACTOR,
+            )
+            history[client].append((day, -500))
+    store: Any = book.store
+    for day in [dt.date(2025, 12, 31), *DAYS[:10], dt.date(2026, 12, 31)]:
+        until = day.isoformat()
+        expected = {c: sum(v for d, v in h if d <= until) for c, h in history.items()}
+        chosen = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(until)}
+        assert {c: chosen[c] for c in history} == expected, until
+        for later in (True, False):
+            store._later_side_shorter = lambda stream, until, later=later: later
+            got = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(until)}
+            del store._later_side_shorter
+            assert got == chosen, (later, until)
+
+
+def test_asof_reads_use_indexes(sqlite_database: str) -> None:
+    """SQLite: a client's asof sum reads its own entries; every client's, one side of the date
+    index (no scan of the entries)."""
+    book = creditbook.open(sqlite_database)
+    try:
+        store: Any = book.store
+        with store._read() as cur:
+            plans = {
+                q: " | ".join(
+                    str(r[-1])
+                    for r in store._run(
+                        cur, "EXPLAIN QUERY PLAN " + q, client_id=1, until="2026-01-31", skip=0
+                    ).fetchall()
+                )
+                for q in (Q.CREDIT_TOTAL_UNTIL, Q.CREDIT_NTH_UNTIL)
+            }
+            for q in (Q.ASOF_SUMS_LATER, Q.ASOF_SUMS_UNTIL, Q.ENTRY_ID_RANGE, Q.ENTRY_DATE_AT):
+                plans[q] = " | ".join(
+                    str(r[-1])
+                    for r in store._run(cur, "EXPLAIN QUERY PLAN " + q, until="2026-01-31", at=1)
+                )
+        assert "credits_by_client_seq" in plans[Q.CREDIT_TOTAL_UNTIL], plans
+        assert "credits_by_client_seq" in plans[Q.CREDIT_NTH_UNTIL], plans
+        for q in (Q.ASOF_SUMS_LATER, Q.ASOF_SUMS_UNTIL):
+            assert plans[q].startswith("SEARCH credits USING COVERING INDEX credits_by_date"), plans
+        assert "SCAN credits" not in plans[Q.ENTRY_ID_RANGE] + plans[Q.ENTRY_DATE_AT], plans
+    finally:
+        book.close()
 
 
 def test_asof_errors(app: App, seeded: Seed) -> None:

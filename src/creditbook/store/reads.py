@@ -10,9 +10,10 @@ from typing import Any
 from ..model import Activity, Admin, Client, Credential, CreditEntry, Role
 from . import queries as Q
 from .protocol import Balance, ChainEntry, ChainHead, ClientPage, Seal
-from .sql import Cursor, Row, SqlBase
+from .sql import Cursor, Row, SqlBase, Stream
 
 _PAGE = 2000
+_SAMPLES = 64  # entry dates read to choose a side of the date index (balances --asof)
 
 
 def _client(row: Row) -> Client:
@@ -187,18 +188,36 @@ class SqlReads(SqlBase):
                 remaining -= len(rows)
 
     def iter_balances_asof(self, until: str) -> Iterator[Balance]:
-        """Yield every client's balance at the end of a day, in id order, a page at a time."""
-        after = 0
-        while True:
-            with self._read() as cur:
-                rows = self._run(
-                    cur, Q.BALANCES_ASOF, until=until, after=after, limit=_PAGE
-                ).fetchall()
-            for r in rows:
-                yield Balance(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]))
-            if len(rows) < _PAGE:
-                return
-            after = int(rows[-1][0])
+        """Yield every client's balance at the end of a day, in id order, from one snapshot.
+
+        One side of the date index is read: the entries dated after the day (subtracted from
+        each balance) or those up to it, whichever a sample of entry dates says is shorter.
+        """
+        with self._snapshot() as stream:
+            later = self._later_side_shorter(stream, until)
+            sums = stream(Q.ASOF_SUMS_LATER if later else Q.ASOF_SUMS_UNTIL, until=until)
+            pending = next(sums, None)
+            for r in stream(Q.BALANCES_CLIENTS):
+                client_id, cents = int(r[0]), 0
+                while pending is not None and int(pending[0]) <= client_id:
+                    if int(pending[0]) == client_id:
+                        cents = int(pending[1])
+                    pending = next(sums, None)
+                balance = int(r[6]) - cents if later else cents
+                yield Balance(client_id, r[1], r[2], r[3], r[4], r[5], balance)
+
+    def _later_side_shorter(self, stream: Stream, until: str) -> bool:
+        """Whether fewer entries are dated after ``until`` than up to it, by a sample of dates."""
+        (low, high), *_ = stream(Q.ENTRY_ID_RANGE)
+        if low is None:
+            return False
+        step = max(1, (int(high) - int(low)) // _SAMPLES)
+        dates = [
+            r[0]
+            for at in range(int(low), int(high) + 1, step)
+            for r in stream(Q.ENTRY_DATE_AT, at=at)
+        ]
+        return bool(sum(d > until for d in dates) * 2 < len(dates))
 
     def chain_entries(self, first: int, last: int) -> Iterator[ChainEntry]:
         """Stream the entries of clients in an id range, by client and sequence number."""
