@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import creditbook
 from creditbook.cli import main
 from creditbook.http import App
+from creditbook.store import console_sql as CS
 from creditbook.store import queries as Q
 from helpers import ACTOR, Seed, asgi
 
@@ -196,3 +197,64 @@ def test_balances_command(
     ]
     assert rows[1]["firstname"] == "'=cmd|' /C calc'!A0"
     assert main(["balances", "--asof", "2026-13-01", "--database", database]) == 1
+
+
+def test_both_walks_of_a_date_filtered_history_agree(book: creditbook.Creditbook) -> None:
+    """The console's date-filtered history reads the client's entries or walks the date index
+    (by the client's share of the ledger); both give the same pages, newest date first."""
+    clients = [
+        book.ledger.add_client(
+            firstname="W", lastname=str(n), email=f"walk{n}@example.com", actor=ACTOR
+        ).client_id
+        for n in range(4)
+    ]
+    for i in range(61):  # three clients of 20 entries, backdated out of order; one of 1
+        book.ledger.add_credit(
+            clientid=str(clients[i % 3 if i < 60 else 3]),
+            amount="1",
+            description=f"e{i}",
+            date=(DAYS[0] + dt.timedelta(days=i * 7 % 40)).isoformat(),
+            actor=ACTOR,
+        )
+    store: Any = book.store
+    with store._read() as cur:
+        shares = [store._run(cur, CS.CLIENT_SHARE, client_id=c).fetchone() for c in clients]
+    last = max(e.id for c in clients for e in book.ledger.get_credits(str(c))[2])
+    assert [(int(n), int(m)) for n, m in shares] == [(20, last)] * 3 + [(1, last)]
+
+    def page(query: str, client: int, span: tuple[str, str], key: tuple[str, int]) -> list[int]:
+        with store._read() as cur:
+            rows = store._run(
+                cur,
+                query,
+                client_id=client,
+                date_from=span[0],
+                date_to=span[1],
+                k_date=key[0],
+                k_id=key[1],
+                limit=4,
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    for client in clients:
+        for span in (("2026-01-01", "2026-12-31"), ("2026-01-10", "2026-01-25")):
+            key, seen = ("9999-99-99", 2**62), []
+            while True:
+                own = page(CS.HISTORY_DATES, client, span, key)
+                assert own == page(CS.HISTORY_DATES_WALK, client, span, key), (client, span)
+                chosen = store.history_dates(client, span[0], span[1], key, 4)
+                assert [h.entry.id for h in chosen] == own
+                if not own:
+                    break
+                seen += own
+                key = (chosen[-1].entry.date, chosen[-1].entry.id)
+            expected = sorted(
+                (
+                    e
+                    for e in book.ledger.get_credits(str(client))[2]
+                    if span[0] <= e.date <= span[1]
+                ),
+                key=lambda e: (e.date, e.id),
+                reverse=True,
+            )
+            assert seen == [e.id for e in expected]

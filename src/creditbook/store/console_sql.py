@@ -39,14 +39,16 @@ ENTRY_GET = _ENTRY + "WHERE c.id = :entry_id"
 HISTORY = (
     _ENTRY + "WHERE c.client_id = :client_id AND c.seq < :before ORDER BY c.seq DESC LIMIT :limit"
 )
-#: A date-filtered history, newest date first, keyed on (date, id): it walks the per-client
-#: date index instead of scanning the whole history for the range.
-HISTORY_DATES = (
-    _ENTRY
-    + """WHERE c.client_id = :client_id AND c.date >= :date_from AND c.date <= :date_to
+#: A date-filtered history, newest date first, keyed on (date, id), read one of two ways (the
+#: store picks by the client's share of all entries): the client's own entries, sorted (cheap
+#: for any client of ordinary size), or a walk down the date index from the range's end,
+#: skipping other clients' entries until a page is full (cheap for a client that holds a good
+#: part of the ledger). `+c.client_id` keeps SQLite from the client index in the second.
+_HISTORY_DATES = """WHERE {client} = :client_id AND c.date >= :date_from AND c.date <= :date_to
   AND (c.date, c.id) < (:k_date, :k_id)
 ORDER BY c.date DESC, c.id DESC LIMIT :limit"""
-)
+HISTORY_DATES = _ENTRY + _HISTORY_DATES.format(client="c.client_id")
+HISTORY_DATES_WALK = _ENTRY + _HISTORY_DATES.format(client="+c.client_id")
 #: Points of a balance chart: the entries at up to ``CHART_POINTS`` sequence numbers, in one
 #: statement (unused slots repeat a number).
 CHART_POINTS = 60
@@ -69,6 +71,8 @@ FROM credits c JOIN clients k ON k.id = c.client_id
 ORDER BY c.id DESC LIMIT :limit
 """
 LAST_ID = "SELECT COALESCE(MAX(id), 0) FROM credits"
+#: A client's entries and (about) how many the ledger holds: the last id.
+CLIENT_SHARE = f"SELECT entries, ({LAST_ID}) FROM clients WHERE id = :client_id"  # noqa: S608
 CREATED_AT_ID = "SELECT created_at FROM credits WHERE id >= :id ORDER BY id LIMIT 1"
 #: Net change per day and currency of entries dated after a day, among entries from an id on.
 DAILY = """
