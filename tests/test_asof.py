@@ -82,8 +82,9 @@ def test_asof_agrees_with_a_brute_force_sum(
 
 
 def test_both_sides_of_the_date_index_agree(book: creditbook.Creditbook) -> None:
-    """balances --asof reads either side of the date index; both give every client's sum of the
-    entries dated up to the day, removals and backdated entries included, clients without any."""
+    """balances --asof reads either side of the date index, a client's asof figures its own
+    entries or the walk of the later ones; all give the count and sum of the entries dated up
+    to the day, removals and backdated entries included, clients without any."""
     history: dict[int, list[tuple[str, int]]] = {}
     for n in range(4):
         client = book.ledger.add_client(
@@ -122,6 +123,12 @@ def test_both_sides_of_the_date_index_agree(book: creditbook.Creditbook) -> None
             got = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(until)}
             del store._later_side_shorter
             assert got == chosen, (later, until)
+        counts = {c: sum(1 for d, _ in h if d <= until) for c, h in history.items()}
+        for walk in (True, False):
+            store._walk_after = lambda cur, client_id, until, walk=walk: walk
+            got = {c: store.credits_until(c, until) for c in history}
+            del store._walk_after
+            assert got == {c: (counts[c], expected[c]) for c in history}, (walk, until)
 
 
 def test_asof_reads_use_indexes(sqlite_database: str) -> None:
@@ -138,7 +145,7 @@ def test_asof_reads_use_indexes(sqlite_database: str) -> None:
                         cur, "EXPLAIN QUERY PLAN " + q, client_id=1, until="2026-01-31", skip=0
                     ).fetchall()
                 )
-                for q in (Q.CREDIT_TOTAL_UNTIL, Q.CREDIT_NTH_UNTIL)
+                for q in (Q.CREDIT_TOTAL_UNTIL, Q.CREDIT_NTH_UNTIL, Q.CREDIT_TOTAL_UNTIL_WALK)
             }
             for q in (Q.ASOF_SUMS_LATER, Q.ASOF_SUMS_UNTIL, Q.ENTRY_ID_RANGE, Q.ENTRY_DATE_AT):
                 plans[q] = " | ".join(
@@ -147,6 +154,7 @@ def test_asof_reads_use_indexes(sqlite_database: str) -> None:
                 )
         assert "credits_by_client_seq" in plans[Q.CREDIT_TOTAL_UNTIL], plans
         assert "credits_by_client_seq" in plans[Q.CREDIT_NTH_UNTIL], plans
+        assert "COVERING INDEX credits_by_date" in plans[Q.CREDIT_TOTAL_UNTIL_WALK], plans
         for q in (Q.ASOF_SUMS_LATER, Q.ASOF_SUMS_UNTIL):
             assert plans[q].startswith("SEARCH credits USING COVERING INDEX credits_by_date"), plans
         assert "SCAN credits" not in plans[Q.ENTRY_ID_RANGE] + plans[Q.ENTRY_DATE_AT], plans

@@ -165,6 +165,14 @@ CREDIT_TOTAL_UNTIL = """
 SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM credits
 WHERE client_id = :client_id AND date <= :until
 """
+# The same from the other side, for a client that holds much of the ledger: its count and
+# balance less its entries dated after the day, walking the date index (`+e.client_id`: not the
+# client index). One statement, so the client's row and its entries are of one moment.
+CREDIT_TOTAL_UNTIL_WALK = """
+SELECT c.entries - COUNT(e.id), c.balance_cents - COALESCE(SUM(e.amount_cents), 0)
+FROM clients c LEFT JOIN credits e ON +e.client_id = c.id AND e.date > :until
+WHERE c.id = :client_id GROUP BY c.id, c.entries, c.balance_cents
+"""
 CREDIT_NTH_UNTIL = """
 SELECT seq FROM credits WHERE client_id = :client_id AND date <= :until
 ORDER BY seq LIMIT 1 OFFSET :skip
