@@ -17,6 +17,7 @@ from creditbook.cli import main
 from creditbook.http import App
 from creditbook.store import console_sql as CS
 from creditbook.store import queries as Q
+from creditbook.store import reads
 from helpers import ACTOR, Seed, asgi
 
 _emails = itertools.count()
@@ -81,7 +82,9 @@ def test_asof_agrees_with_a_brute_force_sum(
     assert rows[client] == expected
 
 
-def test_both_sides_of_the_date_index_agree(book: creditbook.Creditbook) -> None:
+def test_both_sides_of_the_date_index_agree(
+    book: creditbook.Creditbook, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """balances --asof reads either side of the date index, a client's asof figures its own
     entries or the walk of the later ones; all give the count and sum of the entries dated up
     to the day, removals and backdated entries included, clients without any."""
@@ -129,6 +132,10 @@ def test_both_sides_of_the_date_index_agree(book: creditbook.Creditbook) -> None
             got = {c: store.credits_until(c, until) for c in history}
             del store._walk_after
             assert got == {c: (counts[c], expected[c]) for c in history}, (walk, until)
+        with monkeypatch.context() as m:  # every client large enough to weigh the walk
+            m.setattr(reads, "_OWN_ENTRIES", 0)
+            got = {c: store.credits_until(c, until) for c in history}
+        assert got == {c: (counts[c], expected[c]) for c in history}, until
 
 
 def test_asof_reads_use_indexes(sqlite_database: str) -> None:
