@@ -290,3 +290,10 @@ async def settled(futures: list[Any]) -> list[Any]:
         except (errors.CreditError, errors.StoreError) as exc:
             outcomes.append(type(exc).__name__)
     return outcomes
+
+
+def query_plan(store: Any, sql: str, **params: Any) -> str:
+    """SQLite's plan for a statement, its steps joined by `` | `` (indexes named, scans shown)."""
+    with store._read() as cur:
+        rows = store._run(cur, "EXPLAIN QUERY PLAN " + sql, **params).fetchall()
+    return " | ".join(str(row[-1]) for row in rows)

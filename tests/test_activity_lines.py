@@ -10,7 +10,7 @@ import creditbook
 from creditbook.exports import export
 from creditbook.model import Activity, Actor
 from creditbook.store import queries as Q
-from helpers import ACTOR, Seed
+from helpers import ACTOR, Seed, query_plan
 
 #: What a ledger written before migration 12 holds: a credit's line indexed by client.
 OLD_LINE = """
@@ -133,11 +133,8 @@ def test_credits_lines_stay_out_of_the_client_index(sqlite_database: str) -> Non
                 "WHERE client_id = :c AND via_entry = 0",
                 c=client,
             ).fetchone()[0]
-            plan = store._run(
-                cur, "EXPLAIN QUERY PLAN " + Q.ACTIVITY_LIST_CLIENT, client_id=client, limit=5
-            ).fetchall()
+        details = query_plan(store, Q.ACTIVITY_LIST_CLIENT, client_id=client, limit=5)
         assert indexed == 1  # the client's creation alone
-        details = " | ".join(str(row[-1]) for row in plan)
         assert "SCAN activity" not in details and "SCAN a " not in details, details
         assert "activity_by_client" in details and "credits_by_client_seq" in details, details
     finally:

@@ -18,7 +18,7 @@ from creditbook.http import App
 from creditbook.store import console_sql as CS
 from creditbook.store import queries as Q
 from creditbook.store import reads
-from helpers import ACTOR, Seed, asgi
+from helpers import ACTOR, Seed, asgi, query_plan
 
 _emails = itertools.count()
 DAYS = [dt.date(2026, 1, 1) + dt.timedelta(days=d) for d in range(0, 120, 7)]
@@ -122,15 +122,15 @@ def test_both_sides_of_the_date_index_agree(
         chosen = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(until)}
         assert {c: chosen[c] for c in history} == expected, until
         for later in (True, False):
-            store._later_side_shorter = lambda stream, until, later=later: later
-            got = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(until)}
-            del store._later_side_shorter
+            with monkeypatch.context() as m:
+                m.setattr(store, "_later_side_shorter", lambda stream, until, v=later: v)
+                got = {b.client_id: b.balance_cents for b in book.ledger.balances_asof(until)}
             assert got == chosen, (later, until)
         counts = {c: sum(1 for d, _ in h if d <= until) for c, h in history.items()}
         for walk in (True, False):
-            store._walk_after = lambda cur, client_id, until, walk=walk: walk
-            got = {c: store.credits_until(c, until) for c in history}
-            del store._walk_after
+            with monkeypatch.context() as m:
+                m.setattr(store, "_walk_after", lambda cur, client_id, until, v=walk: v)
+                got = {c: store.credits_until(c, until) for c in history}
             assert got == {c: (counts[c], expected[c]) for c in history}, (walk, until)
         with monkeypatch.context() as m:  # every client large enough to weigh the walk
             m.setattr(reads, "_OWN_ENTRIES", 0)
@@ -144,21 +144,12 @@ def test_asof_reads_use_indexes(sqlite_database: str) -> None:
     book = creditbook.open(sqlite_database)
     try:
         store: Any = book.store
-        with store._read() as cur:
-            plans = {
-                q: " | ".join(
-                    str(r[-1])
-                    for r in store._run(
-                        cur, "EXPLAIN QUERY PLAN " + q, client_id=1, until="2026-01-31", skip=0
-                    ).fetchall()
-                )
-                for q in (Q.CREDIT_TOTAL_UNTIL, Q.CREDIT_NTH_UNTIL, Q.CREDIT_TOTAL_UNTIL_WALK)
-            }
-            for q in (Q.ASOF_SUMS_LATER, Q.ASOF_SUMS_UNTIL, Q.ENTRY_ID_RANGE, Q.ENTRY_DATE_AT):
-                plans[q] = " | ".join(
-                    str(r[-1])
-                    for r in store._run(cur, "EXPLAIN QUERY PLAN " + q, until="2026-01-31", at=1)
-                )
+        plans = {
+            q: query_plan(store, q, client_id=1, until="2026-01-31", skip=0)
+            for q in (Q.CREDIT_TOTAL_UNTIL, Q.CREDIT_NTH_UNTIL, Q.CREDIT_TOTAL_UNTIL_WALK)
+        }
+        for q in (Q.ASOF_SUMS_LATER, Q.ASOF_SUMS_UNTIL, Q.ENTRY_ID_RANGE, Q.ENTRY_DATE_AT):
+            plans[q] = query_plan(store, q, until="2026-01-31", at=1)
         assert "credits_by_client_seq" in plans[Q.CREDIT_TOTAL_UNTIL], plans
         assert "credits_by_client_seq" in plans[Q.CREDIT_NTH_UNTIL], plans
         assert "COVERING INDEX credits_by_date" in plans[Q.CREDIT_TOTAL_UNTIL_WALK], plans
