@@ -192,12 +192,11 @@ BALANCES_CLIENTS = """
 SELECT id, firstname, lastname, companyname, email, currency_code, balance_cents
 FROM clients ORDER BY id
 """
-ASOF_SUMS_LATER = """
-SELECT +client_id, SUM(amount_cents) FROM credits WHERE date > :until GROUP BY 1 ORDER BY 1
+_ASOF_SUMS = """
+SELECT +client_id, SUM(amount_cents) FROM credits WHERE date {side} :until GROUP BY 1 ORDER BY 1
 """
-ASOF_SUMS_UNTIL = """
-SELECT +client_id, SUM(amount_cents) FROM credits WHERE date <= :until GROUP BY 1 ORDER BY 1
-"""
+ASOF_SUMS_LATER = _ASOF_SUMS.format(side=">")
+ASOF_SUMS_UNTIL = _ASOF_SUMS.format(side="<=")
 ENTRY_ID_RANGE = "SELECT (SELECT MIN(id) FROM credits), (SELECT MAX(id) FROM credits)"
 ENTRY_DATE_AT = "SELECT date FROM credits WHERE id >= :at ORDER BY id LIMIT 1"
 CREDIT_PAGE = f"""
