@@ -419,6 +419,67 @@ def test_loop_batches_on_both_stores(any_store: Any) -> None:
     assert asyncio.run(run()) == [100 * (i + 1) for i in range(20)] + ["InsufficientCredit", 0]
 
 
+def test_a_checkpoint_copies_its_backlog_without_the_writer_lock(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The WAL is copied while writers can commit; only the last, short pass holds their lock."""
+    import fcntl
+    import os
+    import time
+    from types import SimpleNamespace
+
+    (client_id,) = clients(store, 1)
+    store.checkpoint()  # opens the checkpointer's connection
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._conn is not None
+    monkeypatch.setattr(checkpointer, "INTERVAL", 3600.0)  # the thread leaves the WAL to us
+    time.sleep(2 * type(checkpointer).INTERVAL)
+    for i in range(200):
+        store.submit_credit(op(client_id, 1, f"c{i}")).result()
+    passes: list[tuple[bool, tuple[int, int, int]]] = []
+    conn = checkpointer._conn
+
+    def watched(sql: str) -> SimpleNamespace:
+        fd = os.open(store.path + "-writer.lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            free = True
+        except BlockingIOError:
+            free = False
+        finally:
+            os.close(fd)
+        row = conn.execute(sql).fetchone()
+        passes.append((free, row))
+        return SimpleNamespace(fetchone=lambda: row)
+
+    monkeypatch.setattr(checkpointer, "_conn", SimpleNamespace(execute=watched, close=conn.close))
+    frames = store.checkpoint()
+    (free1, (busy1, log1, copied1)), (free2, (busy2, log2, copied2)) = passes
+    assert free1 and busy1 == 0 and copied1 == log1 > 200  # the whole backlog, writers free
+    assert not free2 and busy2 == 0 and copied2 == log2 == log1 == frames  # nothing left
+
+
+def test_a_checkpoint_found_busy_is_tried_again(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When another process's checkpoint is copying, the locked pass is retried next time."""
+    from types import SimpleNamespace
+
+    clients(store, 1)  # the first write starts the checkpointer
+    store.checkpoint()
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._conn is not None
+    monkeypatch.setattr(checkpointer, "INTERVAL", 3600.0)
+    conn = checkpointer._conn
+    busy = SimpleNamespace(fetchone=lambda: (1, -1, -1))  # SQLite's answer when blocked
+    monkeypatch.setattr(
+        checkpointer, "_conn", SimpleNamespace(execute=lambda sql: busy, close=conn.close)
+    )
+    store.checkpoint()
+    assert checkpointer.pending == 1
+
+
 def test_checkpoints_run_off_the_commit_path(store: SQLiteStore) -> None:
     """Commits never checkpoint; the background checkpointer keeps the WAL from growing."""
     import os

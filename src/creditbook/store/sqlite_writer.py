@@ -56,16 +56,20 @@ class Checkpointer:
     commit path.
 
     PASSIVE checkpoints never wait for readers: they copy what they can, so a backup's snapshot
-    costs a commit nothing. The checkpoint holds the writer lock, as SQLite's automatic one did
-    by running inside a commit: run beside a commit, its flush of the database file slowed that
-    commit's own (one connection: AddCredit/s fell by 13%). When the WAL has been copied whole,
-    the next writer starts it again from the top, so it stays small.
+    costs a commit nothing. Each checkpoint runs in two passes: the first copies the WAL without
+    the writer lock, while writers go on; the second, under the lock, copies only what was
+    committed during the first. The WAL is then copied whole with no writer in between, and the
+    next writer starts it again from the top, so it stays small. A single locked pass held the
+    lock while it copied and flushed everything since the last checkpoint: 4-37 ms at a time,
+    and 40-50 ms for the backlog a backup's snapshot leaves. Checkpoints run wholly beside the
+    commits slowed them (one connection: 13% fewer AddCredit/s); the first pass alone measured
+    within noise (bench/ANALYSIS.md, seventh pass).
     """
 
     #: Often enough that each checkpoint copies about what SQLite's automatic one did (1,000
-    #: pages) at the write rates measured here, so that holding the writer lock stays short
-    #: (4 ms median, 19 ms at most). Every 25 ms lowered AddCredit's quiet p99 by a third but
-    #: cost 4-5% of throughput and raised the p99 during a backup (bench/ANALYSIS.md).
+    #: pages) at the write rates measured here. Every 25 ms (with the whole checkpoint under
+    #: the writer lock) lowered AddCredit's quiet p99 by a third but cost 4-5% of throughput
+    #: and raised the p99 during a backup (bench/ANALYSIS.md).
     INTERVAL = 0.1
 
     def __init__(self, path: str) -> None:
@@ -89,7 +93,7 @@ class Checkpointer:
                 self.run_once()
 
     def run_once(self) -> int:
-        """Run one PASSIVE checkpoint under the writer lock; return the WAL's frames."""
+        """Run one PASSIVE checkpoint, finished under the writer lock; return the WAL's frames."""
         with self._lock:
             self.pending = 0
             try:
@@ -102,6 +106,7 @@ class Checkpointer:
                         self.path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600
                     )
                 assert self._lock_fd is not None
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 try:
                     row = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -111,6 +116,8 @@ class Checkpointer:
                 self.pending += 1
                 log.warning("WAL checkpoint of %s failed: %s", self.path, exc)
                 return 0
+            if row[0]:
+                self.pending += 1  # another process's first pass was running: finish next time
             return int(row[1])
 
     def close(self) -> None:
