@@ -119,3 +119,55 @@ def test_postgres_credits_on_the_loop(postgres: PostgresServer) -> None:
         ]
         assert store._on_loop.batches == 1  # submitted in one loop iteration: one commit
         assert [e.description for e in store.iter_credits(client, 0, None)][-1] == "late 4"
+
+
+def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: PostgresServer) -> None:
+    """A lone credit (one statement) and the same credits in a batch (the function) leave the
+    same entries, hash chains, activity lines and events, and the same refusals."""
+    import psycopg
+
+    from creditbook.audit import verify
+
+    url = new_pg_database(postgres)
+    book = creditbook.open(url)
+    store = book.store
+    assert isinstance(store, PostgresStore)
+    alone, batched = (
+        book.ledger.add_client(
+            firstname="b", lastname=name, email=f"{name}@example.com", actor=ACTOR
+        ).client_id
+        for name in ("alone", "batched")
+    )
+    store.add_endpoint("http://127.0.0.1:9/hook", ("*",), "", ACTOR, "2026-01-01T00:00:00Z")
+    amounts = [500, -200, 10**16, -1000, 1, -301]
+    actor = Actor("api:k", admin_id=3, ip="192.0.2.7")
+
+    def credit(client_id: int, i: int, cents: int) -> CreditOp:
+        text = f"#{i} crédit | ünïcode"
+        return CreditOp(client_id, cents, "2026-02-03", text, 4, actor, "2026-02-03T04:05:06Z")
+
+    one_by_one = [store._apply_batch([credit(alone, i, c)])[0] for i, c in enumerate(amounts)]
+    together = store._apply_batch([credit(batched, i, c) for i, c in enumerate(amounts)])
+    assert [row[1:] for row in one_by_one] == [row[1:] for row in together]
+    assert [row[2] for row in together] == ["ok", "ok", "limit", "insufficient", "ok", "ok"]
+    assert store._apply_batch([credit(10**9, 0, 1)]) == [(1, None, "notfound")]
+
+    def written(client_id: int) -> list[list[Any]]:
+        with psycopg.connect(url) as conn:
+            return [
+                conn.execute(sql, (client_id,)).fetchall()
+                for sql in (
+                    "SELECT seq, admin_id, date, description, amount_cents, balance_cents,"
+                    " relid, created_at, actor FROM credits WHERE client_id = %s ORDER BY seq",
+                    "SELECT a.at, a.actor, a.admin_id, a.ip, a.action, a.detail, a.via_entry"
+                    " FROM credits c JOIN activity a ON a.id = c.activity_id"
+                    " AND a.client_id = c.client_id WHERE c.client_id = %s ORDER BY c.seq",
+                    "SELECT type, seq, at FROM events WHERE client_id = %s ORDER BY seq",
+                    "SELECT balance_cents, entries FROM clients WHERE id = %s",
+                )
+            ]
+
+    assert written(alone) == written(batched)
+    assert len(written(alone)[1]) == len(written(alone)[2]) == 4
+    assert verify(store).problems == []
+    book.close()
