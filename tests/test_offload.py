@@ -171,3 +171,48 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
     assert len(written(alone)[1]) == len(written(alone)[2]) == 4
     assert verify(store).problems == []
     book.close()
+
+
+def test_lone_credits_racing_on_one_client_chain_in_order(postgres: PostgresServer) -> None:
+    """Lone credits from many connections at once on one client: each statement locks the
+    client, so balances run exactly, sequence numbers have no gap and the chain verifies."""
+    import psycopg
+
+    from creditbook.audit import verify
+
+    url = new_pg_database(postgres)
+    store = PostgresStore(url, pool_size=8)
+    store.migrate()
+    book = creditbook.Creditbook(store)
+    client_id = book.ledger.add_client(
+        firstname="r", lastname="race", email="race@example.com", actor=ACTOR
+    ).client_id
+    outcomes: list[tuple[int, int | None, str]] = []
+
+    def work(n: int) -> None:
+        for i in range(25):
+            cents = 300 if (n + i) % 3 else -500
+            op = CreditOp(client_id, cents, "2026-01-01", f"{n}/{i}", 0, ACTOR, "2026-01-01")
+            outcomes.extend(store._apply_batch([op]))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    applied = sorted(row[1] for row in outcomes if row[2] == "ok" and row[1] is not None)
+    assert len(outcomes) == 200 and {row[2] for row in outcomes} == {"ok", "insufficient"}
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT seq, amount_cents, balance_cents FROM credits WHERE client_id = %s"
+            " ORDER BY seq",
+            (client_id,),
+        ).fetchall()
+    assert [seq for seq, _, _ in rows] == list(range(1, len(applied) + 1))
+    running = 0
+    for _, amount, balance in rows:
+        running += amount
+        assert balance == running >= 0
+    assert sorted(balance for _, _, balance in rows) == applied
+    assert verify(store).problems == []
+    book.close()

@@ -1,11 +1,12 @@
 """The PostgreSQL store: psycopg 3 with a connection pool, for many processes on many hosts.
 
-Every AddCredit without an idempotency key is one call of the function
-``creditbook_apply_credits`` (migrations 0005 and 0008) in autocommit: one round trip, one
-implicit transaction. Concurrent AddCredits are group-committed into one call (on the event
-loop for the HTTP server, on a writer thread for blocking callers): the function applies the
-batch in order, checks each operation on its own, chains each entry to its client's head and
-updates each touched client once.
+Every AddCredit without an idempotency key is one statement in autocommit: one round trip, one
+implicit transaction. Concurrent AddCredits are group-committed into one call of the function
+``creditbook_apply_credits`` (migrations 0005 and 0008; on the event loop for the HTTP server,
+on a writer thread for blocking callers): the function applies the batch in order, checks
+each operation on its own, chains each entry to its client's head and updates each touched
+client once. A credit that arrives alone skips the function's setup: ``ONE_CREDIT`` does the
+same work as one statement.
 """
 
 from __future__ import annotations
@@ -298,7 +299,8 @@ class PostgresStore(SqlStore):
 
     def _apply_batch(self, ops: Sequence[CreditOp]) -> list[tuple[int, int | None, str]]:
         """Apply credits with one call of ``creditbook_apply_credits`` (one statement, one
-        transaction): each is checked alone and chained to its client's head."""
+        transaction; a lone credit with ``ONE_CREDIT``): each is checked alone and chained to
+        its client's head."""
         if len(ops) == 1:
             return [self._apply_one(ops[0])]
         columns = (
