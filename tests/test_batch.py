@@ -425,15 +425,14 @@ def test_a_checkpoint_copies_its_backlog_without_the_writer_lock(
     """The WAL is copied while writers can commit; only the last, short pass holds their lock."""
     import fcntl
     import os
-    import time
     from types import SimpleNamespace
 
     (client_id,) = clients(store, 1)
     store.checkpoint()  # opens the checkpointer's connection
     checkpointer = store._checkpointer
     assert checkpointer is not None and checkpointer._conn is not None
-    monkeypatch.setattr(checkpointer, "INTERVAL", 3600.0)  # the thread leaves the WAL to us
-    time.sleep(2 * type(checkpointer).INTERVAL)
+    checkpointer._stop.set()  # its thread leaves the WAL to us
+    checkpointer._thread.join()
     for i in range(200):
         store.submit_credit(op(client_id, 1, f"c{i}")).result()
     passes: list[tuple[bool, tuple[int, int, int]]] = []
@@ -470,7 +469,8 @@ def test_a_checkpoint_found_busy_is_tried_again(
     store.checkpoint()
     checkpointer = store._checkpointer
     assert checkpointer is not None and checkpointer._conn is not None
-    monkeypatch.setattr(checkpointer, "INTERVAL", 3600.0)
+    checkpointer._stop.set()
+    checkpointer._thread.join()
     conn = checkpointer._conn
     busy = SimpleNamespace(fetchone=lambda: (1, -1, -1))  # SQLite's answer when blocked
     monkeypatch.setattr(

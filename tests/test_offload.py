@@ -201,7 +201,7 @@ def test_lone_credits_racing_on_one_client_chain_in_order(postgres: PostgresServ
     for thread in threads:
         thread.join()
     applied = sorted(row[1] for row in outcomes if row[2] == "ok" and row[1] is not None)
-    assert len(outcomes) == 200 and {row[2] for row in outcomes} == {"ok", "insufficient"}
+    assert len(outcomes) == 200 and {row[2] for row in outcomes} <= {"ok", "insufficient"}
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             "SELECT seq, amount_cents, balance_cents FROM credits WHERE client_id = %s"
