@@ -23,17 +23,15 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from compare import start  # noqa: E402
 from run import PY, bulk_entries, settle, wrk  # noqa: E402
 from seed import seed  # noqa: E402
 
 import creditbook  # noqa: E402
-from pgserver import free_port  # noqa: E402
 
 
 def run(src: str, template: Path, work: Path, ident: str, secret: str) -> tuple[float, ...]:
@@ -42,23 +40,8 @@ def run(src: str, template: Path, work: Path, ident: str, secret: str) -> tuple[
         old.unlink()
     shutil.copy(template, work / "run.db")
     database = f"sqlite:///{work / 'run.db'}"
-    port = free_port()
-    proc = subprocess.Popen(
-        [PY, "-m", "creditbook", "serve", "--database", database, "--port", str(port)]
-        + ["--workers", "2"],
-        env={**os.environ, "PYTHONPATH": src},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/includes/api.php"
+    proc, url = start(src, database, access_log=True)
     try:
-        for _ in range(150):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         wrk(url, 32, 2, False, ident, secret)  # warm-up
         took: list[float] = []
 

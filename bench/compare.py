@@ -45,10 +45,12 @@ def seeded(src: str, database: str) -> tuple[str, str, str]:
     return database, out[0], out[1]
 
 
-def start(src: str, database: str) -> tuple[subprocess.Popen[bytes], str]:
+def start(
+    src: str, database: str, *, access_log: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     """``creditbook serve --workers 2`` of that version; (process, API URL)."""
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": src, "CREDITBOOK_ACCESS_LOG": "0"}
+    env = {**os.environ, "PYTHONPATH": src, "CREDITBOOK_ACCESS_LOG": "1" if access_log else "0"}
     code = "import sys; from creditbook.cli import main; sys.exit(main())"
     args = ["serve", "--database", database, "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(
