@@ -1,5 +1,6 @@
 """PostgreSQL's group commit on the event loop: a helper thread waits for each batch's commit
-while the loop goes on serving, and what arrives meanwhile forms the next batch."""
+while the loop goes on serving, and what arrives meanwhile forms the next batch. A credit that
+arrives alone is one statement, which writes what the batch function writes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+import psycopg
+
 import creditbook
 from conftest import new_pg_database
 from creditbook import errors
+from creditbook.audit import verify
 from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.loop import OffloadCommitter
@@ -124,10 +128,6 @@ def test_postgres_credits_on_the_loop(postgres: PostgresServer) -> None:
 def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: PostgresServer) -> None:
     """A lone credit (one statement) and the same credits in a batch (the function) leave the
     same entries, hash chains, activity lines and events, and the same refusals."""
-    import psycopg
-
-    from creditbook.audit import verify
-
     url = new_pg_database(postgres)
     book = creditbook.open(url)
     store = book.store
@@ -176,10 +176,6 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
 def test_lone_credits_racing_on_one_client_chain_in_order(postgres: PostgresServer) -> None:
     """Lone credits from many connections at once on one client: each statement locks the
     client, so balances run exactly, sequence numbers have no gap and the chain verifies."""
-    import psycopg
-
-    from creditbook.audit import verify
-
     url = new_pg_database(postgres)
     store = PostgresStore(url, pool_size=8)
     store.migrate()
