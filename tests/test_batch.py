@@ -265,6 +265,86 @@ def test_loop_batch_with_a_failing_unit_retries_each_alone(store: SQLiteStore) -
     assert [e.amount_cents for e in store.iter_credits(a, 0, None)] == [500, -200]
 
 
+def test_a_loop_batch_applies_runs_of_credits_set_based(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of plain credits in one batch are applied together (``many``), between credits
+    with an idempotency key and other writes on the same clients: the outcomes, entries and
+    chains are those of one write at a time, in order."""
+    import asyncio
+
+    from creditbook.store import many
+    from creditbook.store.protocol import IdempotencyKey
+
+    a, b = clients(store, 2)
+    assert store._on_loop is not None
+    runs: list[int] = []
+    apply_credits = many.apply_credits
+
+    def spy(cur: Any, ops: Any, deferred: Any, heads: Any) -> Any:
+        runs.append(len(ops))
+        return apply_credits(cur, ops, deferred, heads)
+
+    monkeypatch.setattr(many, "apply_credits", spy)
+
+    def keyed(n: int) -> IdempotencyKey:
+        return IdempotencyKey("t", f"k{n}", "f", 1.0e9, 3600.0)
+
+    def touch(cur: Any) -> str:
+        cur.execute("SELECT 1")
+        return "other"
+
+    async def run() -> list[Any]:
+        loop = asyncio.get_running_loop()
+        before = store._committer.batches  # type: ignore[union-attr]
+        futures = [
+            store.submit_credit(op(a, 100, "#1")),
+            store.submit_credit(op(a, 200, "#2")),
+            store.submit_credit(op(b, -1, "refused")),
+            store.submit_credit(op(a, 50, "keyed"), keyed(1)),  # after a run, before one
+            store.submit_credit(op(a, -350, "#3")),
+            store.submit_credit(op(b, 700, "#4")),
+            store.submit_credit(op(999, 5, "no client")),
+            store._on_loop.submit(touch, loop),  # type: ignore[union-attr]
+            store.submit_credit(op(a, 1, "alone")),
+            store.submit_credit(op(b, 10, "keyed"), keyed(2)),
+            store.submit_credit(op(b, -10**9, "too much")),
+            store.submit_credit(op(a, -1, "#5")),
+            store.submit_credit(op(b, -700, "#6")),
+        ]
+        outcomes = await settled(futures)
+        assert store._committer.batches - before == 1  # type: ignore[union-attr]
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert outcomes == [
+        100,
+        300,
+        "InsufficientCredit",
+        350,
+        0,
+        700,
+        "ClientIdNotFound",
+        "other",
+        1,
+        710,
+        "InsufficientCredit",
+        0,
+        10,
+    ]
+    assert runs == [3, 3, 3]  # "alone" stays a guarded UPDATE; a refusal ends no run
+    assert [e.description for e in store.iter_credits(a, 0, None)] == [
+        "#1",
+        "#2",
+        "keyed",
+        "#3",
+        "alone",
+        "#5",
+    ]
+    assert [e.balance_cents for e in store.iter_credits(b, 0, None)] == [700, 710, 10]
+    assert verify(store).ok
+
+
 def test_credit_many_commits_once_and_checks_each(
     book: creditbook.Creditbook, seeded: Seed
 ) -> None:

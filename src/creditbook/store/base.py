@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
@@ -28,7 +28,23 @@ from .reads import SqlReads
 from .sql import Cursor, T, Work, credit_hash, dump_json, event_uid
 from .webhooks import WebhookStore
 
-__all__ = ["SqlStore"]
+__all__ = ["CreditWork", "SqlStore"]
+
+
+class CreditWork:
+    """A credit without an idempotency key as a unit of work: ``apply(cur, op)``.
+
+    A batch recognises it by its type, so a store can apply a run of them set-based.
+    """
+
+    __slots__ = ("apply", "op")
+
+    def __init__(self, apply: Callable[[Cursor, CreditOp], int], op: CreditOp) -> None:
+        self.apply = apply
+        self.op = op
+
+    def __call__(self, cur: Cursor) -> int:
+        return self.apply(cur, self.op)
 
 
 class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
@@ -125,8 +141,9 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
 
         ``inline``: the caller will block on the future (see ``Collector.submit``).
         """
-        key = "" if idem is None else idem.key
-        return self._submit_op(partial(self._apply_credit, op=op, key=key), idem, inline)
+        if idem is None:
+            return self._submit_op(CreditWork(self._apply_credit, op), None, inline)
+        return self._submit_op(partial(self._apply_credit, op=op, key=idem.key), idem, inline)
 
     def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | errors.CreditError]:
         """Apply many balance changes in one transaction, in order; each its balance or refusal."""

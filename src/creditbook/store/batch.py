@@ -145,21 +145,37 @@ class Stats:
         self.units = 0
 
 
-def commit_units(write: Write, batch: Sequence[tuple[Work, Settleable]], stats: Stats) -> None:
+Unit = tuple[Work, Settleable]
+#: A unit's future, whether the unit was applied, and its value or refusal.
+Outcome = tuple[Settleable, bool, Any]
+#: Runs a batch's units in order in the open transaction (a store may apply runs of like
+#: units together).
+Apply = Callable[[Cursor, Sequence[Unit]], list[Outcome]]
+
+
+def apply_each(cur: Cursor, batch: Sequence[Unit]) -> list[Outcome]:
+    """Run each unit in turn; a refusal (``CreditError``) is its outcome, not a failure."""
+    results: list[Outcome] = []
+    for work, future in batch:
+        try:
+            results.append((future, True, work(cur)))
+        except CreditError as exc:  # refused before writing: nothing to undo
+            results.append((future, False, exc))
+    return results
+
+
+def commit_units(
+    write: Write, batch: Sequence[Unit], stats: Stats, apply: Apply = apply_each
+) -> None:
     """Run every unit in one transaction, commit once, then settle each unit's future."""
     if len(batch) == 1:
         if transact_into(batch[0][1], write, batch[0][0]):
             stats.batches += 1
             stats.units += 1
         return
-    results: list[tuple[Settleable, bool, Any]] = []
     try:
         with write() as cur:
-            for work, future in batch:
-                try:
-                    results.append((future, True, work(cur)))
-                except CreditError as exc:  # refused before writing: nothing to undo
-                    results.append((future, False, exc))
+            results = apply(cur, batch)
     except BaseException as exc:  # noqa: BLE001 the transaction failed as a whole
         log.warning("batch of %d failed (%s): retrying each write alone", len(batch), exc)
         for work, future in batch:
@@ -179,13 +195,14 @@ def commit_units(write: Write, batch: Sequence[tuple[Work, Settleable]], stats: 
 class GroupCommitter(Collector[Work], Stats):
     """Group commit of units of work from blocking callers, on a writer thread."""
 
-    def __init__(self, write: Write, max_batch: int = 512) -> None:
+    def __init__(self, write: Write, apply: Apply = apply_each, max_batch: int = 512) -> None:
         Collector.__init__(self, max_batch)
         Stats.__init__(self)
         self._write = write
+        self._apply = apply
 
     def _process(self, batch: list[tuple[Work, Future[Any]]]) -> None:
-        commit_units(self._write, batch, self)
+        commit_units(self._write, batch, self, self._apply)
 
 
 def outcomes(futures: Sequence[Future[Any]]) -> list[Any]:

@@ -25,15 +25,20 @@ CLIENTS_WRITE = "UPDATE clients SET balance_cents = ?, entries = ?, head_hash = 
 
 
 def apply_credits(
-    cur: Cursor, ops: Sequence[CreditOp], deferred: list[Deferred]
+    cur: Cursor, ops: Sequence[CreditOp], deferred: list[Deferred], heads: dict[int, str]
 ) -> list[int | errors.CreditError]:
     """Apply ``ops`` in order in the current write transaction; each its balance or refusal.
 
     A refused credit changes nothing, and the credits after it see the balances as if it had
-    not been sent: the same outcomes as one AddCredit each, in order.
+    not been sent: the same outcomes as one AddCredit each, in order. ``heads`` holds the chain
+    heads that earlier credits of the transaction moved but did not store yet (``_heads``):
+    they are continued here, and the clients written here leave it with their heads stored.
     """
     ids = json.dumps(sorted({op.client_id for op in ops}))
-    state = {row[0]: [row[1], row[2], row[3]] for row in cur.execute(CLIENTS_READ, (ids,))}
+    state = {
+        row[0]: [row[1], row[2], heads.get(row[0], row[3])]
+        for row in cur.execute(CLIENTS_READ, (ids,))
+    }
     outcomes: list[int | errors.CreditError] = []
     touched: set[int] = set()
     for op in ops:
@@ -56,4 +61,6 @@ def apply_credits(
         touched.add(op.client_id)
         outcomes.append(balance)
     cur.executemany(CLIENTS_WRITE, [(*state[c], c) for c in touched])
+    for c in touched:
+        heads.pop(c, None)
     return outcomes

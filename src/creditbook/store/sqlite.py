@@ -32,8 +32,8 @@ from typing import Any
 
 from .. import errors
 from . import many
-from .base import SqlStore
-from .batch import GroupCommitter, commit_units
+from .base import CreditWork, SqlStore
+from .batch import GroupCommitter, Outcome, Unit, apply_each, commit_units
 from .loop import LoopCommitter
 from .protocol import CreditOp, Waitable
 from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
@@ -66,12 +66,13 @@ class SQLiteStore(SqlStore):
         self._all: list[tuple[sqlite3.Connection, int]] = []
         self._all_lock = threading.Lock()
         self._pid = os.getpid()
-        self._committer = GroupCommitter(self._write) if group_commit else None
+        self._committer = GroupCommitter(self._write, self._apply_units) if group_commit else None
         self._on_loop: LoopCommitter[Work[Any]] | None = None
         if self._committer is not None:
             committer = self._committer
             self._on_loop = LoopCommitter(
-                lambda batch: commit_units(self._write, batch, committer), gate=WriterGate(self)
+                lambda batch: commit_units(self._write, batch, committer, self._apply_units),
+                gate=WriterGate(self),
             )
         self._stamp = Stamp(self.path + "-stamp")
         self._seen: tuple[bytes, tuple[int, int]] | None = None
@@ -126,7 +127,32 @@ class SQLiteStore(SqlStore):
         if not ops:
             return []
         with self._write() as cur:
-            return many.apply_credits(cur, ops, self._deferred())
+            return many.apply_credits(cur, ops, self._deferred(), self._heads())
+
+    def _apply_units(self, cur: Cursor, batch: Sequence[Unit]) -> list[Outcome]:
+        """Apply a group commit's units in order; each run of plain credits set-based.
+
+        Two or more credits in a row are one read and one write of their clients (``many``)
+        instead of a guarded UPDATE each: fewer statements under the writer lock (and fewer
+        releases of the GIL). A lone credit keeps its UPDATE, which is faster alone.
+        """
+        results: list[Outcome] = []
+        start = 0
+        while start < len(batch):
+            end = start
+            while end < len(batch) and isinstance(batch[end][0], CreditWork):
+                end += 1
+            if end - start < 2:
+                results += apply_each(cur, batch[start : start + 1])
+                start += 1
+                continue
+            run = batch[start:end]
+            ops = [work.op for work, _ in run]  # type: ignore[attr-defined]
+            outcomes = many.apply_credits(cur, ops, self._deferred(), self._heads())
+            for (_, future), outcome in zip(run, outcomes, strict=True):
+                results.append((future, not isinstance(outcome, errors.CreditError), outcome))
+            start = end
+        return results
 
     def close(self) -> None:
         """Stop the writer and the checkpointer, and close every connection this store opened."""

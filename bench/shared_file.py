@@ -1,0 +1,118 @@
+"""What sharing one SQLite file costs two worker processes: one server of two workers on one
+file against two servers of one worker, each on its own file, side by side on one machine.
+
+Usage: python bench/shared_file.py [RUNS]   (e.g. ``... 4``)
+
+The second setup has no page cache discarded after another process's commit and no writer lock
+taken in turns: it bounds what one process writing for all workers could gain. Each setup gets
+32 connections from two wrk processes (16 each) for 5 s, alternately, access log off. Prints
+each run and the medians: AddCredit/s, the servers' CPU per request (user and system time of
+their process groups over the requests answered) and the worse p99 of the two wrk processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from compare import seeded, start  # noqa: E402
+
+SRC = str(ROOT / "src")
+Target = tuple[str, str, str]  # URL, identifier, secret
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) of the live processes of one process group."""
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk16(target: Target, seconds: int, out: list[dict[str, float]]) -> None:
+    """One wrk process, one thread, 16 connections; its RESULT line appended to ``out``."""
+    url, ident, secret = target
+    env = {**os.environ, "IDENT": ident, "SECRET": secret, "CLIENTS": "10000", "HOT": "0"}
+    script = str(ROOT / "bench" / "addcredit.lua")
+    args = ["wrk", "-t1", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s", script, url]
+    text = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in text.splitlines() if x.startswith("RESULT"))
+    out.append({k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])})
+
+
+def load(targets: list[Target], groups: list[int], seconds: int) -> tuple[float, float, float]:
+    """Two wrk processes at once; (AddCredit/s, server CPU us per request, worst p99 ms)."""
+    out: list[dict[str, float]] = []
+    before = sum(group_cpu(g) for g in groups)
+    threads = [threading.Thread(target=wrk16, args=(t, seconds, out)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cpu = sum(group_cpu(g) for g in groups) - before
+    requests = sum(r["requests"] for r in out)
+    return sum(r["rps"] for r in out), 1e6 * cpu / requests, max(r["p99_ms"] for r in out)
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    tmp = Path(tempfile.mkdtemp(prefix="creditbook-shared-"))
+    procs = []
+    try:
+        shared_db, *shared_cred = seeded(SRC, str(tmp / "shared.db"))
+        proc, url = start(SRC, shared_db, workers=2)
+        procs.append(proc)
+        shared = ([(url, *shared_cred)] * 2, [proc.pid])
+        split_targets, split_groups = [], []
+        for name in ("a", "b"):
+            database, *cred = seeded(SRC, str(tmp / f"{name}.db"))
+            proc, url = start(SRC, database, workers=1)
+            procs.append(proc)
+            split_targets.append((url, *cred))
+            split_groups.append(proc.pid)
+        setups = {
+            "one file, 2 workers": shared,
+            "two files, 1 worker each": (split_targets, split_groups),
+        }
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in setups}
+        for targets, groups in setups.values():
+            load(targets, groups, 3)  # warm-up
+        for run in range(runs):
+            for name, (targets, groups) in setups.items():
+                results[name].append(load(targets, groups, 5))
+                rps, cpu, p99 = results[name][-1]
+                print(
+                    f"run {run + 1}, {name}: {rps:,.0f}/s, {cpu:.0f} us/request, p99 {p99:.1f} ms"
+                )
+        for name, rows in results.items():
+            rps, cpu, p99 = (statistics.median(r[i] for r in rows) for i in range(3))
+            print(
+                f"{name}: median {rps:,.0f}/s, {cpu:.0f} us of server CPU per request, "
+                f"p99 {p99:.1f} ms"
+            )
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
