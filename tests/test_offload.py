@@ -5,6 +5,7 @@ arrives alone is one statement, which writes what the batch function writes."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -18,7 +19,7 @@ from creditbook.audit import verify
 from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.loop import OffloadCommitter
-from creditbook.store.postgres import PostgresStore
+from creditbook.store.postgres import PostgresStore, int_array, text_array
 from helpers import ACTOR, settled
 from pgserver import PostgresServer
 
@@ -140,10 +141,10 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
     )
     store.add_endpoint("http://127.0.0.1:9/hook", ("*",), "", ACTOR, "2026-01-01T00:00:00Z")
     amounts = [500, -200, 10**16, -1000, 1, -301]
-    actor = Actor("api:k", admin_id=3, ip="192.0.2.7")
+    actor = Actor('api:k "q" \\', admin_id=3, ip="192.0.2.7")
 
     def credit(client_id: int, i: int, cents: int) -> CreditOp:
-        text = f"#{i} crédit | ünïcode"
+        text = f'#{i} crédit | ünïcode "q" \\ {{a,b}} NULL\t\n ,'
         return CreditOp(client_id, cents, "2026-02-03", text, 4, actor, "2026-02-03T04:05:06Z")
 
     one_by_one = [store._apply_batch([credit(alone, i, c)])[0] for i, c in enumerate(amounts)]
@@ -171,6 +172,21 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
     assert len(written(alone)[1]) == len(written(alone)[2]) == 4
     assert verify(store).problems == []
     book.close()
+
+
+def test_array_text_reaches_postgresql_unchanged(postgres: PostgresServer) -> None:
+    """The batch's arrays, sent as PostgreSQL's array text, arrive element for element."""
+    rng = random.Random(7)
+    alphabet = "ab ,{}\"\\'\t\n\r\u00e9\u20ac\U0001f600NUL()[]"
+    texts = ["", " ", "NULL", "null", '"', "\\", "{}", "a,b", " lead", "trail ", '\\"']
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(300)]
+    numbers = [0, -1, 1, 2**63 - 1, -(2**63)] + [rng.randint(-(10**12), 10**12) for _ in range(50)]
+    with psycopg.connect(postgres.url()) as conn:
+        got = conn.execute(
+            "SELECT %s::text[], %s::bigint[], %s::text[]",
+            (text_array(texts), int_array(numbers), text_array([])),
+        ).fetchone()
+    assert got == (texts, numbers, [])
 
 
 def test_lone_credits_racing_on_one_client_chain_in_order(postgres: PostgresServer) -> None:

@@ -304,16 +304,16 @@ class PostgresStore(SqlStore):
         if len(ops) == 1:
             return [self._apply_one(ops[0])]
         columns = (
-            [o.client_id for o in ops],
-            [o.amount_cents for o in ops],
-            [o.admin_id for o in ops],
-            [o.date for o in ops],
-            [o.description for o in ops],
-            [o.at for o in ops],
-            [o.actor.name for o in ops],
-            [o.actor.admin_id for o in ops],
-            [o.actor.ip for o in ops],
-            [credit_detail(o) for o in ops],
+            int_array([o.client_id for o in ops]),
+            int_array([o.amount_cents for o in ops]),
+            int_array([o.admin_id for o in ops]),
+            text_array([o.date for o in ops]),
+            text_array([o.description for o in ops]),
+            text_array([o.at for o in ops]),
+            text_array([o.actor.name for o in ops]),
+            int_array([o.actor.admin_id for o in ops]),
+            text_array([o.actor.ip for o in ops]),
+            text_array([credit_detail(o) for o in ops]),
             MAX_BALANCE_CENTS,
         )
         with self._read() as cur:
@@ -371,3 +371,22 @@ class PostgresStore(SqlStore):
         if CHAIN_MIGRATION in applied:
             self.backfill_chain()
         return applied
+
+
+def int_array(values: Sequence[int]) -> str:
+    """An array of integers as PostgreSQL's array text (``{1,-2}``), cast by the statement.
+
+    psycopg adapts a list element by element, about 2.3 us each: built here, a batch of 16
+    credits cost the caller 224 us of CPU instead of 378 (bench/ANALYSIS.md, eighth pass).
+    """
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def text_array(values: Sequence[str]) -> str:
+    """An array of text as PostgreSQL's array text: every element double-quoted, with ``\\``
+    and ``"`` escaped by a backslash (so commas, braces, spaces and ``NULL`` stay text)."""
+    return "{" + ",".join('"' + _escape(v) + '"' for v in values) + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
