@@ -308,7 +308,7 @@ def test_a_loop_batch_applies_runs_of_credits_set_based(
             store._on_loop.submit(touch, loop),  # type: ignore[union-attr]
             store.submit_credit(op(a, 1, "alone")),
             store.submit_credit(op(b, 10, "keyed"), keyed(2)),
-            store.submit_credit(op(b, -10**9, "too much")),
+            store.submit_credit(op(b, -(10**9), "too much")),
             store.submit_credit(op(a, -1, "#5")),
             store.submit_credit(op(b, -700, "#6")),
         ]

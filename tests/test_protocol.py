@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import creditbook
 from creditbook.http import App
@@ -256,6 +258,20 @@ def test_php_array_parameters() -> None:
     assert params["l"] == {"0": "x", "1": "y"}
     assert params["plain"] == "2"
     assert scalar(params, "e") is None and scalar(params, "pid") == "Array"
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.text(alphabet="ab=&+% 2F0Ef[]\u00e9\u20ac\U0001f600", max_size=40))
+def test_pairs_split_as_the_library_does(text: str) -> None:
+    """Query strings and form bodies split into the pairs ``parse_qsl`` gives: empty pieces
+    skipped, names without ``=`` kept blank, ``+`` as space, bad escapes as U+FFFD."""
+    from urllib.parse import parse_qsl
+
+    from creditbook.whmcs.params import split_pairs
+
+    for query in (text, text + "&x=%FF%E2%82", "=%2B+" + text):  # escapes that are not UTF-8
+        expected = parse_qsl(query, keep_blank_values=True, encoding="utf-8", errors="replace")
+        assert split_pairs(query) == expected
 
 
 def test_array_where_a_scalar_is_expected(app: App, seeded: Seed) -> None:
