@@ -48,7 +48,7 @@ def seeded(src: str, database: str) -> tuple[str, str, str]:
 def start(
     src: str, database: str, *, access_log: bool = False, workers: int = 2
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``creditbook serve --workers 2`` of that version; (process, API URL)."""
+    """``creditbook serve --workers N`` (2 by default) of that version; (process, API URL)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": src, "CREDITBOOK_ACCESS_LOG": "1" if access_log else "0"}
     code = "import sys; from creditbook.cli import main; sys.exit(main())"

@@ -139,17 +139,17 @@ class SQLiteStore(SqlStore):
         results: list[Outcome] = []
         start = 0
         while start < len(batch):
+            ops: list[CreditOp] = []
             end = start
-            while end < len(batch) and isinstance(batch[end][0], CreditWork):
+            while end < len(batch) and isinstance(work := batch[end][0], CreditWork):
+                ops.append(work.op)
                 end += 1
-            if end - start < 2:
+            if len(ops) < 2:
                 results += apply_each(cur, batch[start : start + 1])
                 start += 1
                 continue
-            run = batch[start:end]
-            ops = [work.op for work, _ in run]  # type: ignore[attr-defined]
             outcomes = many.apply_credits(cur, ops, self._deferred(), self._heads())
-            for (_, future), outcome in zip(run, outcomes, strict=True):
+            for (_, future), outcome in zip(batch[start:end], outcomes, strict=True):
                 results.append((future, not isinstance(outcome, errors.CreditError), outcome))
             start = end
         return results
