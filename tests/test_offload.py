@@ -1,6 +1,7 @@
 """PostgreSQL's group commit on the event loop: a helper thread waits for each batch's commit
 while the loop goes on serving, and what arrives meanwhile forms the next batch. A credit that
-arrives alone is one statement, which writes what the batch function writes."""
+arrives alone is one statement, which writes what the batch function writes; a batch's arrays
+travel as PostgreSQL's array text."""
 
 from __future__ import annotations
 
