@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import lru_cache
@@ -57,10 +57,9 @@ SELECT op, balance, outcome FROM creditbook_apply_credits(
 #: is the client's balance before and after (no row: no such client; no after: refused).
 ONE_CREDIT = """
 WITH p AS (
-    SELECT %(client)s::bigint AS client, %(amount)s::bigint AS amount, %(admin)s::bigint AS admin,
-           %(date)s::text AS date, %(description)s::text AS description, %(at)s::text AS at,
-           %(actor)s::text AS actor, %(actor_admin)s::bigint AS actor_admin, %(ip)s::text AS ip,
-           %(detail)s::text AS detail, %(max)s::bigint AS max
+    SELECT %s::bigint AS client, %s::bigint AS amount, %s::bigint AS admin, %s::text AS date,
+           %s::text AS description, %s::text AS at, %s::text AS actor, %s::bigint AS actor_admin,
+           %s::text AS ip, %s::text AS detail, %s::bigint AS max
 ), c AS MATERIALIZED (
     SELECT c.id, c.balance_cents, c.entries, c.head_hash
     FROM clients c, p WHERE c.id = p.client FOR UPDATE OF c
@@ -301,41 +300,17 @@ class PostgresStore(SqlStore):
         """Apply credits with one call of ``creditbook_apply_credits`` (one statement, one
         transaction; a lone credit with ``ONE_CREDIT``): each is checked alone and chained to
         its client's head."""
-        if len(ops) == 1:
-            return [self._apply_one(ops[0])]
-        columns = (
-            int_array([o.client_id for o in ops]),
-            int_array([o.amount_cents for o in ops]),
-            int_array([o.admin_id for o in ops]),
-            text_array([o.date for o in ops]),
-            text_array([o.description for o in ops]),
-            text_array([o.at for o in ops]),
-            text_array([o.actor.name for o in ops]),
-            int_array([o.actor.admin_id for o in ops]),
-            text_array([o.actor.ip for o in ops]),
-            text_array([credit_detail(o) for o in ops]),
-            MAX_BALANCE_CENTS,
-        )
+        if len(ops) <= 1:
+            return [self._apply_one(op) for op in ops]
+        columns = zip(*map(_fields, ops), strict=True)
+        arrays = [array(column) for array, column in zip(_ARRAYS, columns, strict=True)]
         with self._read() as cur:
-            return cur.execute(BATCH, columns).fetchall()  # type: ignore[no-any-return]
+            return cur.execute(BATCH, (*arrays, MAX_BALANCE_CENTS)).fetchall()  # type: ignore[no-any-return]
 
     def _apply_one(self, op: CreditOp) -> tuple[int, int | None, str]:
         """Apply one credit with ``ONE_CREDIT``; the row ``_apply_batch`` gives for it."""
-        params = {
-            "client": op.client_id,
-            "amount": op.amount_cents,
-            "admin": op.admin_id,
-            "date": op.date,
-            "description": op.description,
-            "at": op.at,
-            "actor": op.actor.name,
-            "actor_admin": op.actor.admin_id,
-            "ip": op.actor.ip,
-            "detail": credit_detail(op),
-            "max": MAX_BALANCE_CENTS,
-        }
         with self._read() as cur:
-            row = cur.execute(ONE_CREDIT, params).fetchone()
+            row = cur.execute(ONE_CREDIT, (*_fields(op), MAX_BALANCE_CENTS)).fetchone()
         if row is None:
             return 1, None, "notfound"
         before, after = row
@@ -373,6 +348,22 @@ class PostgresStore(SqlStore):
         return applied
 
 
+def _fields(op: CreditOp) -> tuple[int | str, ...]:
+    """A credit's parameters, in the order of ``BATCH``'s arrays and ``ONE_CREDIT``'s values."""
+    return (
+        op.client_id,
+        op.amount_cents,
+        op.admin_id,
+        op.date,
+        op.description,
+        op.at,
+        op.actor.name,
+        op.actor.admin_id,
+        op.actor.ip,
+        credit_detail(op),
+    )
+
+
 def int_array(values: Sequence[int]) -> str:
     """An array of integers as PostgreSQL's array text (``{1,-2}``), cast by the statement.
 
@@ -390,3 +381,18 @@ def text_array(values: Sequence[str]) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+#: How each of ``_fields`` travels in a batch.
+_ARRAYS: tuple[Callable[[Any], str], ...] = (
+    int_array,
+    int_array,
+    int_array,
+    text_array,
+    text_array,
+    text_array,
+    text_array,
+    int_array,
+    text_array,
+    text_array,
+)
