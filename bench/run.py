@@ -186,7 +186,13 @@ class Server:
 
 
 def wrk(
-    url: str, connections: int, seconds: float, hot: bool, ident: str, secret: str
+    url: str,
+    connections: int,
+    seconds: float,
+    hot: bool,
+    ident: str,
+    secret: str,
+    threads: int | None = None,
 ) -> dict[str, float]:
     env = {
         **os.environ,
@@ -195,12 +201,12 @@ def wrk(
         "CLIENTS": "10000",
         "HOT": "1" if hot else "0",
     }
-    threads = str(min(2, connections))
+    threads = threads or min(2, connections)
     out = subprocess.run(
         [
             "wrk",
             "-t",
-            threads,
+            str(threads),
             "-c",
             str(connections),
             "-d",

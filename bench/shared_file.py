@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,46 +26,26 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import seeded, start  # noqa: E402
+from run import cpu_seconds, group_pids, wrk  # noqa: E402
 
 SRC = str(ROOT / "src")
 Target = tuple[str, str, str]  # URL, identifier, secret
 
 
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system) of the live processes of one process group."""
-    ticks = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def wrk16(target: Target, seconds: int, out: list[dict[str, float]]) -> None:
-    """One wrk process, one thread, 16 connections; its RESULT line appended to ``out``."""
-    url, ident, secret = target
-    env = {**os.environ, "IDENT": ident, "SECRET": secret, "CLIENTS": "10000", "HOT": "0"}
-    script = str(ROOT / "bench" / "addcredit.lua")
-    args = ["wrk", "-t1", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s", script, url]
-    text = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
-    line = next(x for x in text.splitlines() if x.startswith("RESULT"))
-    out.append({k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])})
-
-
 def load(targets: list[Target], groups: list[int], seconds: int) -> tuple[float, float, float]:
     """Two wrk processes at once; (AddCredit/s, server CPU us per request, worst p99 ms)."""
     out: list[dict[str, float]] = []
-    before = sum(group_cpu(g) for g in groups)
-    threads = [threading.Thread(target=wrk16, args=(t, seconds, out)) for t in targets]
+
+    def wrk16(url: str, ident: str, secret: str) -> None:
+        out.append(wrk(url, 16, seconds, False, ident, secret, threads=1))
+
+    before = sum(cpu_seconds(group_pids(g)) for g in groups)
+    threads = [threading.Thread(target=wrk16, args=target) for target in targets]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    cpu = sum(group_cpu(g) for g in groups) - before
+    cpu = sum(cpu_seconds(group_pids(g)) for g in groups) - before
     requests = sum(r["requests"] for r in out)
     return sum(r["rps"] for r in out), 1e6 * cpu / requests, max(r["p99_ms"] for r in out)
 

@@ -18,6 +18,7 @@ from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.base import SqlStore
 from creditbook.store.sqlite import SQLiteStore
+from creditbook.store.sqlite_writer import Checkpointer
 from helpers import ACTOR, Seed, settled
 
 
@@ -499,6 +500,17 @@ def test_loop_batches_on_both_stores(any_store: Any) -> None:
     assert asyncio.run(run()) == [100 * (i + 1) for i in range(20)] + ["InsufficientCredit", 0]
 
 
+def paused_checkpointer(store: SQLiteStore) -> Checkpointer:
+    """The store's checkpointer, its connection open and its thread stopped: the test drives
+    it (``store.checkpoint()``) and no background pass touches the WAL meanwhile."""
+    store.checkpoint()  # opens the checkpointer's connection
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._conn is not None
+    checkpointer._stop.set()
+    checkpointer._thread.join()
+    return checkpointer
+
+
 def test_a_checkpoint_copies_its_backlog_without_the_writer_lock(
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -508,11 +520,7 @@ def test_a_checkpoint_copies_its_backlog_without_the_writer_lock(
     from types import SimpleNamespace
 
     (client_id,) = clients(store, 1)
-    store.checkpoint()  # opens the checkpointer's connection
-    checkpointer = store._checkpointer
-    assert checkpointer is not None and checkpointer._conn is not None
-    checkpointer._stop.set()  # its thread leaves the WAL to us
-    checkpointer._thread.join()
+    checkpointer = paused_checkpointer(store)
     for i in range(200):
         store.submit_credit(op(client_id, 1, f"c{i}")).result()
     passes: list[tuple[bool, tuple[int, int, int]]] = []
@@ -546,11 +554,7 @@ def test_a_checkpoint_found_busy_is_tried_again(
     from types import SimpleNamespace
 
     clients(store, 1)  # the first write starts the checkpointer
-    store.checkpoint()
-    checkpointer = store._checkpointer
-    assert checkpointer is not None and checkpointer._conn is not None
-    checkpointer._stop.set()
-    checkpointer._thread.join()
+    checkpointer = paused_checkpointer(store)
     conn = checkpointer._conn
     busy = SimpleNamespace(fetchone=lambda: (1, -1, -1))  # SQLite's answer when blocked
     monkeypatch.setattr(
