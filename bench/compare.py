@@ -46,11 +46,20 @@ def seeded(src: str, database: str) -> tuple[str, str, str]:
 
 
 def start(
-    src: str, database: str, *, access_log: bool = False, workers: int = 2
+    src: str,
+    database: str,
+    *,
+    access_log: bool = False,
+    workers: int = 2,
+    settings: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``creditbook serve --workers N`` (2 by default) of that version; (process, API URL)."""
+    """``creditbook serve --workers N`` (2 by default) of that version; (process, API URL).
+
+    ``settings``: more ``CREDITBOOK_*`` environment variables for the server.
+    """
     port = free_port()
     env = {**os.environ, "PYTHONPATH": src, "CREDITBOOK_ACCESS_LOG": "1" if access_log else "0"}
+    env.update(settings or {})
     code = "import sys; from creditbook.cli import main; sys.exit(main())"
     args = ["serve", "--database", database, "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(
