@@ -77,14 +77,14 @@ def main() -> None:
         del args[at : at + 2]
     if len(args) < 2:
         raise SystemExit(__doc__)
+    setups = {variant: parse(variant) for variant in args}
     tmp = Path(tempfile.mkdtemp(prefix="creditbook-variants-"))
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         source, ident, secret = seeded(SRC, str(tmp / "seed.db"))
-        for n, variant in enumerate(args):
+        for n, (variant, (workers, env)) in enumerate(setups.items()):
             database = str(tmp / f"v{n}.db")
             shutil.copy(source, database)
-            workers, env = parse(variant)
             servers[variant] = start(SRC, database, workers=workers, settings=env)
         for _, url in servers.values():
             wrk(url, 32, 2, False, ident, secret)  # warm-up
