@@ -2,6 +2,7 @@
 
 Usage: python bench/variants.py VARIANT VARIANT [...] [--runs N]
   e.g. python bench/variants.py - CREDITBOOK_SQLITE_SYNCHRONOUS=NORMAL
+       python bench/variants.py - -   (the same settings twice: the noise of the machine)
        python bench/variants.py workers=1 workers=2
 
 A variant is ``-`` (the defaults) or comma-separated settings: ``workers=N`` or ``CREDITBOOK_*``
@@ -77,7 +78,9 @@ def main() -> None:
         del args[at : at + 2]
     if len(args) < 2:
         raise SystemExit(__doc__)
-    setups = {variant: parse(variant) for variant in args}
+    # A variant given twice (an A/A run, to see the machine's noise) is told apart by its place.
+    labels = [v if args.count(v) == 1 else f"{v} (#{n + 1})" for n, v in enumerate(args)]
+    setups = {label: parse(variant) for label, variant in zip(labels, args, strict=True)}
     tmp = Path(tempfile.mkdtemp(prefix="creditbook-variants-"))
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
@@ -105,9 +108,9 @@ def main() -> None:
                         f"iowait {cpu['iowait']:.0f}%",
                         flush=True,
                     )
-        first = args[0]
+        first = labels[0]
         for conns in CONNECTIONS:
-            for variant in args:
+            for variant in labels:
                 mine = rates[(variant, conns)]
                 paired = statistics.median(
                     b / a for a, b in zip(rates[(first, conns)], mine, strict=True)
