@@ -5,8 +5,8 @@ Usage: python bench/compare.py GIT_REF [RUNS] [--postgres]   (e.g. python bench/
 Checks GIT_REF out into a temporary worktree, seeds a database of 10,000 clients for each
 version (SQLite; with ``--postgres``, two databases of one throwaway PostgreSQL), starts both
 with ``serve --workers 2`` (access log off), then alternates 5-second wrk runs between them at
-32 and at 1 connection; prints the medians and the median of the paired ratios (this checkout /
-GIT_REF). The worktree is removed afterwards.
+32 and at 1 connection (which goes first flips every round); prints the medians and the median
+of the paired ratios (this checkout / GIT_REF). The worktree is removed afterwards.
 """
 
 from __future__ import annotations
@@ -104,9 +104,11 @@ def main() -> None:
         p99s: dict[tuple[str, int], list[float]] = {}
         for _, url, ident, secret in servers.values():
             wrk(url, 32, 2, False, ident, secret)  # warm-up
-        for _ in range(runs):
+        for run in range(runs):
+            # Each round the other way round, so that neither version always runs first.
+            order = list(servers.items())[:: -1 if run % 2 else 1]
             for conns in (32, 1):
-                for name, (_, url, ident, secret) in servers.items():
+                for name, (_, url, ident, secret) in order:
                     r = wrk(url, conns, 5, False, ident, secret)
                     rates.setdefault((name, conns), []).append(r["rps"])
                     p99s.setdefault((name, conns), []).append(r["p99_ms"])

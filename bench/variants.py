@@ -9,8 +9,9 @@ A variant is ``-`` (the defaults) or comma-separated settings: ``workers=N`` or 
 environment variables. Each variant serves its own copy of one seeded SQLite database of
 10,000 clients with ``serve`` (access log off, as in ``compare.py``); the variants take turns
 for 5-second wrk runs at 32 and at 1 connection (3 rounds by default). Prints each run with the
-machine's CPU over it (busy, of which system; idle and I/O wait, from /proc/stat: wrk and the
-kernel count too), then the medians and the paired ratios against the first variant.
+machine's CPU over it (busy, of which system; idle, I/O wait and steal, from /proc/stat: wrk
+and the kernel count too), then the medians and the paired ratios against the first variant.
+The order of the variants is reversed every other round.
 """
 
 from __future__ import annotations
@@ -50,22 +51,23 @@ def parse(variant: str) -> tuple[int, dict[str, str]]:
 
 
 def machine_cpu() -> list[int]:
-    """The machine's CPU time so far: user, nice, system, idle, iowait, irq, softirq (ticks)."""
+    """The machine's CPU time so far (ticks): user, nice, system, idle, iowait, irq, softirq,
+    steal (time the hypervisor gave another guest)."""
     with open("/proc/stat") as stat:
-        return [int(x) for x in stat.readline().split()[1:8]]
+        return [int(x) for x in stat.readline().split()[1:9]]
 
 
 def shares(before: list[int], after: list[int]) -> dict[str, float]:
     """Percentages of the machine's time between two readings."""
     spent = [b - a for a, b in zip(before, after, strict=True)]
-    user, nice, system, idle, iowait, irq, soft = spent
-    total = user + nice + system + idle + iowait + irq + soft or 1
-    busy = user + nice + system + irq + soft
+    user, nice, system, idle, iowait, irq, soft, steal = spent
+    total = sum(spent) or 1
     return {
-        "busy": 100 * busy / total,
+        "busy": 100 * (user + nice + system + irq + soft) / total,
         "system": 100 * (system + irq + soft) / total,
         "idle": 100 * idle / total,
         "iowait": 100 * iowait / total,
+        "steal": 100 * steal / total,
     }
 
 
@@ -94,8 +96,10 @@ def main() -> None:
         rates: dict[tuple[str, int], list[float]] = {}
         p99s: dict[tuple[str, int], list[float]] = {}
         for run in range(runs):
+            # Each round the other way round, so that no variant always follows the same one.
+            order = list(servers.items())[:: -1 if run % 2 else 1]
             for conns in CONNECTIONS:
-                for variant, (_, url) in servers.items():
+                for variant, (_, url) in order:
                     before = machine_cpu()
                     r = wrk(url, conns, 5, False, ident, secret)
                     cpu = shares(before, machine_cpu())
@@ -105,7 +109,7 @@ def main() -> None:
                         f"run {run + 1}, {variant}, {conns} conns: {r['rps']:,.0f}/s, p99 "
                         f"{r['p99_ms']:.1f} ms; machine busy {cpu['busy']:.0f}% (system "
                         f"{cpu['system']:.0f}%), idle {cpu['idle']:.0f}%, "
-                        f"iowait {cpu['iowait']:.0f}%",
+                        f"iowait {cpu['iowait']:.0f}%, steal {cpu['steal']:.0f}%",
                         flush=True,
                     )
         first = labels[0]
