@@ -9,14 +9,16 @@ Usage: python bench/http_floor.py [RUNS]   (e.g. ``... 3``)
 - ``uvicorn + guard``: the same under Creditbook's protocol class (``transport.py``: a
   whole-request deadline and a connection cap), as ``creditbook serve`` runs.
 
-One process each, 32 connections from wrk with bench/addcredit.lua for 5 s, in turns. Prints
-requests/s and the server's CPU per request (user and system time over requests answered).
+One process each, 32 connections from wrk with bench/addcredit.lua for 5 s, in turns (the
+order reversed every other round). Prints requests/s and the server's CPU per request (user
+and system time over requests answered).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -93,7 +95,13 @@ def start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    time.sleep(2)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
     return proc, f"http://127.0.0.1:{port}/includes/api.php"
 
 
@@ -108,8 +116,9 @@ def main() -> None:
         for _, url in servers.values():
             wrk(url, 32, 2, False, "-", "-")  # warm-up
         results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in servers}
-        for _ in range(runs):
-            for kind, (proc, url) in servers.items():
+        for run in range(runs):
+            # Each round the other way round, so that no kind always follows the same one.
+            for kind, (proc, url) in list(servers.items())[:: -1 if run % 2 else 1]:
                 pids = group_pids(proc.pid)
                 before = cpu_seconds(pids)
                 r = wrk(url, 32, 5, False, "-", "-")

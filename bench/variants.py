@@ -41,12 +41,12 @@ def parse(variant: str) -> tuple[int, dict[str, str]]:
     workers, env = 2, {}
     for item in filter(None, variant.split(",")) if variant != "-" else ():
         name, _, value = item.partition("=")
-        if name == "workers":
+        if name == "workers" and value.isdigit() and int(value) > 0:
             workers = int(value)
         elif name.startswith("CREDITBOOK_"):
             env[name] = value
         else:
-            raise SystemExit(f"unknown setting {name!r}: workers=N or CREDITBOOK_*")
+            raise SystemExit(f"not a setting: {item!r} (workers=N or CREDITBOOK_*=VALUE)")
     return workers, env
 
 
