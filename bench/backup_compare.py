@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import start  # noqa: E402
-from run import PY, bulk_entries, settle, wrk  # noqa: E402
+from run import PY, bulk_entries, in_turn, settle, wrk  # noqa: E402
 from seed import seed  # noqa: E402
 
 import creditbook  # noqa: E402
@@ -84,8 +84,7 @@ def main() -> None:
         versions = {"then": str(worktree / "src"), "now": str(ROOT / "src")}
         runs: dict[str, list[tuple[float, ...]]] = {name: [] for name in versions}
         for i in range(pairs):
-            order = list(versions.items())
-            for name, src in order if i % 2 == 0 else order[::-1]:
+            for name, src in in_turn(versions.items(), i):
                 runs[name].append(run(src, template, tmp, ident, secret))
                 p99, top, rps, took = runs[name][-1]
                 print(

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from run import new_database, postgres, wrk  # noqa: E402
+from run import in_turn, new_database, postgres, wrk  # noqa: E402
 
 from pgserver import free_port  # noqa: E402
 
@@ -105,10 +105,8 @@ def main() -> None:
         for _, url, ident, secret in servers.values():
             wrk(url, 32, 2, False, ident, secret)  # warm-up
         for run in range(runs):
-            # Each round the other way round, so that neither version always runs first.
-            order = list(servers.items())[:: -1 if run % 2 else 1]
             for conns in (32, 1):
-                for name, (_, url, ident, secret) in order:
+                for name, (_, url, ident, secret) in in_turn(servers.items(), run):
                     r = wrk(url, conns, 5, False, ident, secret)
                     rates.setdefault((name, conns), []).append(r["rps"])
                     p99s.setdefault((name, conns), []).append(r["p99_ms"])

@@ -108,7 +108,7 @@ def start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
 def main() -> None:
     # The harness is imported here: uvicorn imports this module for ``app`` alone.
     sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-    from run import cpu_seconds, group_pids, wrk
+    from run import cpu_seconds, group_pids, in_turn, wrk
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     servers = {kind: start(kind) for kind in ("raw", "uvicorn", "uvicorn + guard")}
@@ -117,8 +117,7 @@ def main() -> None:
             wrk(url, 32, 2, False, "-", "-")  # warm-up
         results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in servers}
         for run in range(runs):
-            # Each round the other way round, so that no kind always follows the same one.
-            for kind, (proc, url) in list(servers.items())[:: -1 if run % 2 else 1]:
+            for kind, (proc, url) in in_turn(servers.items(), run):
                 pids = group_pids(proc.pid)
                 before = cpu_seconds(pids)
                 r = wrk(url, 32, 5, False, "-", "-")

@@ -25,11 +25,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -183,6 +183,16 @@ class Server:
             os.killpg(self.proc.pid, 9)
             self.proc.wait()
         self.log.close()
+
+
+T = TypeVar("T")
+
+
+def in_turn(items: Iterable[T], round_: int) -> list[T]:
+    """``items`` in order on even rounds and reversed on odd ones, so that in side-by-side runs
+    no setup always follows the same other one (bench/ANALYSIS.md, ninth pass: A/A runs)."""
+    ordered = list(items)
+    return ordered[::-1] if round_ % 2 else ordered
 
 
 def wrk(

@@ -5,9 +5,10 @@ Usage: python bench/shared_file.py [RUNS]   (e.g. ``... 4``)
 
 The second setup has no page cache discarded after another process's commit and no writer lock
 taken in turns: it bounds what one process writing for all workers could gain. Each setup gets
-32 connections from two wrk processes (16 each) for 5 s, alternately, access log off. Prints
-each run and the medians: AddCredit/s, the servers' CPU per request (user and system time of
-their process groups over the requests answered) and the worse p99 of the two wrk processes.
+32 connections from two wrk processes (16 each) for 5 s, alternately (the order flips each
+round), access log off. Prints each run and the medians: AddCredit/s, the servers' CPU per
+request (user and system time of their process groups over the requests answered) and the
+worse p99 of the two wrk processes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import seeded, start  # noqa: E402
-from run import cpu_seconds, group_pids, wrk  # noqa: E402
+from run import cpu_seconds, group_pids, in_turn, wrk  # noqa: E402
 
 SRC = str(ROOT / "src")
 Target = tuple[str, str, str]  # URL, identifier, secret
@@ -74,7 +75,7 @@ def main() -> None:
         for targets, groups in setups.values():
             load(targets, groups, 3)  # warm-up
         for run in range(runs):
-            for name, (targets, groups) in setups.items():
+            for name, (targets, groups) in in_turn(setups.items(), run):
                 results[name].append(load(targets, groups, 5))
                 rps, cpu, p99 = results[name][-1]
                 print(

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import seeded, start  # noqa: E402
-from run import wrk  # noqa: E402
+from run import in_turn, wrk  # noqa: E402
 
 SRC = str(ROOT / "src")
 CONNECTIONS = (32, 1)
@@ -96,10 +96,8 @@ def main() -> None:
         rates: dict[tuple[str, int], list[float]] = {}
         p99s: dict[tuple[str, int], list[float]] = {}
         for run in range(runs):
-            # Each round the other way round, so that no variant always follows the same one.
-            order = list(servers.items())[:: -1 if run % 2 else 1]
             for conns in CONNECTIONS:
-                for variant, (_, url) in order:
+                for variant, (_, url) in in_turn(servers.items(), run):
                     before = machine_cpu()
                     r = wrk(url, conns, 5, False, ident, secret)
                     cpu = shares(before, machine_cpu())
