@@ -110,7 +110,8 @@ def rss_mb(pids: list[int], key: str = "VmRSS") -> float:
 
 
 class Server:
-    """A server process group on a free loopback port."""
+    """A server process group on a free loopback port: ``creditbook`` (its defaults) or the app
+    of a module in bench/ (``baseline``, ``prototype``) under uvicorn."""
 
     def __init__(self, kind: str, database: str, ident: str, secret: str, workers: int = 2) -> None:
         self.kind = kind
@@ -142,7 +143,7 @@ class Server:
                 PY,
                 "-m",
                 "uvicorn",
-                "baseline:app",
+                f"{kind}:app",
                 "--port",
                 str(self.port),
                 "--workers",
