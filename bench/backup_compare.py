@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import start  # noqa: E402
-from run import PY, bulk_entries, in_turn, settle, wrk  # noqa: E402
+from run import PY, bulk_entries, in_turn, settle, stop, wrk  # noqa: E402
 from seed import seed  # noqa: E402
 
 import creditbook  # noqa: E402
@@ -63,8 +62,7 @@ def run(src: str, template: Path, work: Path, ident: str, secret: str) -> tuple[
         result = wrk(url, 32, 12, False, ident, secret)
         taker.join()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()
+        stop(proc)
     return result["p99_ms"], result["max_ms"], result["rps"], took[0] if took else float("nan")
 
 

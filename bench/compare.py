@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from run import in_turn, new_database, postgres, wrk  # noqa: E402
+from run import in_turn, new_database, postgres, stop, wrk  # noqa: E402
 
 from pgserver import free_port  # noqa: E402
 
@@ -121,8 +120,7 @@ def main() -> None:
             )
     finally:
         for proc, *_ in servers.values():
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
+            stop(proc)
         if pg is not None:
             pg.__exit__(None, None, None)
         subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT)

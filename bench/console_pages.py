@@ -20,7 +20,6 @@ import json
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import group_pids, rss_mb  # noqa: E402
+from run import group_pids, rss_mb, stop  # noqa: E402
 
 import creditbook  # noqa: E402
 from creditbook.model import Actor  # noqa: E402
@@ -114,8 +113,7 @@ def serve(url: str) -> Iterator[tuple[str, int]]:
                 time.sleep(0.1)
         yield base, proc.pid
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def timed(get: Callable[[], httpx.Response], samples: int = SAMPLES) -> dict[str, float]:

@@ -17,7 +17,6 @@ and system time over requests answered).
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -108,7 +107,7 @@ def start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
 def main() -> None:
     # The harness is imported here: uvicorn imports this module for ``app`` alone.
     sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
-    from run import cpu_seconds, group_pids, in_turn, wrk
+    from run import cpu_seconds, group_pids, in_turn, stop, wrk
 
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     servers = {kind: start(kind) for kind in ("raw", "uvicorn", "uvicorn + guard")}
@@ -129,8 +128,7 @@ def main() -> None:
             print(f"{kind}: {rps:,.0f}/s, {cpu:.1f} us of server CPU per request")
     finally:
         for proc, _ in servers.values():
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
+            stop(proc)
 
 
 if __name__ == "__main__":

@@ -20,17 +20,13 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import sqlite3
 from typing import Any
 from urllib.parse import parse_qsl
 
-from baseline import INSERT, MAX, UPDATE
+from baseline import AMOUNT, DATABASE, IDENT, INSERT, MAX, SECRET_HASH, UPDATE
 
-PATH = os.environ.get("BASELINE_DATABASE", "").removeprefix("sqlite:///")
-IDENT = os.environ.get("BASELINE_IDENT", "")
-SECRET_HASH = hashlib.sha256(os.environ.get("BASELINE_SECRET", "").encode()).hexdigest()
-AMOUNT = re.compile(r"[0-9]{1,14}(\.[0-9]{1,2})?")
+PATH = DATABASE.removeprefix("sqlite:///")
 Pending = tuple[tuple[int, int, str, str, str], "asyncio.Future[int | None]"]
 pending: list[Pending] = []
 state: dict[str, Any] = {}

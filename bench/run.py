@@ -177,13 +177,19 @@ class Server:
         return group_pids(self.proc.pid)
 
     def stop(self) -> None:
-        os.killpg(self.proc.pid, 15)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-            self.proc.wait()
+        stop(self.proc)
         self.log.close()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a server's process group (started with ``start_new_session``): SIGTERM, and SIGKILL
+    if it has not exited within 20 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 T = TypeVar("T")

@@ -13,9 +13,7 @@ worse p99 of the two wrk processes.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -27,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import seeded, start  # noqa: E402
-from run import cpu_seconds, group_pids, in_turn, wrk  # noqa: E402
+from run import cpu_seconds, group_pids, in_turn, stop, wrk  # noqa: E402
 
 SRC = str(ROOT / "src")
 Target = tuple[str, str, str]  # URL, identifier, secret
@@ -89,8 +87,7 @@ def main() -> None:
             )
     finally:
         for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
+            stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -20,11 +20,8 @@ The order of the variants is reversed every other round.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,7 +33,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from compare import seeded, start  # noqa: E402
-from run import Server, cpu_seconds, group_pids, in_turn, wrk  # noqa: E402
+from run import Server, cpu_seconds, group_pids, in_turn, stop, wrk  # noqa: E402
 
 SRC = str(ROOT / "src")
 CONNECTIONS = (32, 1)
@@ -63,12 +60,6 @@ def parse(variant: str) -> tuple[int, dict[str, str], str]:
     if env and app != "creditbook":
         raise SystemExit(f"CREDITBOOK_* settings are for Creditbook, not app={app}")
     return workers, env, app
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """End a server's process group."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait()
 
 
 def machine_cpu() -> list[int]:
