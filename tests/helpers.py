@@ -51,6 +51,7 @@ def asgi(
     client: str = "127.0.0.1",
     chunk: int = 65536,
     cut: int | None = None,
+    raw_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> Response:
     """Call the ASGI app in-process, as uvicorn would.
 
@@ -62,7 +63,9 @@ def asgi(
         headers = {"content-type": "application/x-www-form-urlencoded", **(headers or {})}
     else:
         body = data or b""
-    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()] + (
+        raw_headers or []
+    )
     scope = {
         "type": "http",
         "method": method,

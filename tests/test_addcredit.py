@@ -146,7 +146,7 @@ def test_rule7_admin(call: Call, seeded: Seed, book: creditbook.Creditbook) -> N
     """Rule 7: adminid must name an existing, enabled admin; it is recorded on the entry."""
     assert credit(call, seeded, adminid="999")["message"] == "Admin ID Not Found"
     assert credit(call, seeded, adminid="x")["message"] == "Admin ID Not Found"
-    other = book.ledger.add_admin("bob", "pw", actor=ACTOR)
+    other = book.ledger.add_admin("bob", "pw-0123456789", actor=ACTOR)
     book.ledger.set_admin_disabled("bob", True, actor=ACTOR)
     assert credit(call, seeded, adminid=str(other))["message"] == "Admin ID Not Found"
     book.ledger.set_admin_disabled("bob", False, actor=ACTOR)

@@ -282,9 +282,9 @@ def test_a_loop_batch_applies_runs_of_credits_set_based(
     runs: list[int] = []
     apply_credits = many.apply_credits
 
-    def spy(cur: Any, ops: Any, deferred: Any, heads: Any) -> Any:
+    def spy(cur: Any, ops: Any, deferred: Any, heads: Any, lowest: Any) -> Any:
         runs.append(len(ops))
-        return apply_credits(cur, ops, deferred, heads)
+        return apply_credits(cur, ops, deferred, heads, lowest)
 
     monkeypatch.setattr(many, "apply_credits", spy)
 
@@ -455,7 +455,7 @@ def test_a_failed_change_stamp_does_not_fail_the_commit(store: SQLiteStore) -> N
 
     os.mkdir(store.path + "-stamp")  # opening it for writing fails
     book = creditbook.Creditbook(store)
-    book.ledger.add_admin("stampless", "pw", actor=ACTOR)
+    book.ledger.add_admin("stampless", "pw-0123456789", actor=ACTOR)
     assert book.ledger.find_admin("stampless") is not None
 
 
@@ -465,7 +465,7 @@ def test_a_change_is_seen_by_another_process_at_once(sqlite_database: str) -> No
     server_side, cli_side = creditbook.open(sqlite_database), creditbook.open(sqlite_database)
     before = server_side.store.versions()
     assert server_side.store.versions() == before
-    cli_side.ledger.add_admin("late", "pw", actor=ACTOR)
+    cli_side.ledger.add_admin("late", "pw-0123456789", actor=ACTOR)
     cli_side.store.record_auth_failure("192.0.2.1", 1.0, 0)
     after = server_side.store.versions()
     assert after == cli_side.store.versions()

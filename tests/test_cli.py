@@ -47,7 +47,12 @@ def cli(database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
 
 def test_admin_commands(cli: Cli) -> None:
     """admin add (stdin password or generated), list, disable, enable."""
-    assert cli("admin", "add", "root", "--password-stdin", "--firstname", "R", stdin="pw\n")[0] == 0
+    assert (
+        cli(
+            "admin", "add", "root", "--password-stdin", "--firstname", "R", stdin="pw-0123456789\n"
+        )[0]
+        == 0
+    )
     generated = cli.json("admin", "add", "ops", stdin="")
     assert len(generated["password"]) >= 16
     admins = cli.json("admin", "list")
@@ -56,7 +61,7 @@ def test_admin_commands(cli: Cli) -> None:
     assert cli.json("admin", "list")[1]["disabled"] is True
     cli("admin", "enable", "ops")
     assert cli.json("admin", "list")[1]["disabled"] is False
-    code, _, err = cli("admin", "add", "root", "--password-stdin", stdin="x\n")
+    code, _, err = cli("admin", "add", "root", "--password-stdin", stdin="x-0123456789\n")
     assert (code, err) == (1, "error: An administrator with that username already exists\n")
     code, _, err = cli("admin", "disable", "ghost")
     assert (code, err) == (1, "error: Administrator Not Found\n")
@@ -64,8 +69,10 @@ def test_admin_commands(cli: Cli) -> None:
 
 def test_admin_console_access(cli: Cli) -> None:
     """admin add --access, set-access, and the access in admin list."""
-    assert cli("admin", "add", "ann", "--password-stdin", stdin="pw\n")[0] == 0
-    code, out, _ = cli("admin", "add", "bob", "--password-stdin", "--access", "viewer", stdin="p\n")
+    assert cli("admin", "add", "ann", "--password-stdin", stdin="pw-0123456789\n")[0] == 0
+    code, out, _ = cli(
+        "admin", "add", "bob", "--password-stdin", "--access", "viewer", stdin="p-0123456789\n"
+    )
     assert code == 0 and "console access viewer" in out
     assert [a["access"] for a in cli.json("admin", "list")] == ["manager", "viewer"]
     assert cli("admin", "set-access", "bob", "OWNER")[1] == (
@@ -83,7 +90,7 @@ def test_admin_console_access(cli: Cli) -> None:
 
 def test_credential_commands(cli: Cli) -> None:
     """credential add prints the secret once; list never shows it; revoke deletes it."""
-    cli("admin", "add", "root", "--password-stdin", stdin="pw\n")
+    cli("admin", "add", "root", "--password-stdin", stdin="pw-0123456789\n")
     created = cli.json("credential", "add", "root", "--description", "billing")
     assert set(created) == {"identifier", "secret", "roles"}
     code, out, _ = cli("credential", "add", "root")
@@ -143,7 +150,7 @@ def test_client_and_credit_commands(cli: Cli) -> None:
     assert lines[2].split()[2:4] == ["-2.10", "10.00"]
     history = cli.json("credits", "1")
     assert [h["balance"] for h in history] == ["12.10", "10.00"]
-    cli("admin", "add", "root", "--password-stdin", stdin="pw\n")
+    cli("admin", "add", "root", "--password-stdin", stdin="pw-0123456789\n")
     cli("credit", "add", "1", "1", "--description", "attributed", "--admin", "root")
     assert cli.json("credits", "1")[-1]["adminid"] == 1
 

@@ -2,7 +2,8 @@
 and an error response never changes the data (a full dump is compared before and after).
 
 Examples per store: ``CREDITBOOK_FUZZ_EXAMPLES`` (default 2,500 on SQLite, 400 on PostgreSQL);
-``scripts/fuzz`` runs many more.
+the request layer's raw-bytes fuzzing against a real server ``CREDITBOOK_FUZZ_LAYER_EXAMPLES``
+(default 200); ``scripts/fuzz`` runs many more of both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import quote, unquote
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -247,3 +249,84 @@ def test_fuzz_the_endpoint(fuzz_target: tuple[App, Seed, creditbook.Creditbook, 
     print(f"\nfuzz outcomes over {sum(seen.values())} requests: {sorted(seen.items())}")
     assert seen.get("truncated", 0) > 0
     assert seen.get("200 success", 0) > examples // 20 and seen.get("403 error", 0) > 0
+
+
+# --- the request layer, on a real server (headers, pipelining, slow bodies) ------------------
+
+LAYER_EXAMPLES = int(os.environ.get("CREDITBOOK_FUZZ_LAYER_EXAMPLES", "200"))
+
+
+@pytest.mark.slow
+def test_fuzz_the_request_layer(tmp_path: Any) -> None:
+    """Raw bytes at a real server: valid AddCredits pipelined with random headers (of any
+    size), random junk after them, bodies sent in random pieces. Every request that arrived
+    whole before the junk gets its own reply (200 or a 4xx), never a 5xx; the connection
+    always ends; the balance moves by exactly the acknowledged credits; the server stays up."""
+    import re
+    import socket
+
+    from helpers import Server, seed
+
+    database = f"sqlite:///{tmp_path}/layer.db"
+    with creditbook.open(database) as book:
+        s = seed(book)
+        book.store.set_setting("ban_failures", "1000000000", ACTOR, book.ledger.now())
+
+    def request(headers: list[tuple[str, str]]) -> bytes:
+        body = (
+            f"action=AddCredit&identifier={s.identifier}&secret={s.secret}"
+            f"&clientid={s.client_id}&amount=0.01&description=layer"
+        ).encode()
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers)
+        return (
+            b"POST /includes/api.php HTTP/1.1\r\nHost: x\r\n%s"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s"
+            % (head.encode("latin-1", "replace"), len(body), body)
+        )
+
+    names = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":"),
+                    min_size=1, max_size=12)  # fmt: skip
+    values = st.one_of(
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+        st.integers(0, 20_000).map(lambda n: "v" * n),
+    )
+    acknowledged = [0]
+    with Server(
+        database, env={"CREDITBOOK_ACCESS_LOG": "0", "CREDITBOOK_REQUEST_TIMEOUT": "3"}
+    ) as server:
+
+        @settings(max_examples=LAYER_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @given(
+            requests=st.lists(
+                st.lists(st.tuples(names, values), max_size=4), min_size=1, max_size=3
+            ),  # fmt: skip
+            junk=st.one_of(st.just(b""), st.binary(max_size=200)),
+            piece=st.integers(1, 4096),
+        )
+        def run(requests: list[list[tuple[str, str]]], junk: bytes, piece: int) -> None:
+            data = b"".join(request(h) for h in requests) + junk
+            with socket.create_connection(("127.0.0.1", server.port), 10) as sock:
+                try:
+                    for start in range(0, len(data), piece):
+                        sock.sendall(data[start : start + piece])
+                    if not junk:
+                        sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass  # refused mid-way (a head over the limit): the reply is still read
+                chunks = []
+                try:
+                    while chunk := sock.recv(65536):
+                        chunks.append(chunk)
+                except (TimeoutError, ConnectionResetError):
+                    pass
+            raw = b"".join(chunks)
+            statuses = [int(x) for x in re.findall(rb"HTTP/1\.1 ([0-9]{3}) ", raw)]
+            assert all(status < 500 for status in statuses), raw[:500]
+            acknowledged[0] += raw.count(b'"result":"success"')
+
+        run()
+        with creditbook.open(database) as book:
+            balance = book.local_api("GetClientsDetails", {"clientid": s.client_id})["credit"]
+        assert balance == f"{acknowledged[0] // 100}.{acknowledged[0] % 100:02d}"
+        assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200

@@ -56,7 +56,7 @@ def test_listener_keeps_the_counters_fresh(postgres: object) -> None:
     while server_side.store._listener.current is None and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.05)
     assert server_side.store._listener.current == before  # type: ignore[attr-defined]
-    cli_side.ledger.add_admin("late", "pw", actor=ACTOR)
+    cli_side.ledger.add_admin("late", "pw-0123456789", actor=ACTOR)
     cli_side.store.record_auth_failure("192.0.2.1", time.time(), 0)
     expected = cli_side.store.versions()
     while server_side.store.versions() != expected and time.monotonic() < deadline:

@@ -120,7 +120,9 @@ def test_credits_reviewer_csv(database: str, tmp_path: Any, capsys: Any) -> None
         bob = book.ledger.add_client(
             firstname="Bob", lastname="Bell", email="bob@example.com", actor=ACTOR
         ).client_id
-        book.ledger.add_admin("jsmith", "pw", firstname="John", lastname="Smith", actor=ACTOR)
+        book.ledger.add_admin(
+            "jsmith", "pw-0123456789", firstname="John", lastname="Smith", actor=ACTOR
+        )
     path = tmp_path / "credits.csv"
     path.write_text(
         "Credit ID,Client ID,Client Name,Date,Description,Amount,Admin User\n"
@@ -133,12 +135,16 @@ def test_credits_reviewer_csv(database: str, tmp_path: Any, capsys: Any) -> None
         encoding="utf-8",
     )
     args = ["import", "credits-csv", str(path), "--date-format", "%d/%m/%Y", "--database", database]
+    assert main([*args, "--json"]) == 1  # bad rows: nothing is imported
+    refused = json.loads(capsys.readouterr().out)
+    assert refused["imported"] is False and [p["id"] for p in refused["bad_rows"]] == [7]
+    args.append("--skip-bad-rows")
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["credits"]["imported"] == 2 and report["verified"]
     reasons = {s["id"]: s["reason"] for s in report["skipped"]}
     assert "not in this store" in reasons[503] and "does not match" in reasons[7]  # line 7
-    assert "leave its range" in reasons[506]
+    assert "from 0.00 to -1.00, below zero" in reasons[506]
     with creditbook.open(database) as book:
         log = book.local_api("GetCredits", {"clientid": ann})["credits"]["credit"]
         assert [(e["id"], e["date"], e["amount"], e["balance"], e["adminid"]) for e in log] == [

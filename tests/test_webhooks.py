@@ -484,3 +484,116 @@ def test_client_created_carries_its_data_and_idempotency_key(
     assert event["data"]["client_id"] == int(reply["clientid"])
     assert event["data"]["email"] == "kim@example.com"
     assert event["data"]["idempotency_key"] == "signup-1"
+
+
+class Trickle:
+    """A receiver that sends its status line, then one byte a second, for as long as it is
+    let (the hardening issue's slow receiver)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.connections = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: Any) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                while not self._stop.wait(1.0):
+                    conn.sendall(b"X")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def test_item10_a_slow_receiver_holds_back_no_one_and_no_stop(
+    book: creditbook.Creditbook, receiver: Receiver
+) -> None:
+    """A receiver trickling a byte a second: its attempt ends at the timeout (the whole
+    exchange), another endpoint gets every event meanwhile, and stopping the dispatcher does
+    not wait for the trickle."""
+    trickle = Trickle()
+    try:
+        listen(book, receiver)
+        add_endpoint(store_of(book), KEY, trickle.url, None, "slow", ACTOR, book.ledger.now())
+        cid = client(book, "slow")
+        policy = Policy(timeout=1.0, retry_base=60.0, retry_cap=60.0, lease=5.0, interval=0.02)
+        dispatcher = Dispatcher(store_of(book), lambda: KEY, policy)
+        dispatcher.start()
+        started = time.monotonic()
+        for n in range(5):
+            book.local_api("AddCredit", {"clientid": cid, "amount": "1", "description": f"{n}"})
+        wait_for(lambda: len(receiver.unique()) == 6, timeout=10)  # client.created + 5
+        assert time.monotonic() - started < 3.0  # not after the trickle's timeout
+        wait_for(lambda: trickle.connections >= 1, timeout=10)
+        wait_for(
+            lambda: any(
+                d.last_error == "timed out after 1 s"
+                for d in store_of(book).list_deliveries(limit=50)
+            ),
+            timeout=10,
+        )
+        dispatcher.halt()
+        book.local_api("AddCredit", {"clientid": cid, "amount": "1", "description": "again"})
+        stopping = time.monotonic()
+        dispatcher.stop()
+        assert time.monotonic() - stopping < 2.0
+    finally:
+        trickle.close()
+
+
+@pytest.mark.slow
+def test_item10_sigterm_stops_a_server_whatever_a_receiver_does(
+    sqlite_database: str, tmp_path: Any
+) -> None:
+    """A server delivering to a trickling receiver (a 10 s timeout) exits promptly on SIGTERM."""
+    import signal
+
+    trickle = Trickle()
+    key_file = str(tmp_path / "secret.key")
+    try:
+        with creditbook.open(sqlite_database) as book:
+            s = seed(book)
+            add_endpoint(
+                store_of(book), creditbook.keys.load_key(key_file, create=True), trickle.url,
+                None, "", ACTOR, book.ledger.now(),
+            )  # fmt: skip
+        env = serve_env(
+            {"CREDITBOOK_SECRET_KEY_FILE": key_file, "CREDITBOOK_WEBHOOK_TIMEOUT": "60"}
+        )
+        server = Server(sqlite_database, env=env).start()
+        try:
+            api_credits(server, s.identifier, s.secret, s.client_id, 1)
+            wait_for(lambda: trickle.connections >= 1, timeout=10)
+            time.sleep(1.5)  # the trickle is under way
+            assert server.proc is not None
+            stopping = time.monotonic()
+            os.killpg(server.proc.pid, signal.SIGTERM)
+            server.proc.wait(timeout=10)
+            assert time.monotonic() - stopping < 5.0
+            assert server.proc.returncode == 0
+        finally:
+            server.stop()
+    finally:
+        trickle.close()

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from . import errors, security
 from .model import Activity, Actor, Admin, Credential, Role
 from .rules import MAX_FIELD, NUL, USERNAME, check_text, now
 from .store import Store
-from .store.console import console_store
 
 #: Console access levels, each including the one before.
 ACCESS_LEVELS = ("viewer", "manager", "owner")
+#: The shortest password an admin may have, whichever transport sets it.
+MIN_PASSWORD = 10
+
+
+def check_password(password: str) -> str:
+    """Refuse a password shorter than ``MIN_PASSWORD`` characters (one rule everywhere)."""
+    if len(password) < MIN_PASSWORD:
+        raise errors.ValidationError(f"Passwords are at least {MIN_PASSWORD} characters")
+    return password
 
 
 class AccessCases:
@@ -37,6 +47,7 @@ class AccessCases:
             raise errors.InvalidUsername()
         if access not in ACCESS_LEVELS:
             raise errors.InvalidAccessLevel()
+        check_password(password)
         for field, value in (
             ("first name", firstname),
             ("last name", lastname),
@@ -75,13 +86,11 @@ class AccessCases:
         if level not in ACCESS_LEVELS:
             raise errors.InvalidAccessLevel()
         admin = self.admin(username)
-        console_store(self.store).set_admin_access(admin.id, level, actor, self.now())
+        self.store.set_admin_access(admin.id, level, actor, self.now())
 
     def set_admin_password(self, username: str, password: str, *, actor: Actor) -> None:
         """Give an admin a new password (stored as a slow hash), e.g. after an import."""
-        if not password:
-            raise errors.ValidationError("The password must not be empty")
-        hashed = security.hash_password(password)
+        hashed = security.hash_password(check_password(password))
         self.store.set_admin_password(self.admin(username).id, hashed, actor, self.now())
 
     def add_credential(
@@ -124,6 +133,16 @@ class AccessCases:
         """Return every admin."""
         return self.store.list_admins()
 
+    def unban(self, target: str, *, actor: Actor) -> int:
+        """Lift the login bans of a username or an address (API and console); return how many
+        counted failures were forgotten."""
+        from .whmcs.access import lift_keys
+
+        target = target.strip()
+        if not USERNAME.fullmatch(target) and not _is_address(target):
+            raise errors.ValidationError("Name a username or an IP address to unban")
+        return self.store.lift_bans(target, lift_keys(target), actor, self.now())
+
     def put_role(self, name: str, actions: list[str], *, actor: Actor) -> None:
         """Create or replace an API role."""
         if not USERNAME.fullmatch(name):
@@ -137,3 +156,11 @@ class AccessCases:
     def activity(self, client_id: int | None = None, limit: int = 100) -> list[Activity]:
         """Return the newest activity-log lines."""
         return self.store.list_activity(client_id, limit)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -15,9 +15,16 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 async def form_items(
-    scope: Scope, body: bytes, *, max_files: int, max_fields: int, max_part_size: int = 1024 * 1024
+    scope: Scope,
+    body: bytes,
+    *,
+    max_files: int,
+    max_fields: int,
+    max_part_size: int = 1024 * 1024,
+    filenames: dict[str, str] | None = None,
 ) -> list[tuple[str, str | bytes]]:
-    """The fields of a multipart body already read whole, in order (files as their bytes).
+    """The fields of a multipart body already read whole, in order (files as their bytes;
+    their names go into ``filenames`` by field when it is given).
 
     Starlette's parser (imported here, off the API's hot path) raises its
     ``MultiPartException`` for a body over the limits.
@@ -33,7 +40,12 @@ async def form_items(
         max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
     ) as form:
         for name, value in form.multi_items():
-            items.append((name, await value.read() if isinstance(value, UploadFile) else value))
+            if isinstance(value, UploadFile):
+                if filenames is not None:
+                    filenames[name] = value.filename or ""
+                items.append((name, await value.read()))
+            else:
+                items.append((name, value))
     return items
 
 

@@ -14,6 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DATABASE = "./creditbook.db"
+#: The words a yes-or-no environment variable may hold (any other is an error, never "off").
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -38,6 +41,8 @@ class Settings:
         request_timeout: seconds a client has to send a whole request (headers and body);
             a request not received in time is dropped unanswered and never acted on.
         max_connections: open connections per worker process; more are refused at once.
+        max_connections_per_address: open connections per worker from one client address
+            (trusted proxies aside; behind one, requests in progress per forwarded address).
         log_format: ``text`` (default) or ``json`` (one JSON object per line).
         secret_key_file: the key webhook signing secrets are derived from (created by
             ``webhook add`` when missing); next to a SQLite database by default, and required
@@ -65,6 +70,7 @@ class Settings:
     access_log: bool = True
     request_timeout: int = 15
     max_connections: int = 1000
+    max_connections_per_address: int = 100
     log_format: str = "text"
     secret_key_file: str = ""
     webhooks: bool = True
@@ -89,7 +95,13 @@ class Settings:
                     raise SettingsError(f"{name} must be a whole number, not {raw!r}")
                 values[f.name] = int(raw)
             elif f.type == "bool":
-                values[f.name] = raw.lower() in ("1", "true", "yes", "on")
+                word = raw.strip().lower()
+                if word not in TRUE + FALSE:
+                    raise SettingsError(
+                        f"{name} must be one of {', '.join(TRUE)} or {', '.join(FALSE)}, "
+                        f"not {raw!r}"
+                    )
+                values[f.name] = word in TRUE
             else:
                 values[f.name] = raw
         settings = cls(**values)
@@ -106,6 +118,7 @@ class Settings:
             "pg_pool_size",
             "request_timeout",
             "max_connections",
+            "max_connections_per_address",
             "webhook_timeout",
             "webhook_retry_base",
             "webhook_retry_cap",

@@ -171,6 +171,22 @@ class IPBanned(AccessDenied):
 
     message = "IP Banned"
 
+    def __init__(self, until: float = 0.0) -> None:
+        super().__init__()
+        #: When the ban ends (epoch seconds; 0.0 when not known here).
+        self.until = until
+
+
+class LoginBanned(AccessDenied):
+    """A username is temporarily banned after repeated failed logins."""
+
+    message = "Too many failed logins for this username, try again later"
+
+    def __init__(self, until: float = 0.0) -> None:
+        super().__init__()
+        #: When the ban ends (epoch seconds).
+        self.until = until
+
 
 # --- AddCredit (spec section 6, in checking order) ---------------------------------------------
 
@@ -216,6 +232,17 @@ class AdminIdNotFound(NotFound):
 
 class InsufficientCredit(Conflict):
     message = "Amount exceeds customer credit balance"
+
+
+class BackdatedOverdraw(InsufficientCredit):
+    """A removal dated before later entries that would leave some later day below zero."""
+
+    def __init__(self, date: str, day: str, balance: str) -> None:
+        super().__init__(
+            f"{InsufficientCredit.message} on {day}: a removal dated {date} must leave the "
+            f"balance at zero or more at the end of every day from {date} on, and the "
+            f"balance at the end of {day} is {balance}"
+        )
 
 
 class BalanceLimitExceeded(Conflict):
@@ -324,6 +351,10 @@ class AlreadyReversed(Conflict):
 
 class BulkRowDone(Conflict):
     message = "Already applied from this file"
+
+
+class LastOwner(Conflict):
+    message = "Creditbook needs at least one enabled owner: make another admin an owner first"
 
 
 class InvalidAccessLevel(ValidationError):

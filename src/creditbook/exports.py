@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from . import errors
 from .money import format_cents
+from .rules import day_after
 from .store.exports import ExportReads
 
 TABLES = ("clients", "credits", "activity")
@@ -65,8 +66,12 @@ PARALLEL_FROM = 200_000
 
 def safe_cell(text: str) -> str:
     """A CSV text cell a spreadsheet shows as text, not runs as a formula (amounts are not
-    passed through here: they stay numbers)."""
-    return "'" + text if text and text[0] in FORMULA_START else text
+    passed through here: they stay numbers).
+
+    Text whose quotes are followed by a formula character (``'=x``) gets one more quote too, so
+    that ``import csv`` can take exactly one off and give back the text that was exported.
+    """
+    return "'" + text if text.lstrip("'")[:1] in FORMULA_START else text
 
 
 def day_range(start: str | None, end: str | None) -> tuple[str, str]:
@@ -79,7 +84,7 @@ def day_range(start: str | None, end: str | None) -> tuple[str, str]:
             raise errors.ValidationError(f"--{name} must be a date, YYYY-MM-DD") from None
 
     low = parse(start, "from").isoformat() if start else ""
-    high = (parse(end, "to") + dt.timedelta(days=1)).isoformat() if end else ""
+    high = day_after(parse(end, "to").isoformat()) if end else ""
     return low, high
 
 
@@ -196,8 +201,8 @@ def _csv_rows(
         cells = list(row)
         for i in texts:
             value = cells[i]
-            if value and value[0] in formula:
-                cells[i] = "'" + value
+            if value and (value[0] in formula or value[0] == "'"):
+                cells[i] = safe_cell(value)
         for i in cents:
             cells[i] = format_cents(int(cells[i]))
         yield cells

@@ -81,6 +81,9 @@ class App:
         # Read by the server's protocol (transport.py) for each connection.
         self.request_timeout = settings.request_timeout
         self.max_connections = settings.max_connections
+        self.max_connections_per_address = settings.max_connections_per_address
+        #: Requests in progress per forwarded client address, behind trusted proxies.
+        self._forwarded: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -92,7 +95,11 @@ class App:
         path = scope["path"]
         note = Note()
         if path == API_PATH:
-            reply = await self._api(scope, receive, note)
+            peer = (scope.get("client") or ("", 0))[0]
+            if self.api.policy.trusted_proxy(peer):
+                reply = await self._forwarded_api(scope, receive, note, peer)
+            else:
+                reply = await self._api(scope, receive, note)
         elif path == "/healthz":
             reply = self._health()
         elif path == "/metrics":
@@ -131,6 +138,31 @@ class App:
                 note.client_id,
             )
 
+    async def _forwarded_api(
+        self, scope: Scope, receive: Receive, note: Note, peer: str
+    ) -> Reply | None:
+        """An API request through a trusted proxy: capped per forwarded client address, as
+        connections are per address without a proxy."""
+        address = self.api.policy.client_ip(peer, _headers(scope))
+        busy = self._forwarded.get(address, 0)
+        if busy >= self.max_connections_per_address:
+            body = render(error_result("Too many requests from your address, try again"), "json")
+            return Reply(503, CONTENT_TYPES["json"], body, [("retry-after", "1")], "", "invalid")
+        self._forwarded[address] = busy + 1
+        try:
+            return await self._api(scope, receive, note)
+        finally:
+            left = self._forwarded[address] - 1
+            if left:
+                self._forwarded[address] = left
+            else:
+                del self._forwarded[address]
+
+    def trusted_proxy(self, peer: str) -> bool:
+        """Whether a connection's peer is a trusted proxy (its connections are not capped per
+        address: its clients' requests are, by their forwarded address)."""
+        return self.api.policy.trusted_proxy(peer)
+
     async def _console(self, scope: Scope, receive: Receive, send: Send) -> str:
         """Hand a request to the web console (imported on first use: the API never loads it)."""
         if self.console is None:
@@ -152,6 +184,8 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                with contextlib.suppress(errors.StoreError):
+                    self.api.policy.refresh()  # trusted proxies, before the first connection
                 self._start_webhooks()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -235,8 +269,16 @@ class App:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    """The request's headers by lower-case name."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """The request's headers by lower-case name; a header sent on several lines is one value,
+    its lines joined by commas in order (so every X-Forwarded-For hop counts)."""
+    raw = scope.get("headers", [])
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+    if len(headers) < len(raw):  # a name on several lines (rare): join them, in order
+        headers = {}
+        for k, v in raw:
+            name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
 
 
 def _kind(store: Store) -> str:

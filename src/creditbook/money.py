@@ -14,6 +14,7 @@ CENT = Decimal("0.01")
 MAX_BALANCE_CENTS = 10**16 - 1
 
 _AMOUNT = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
+_SIGNED = re.compile(r"-?[0-9]{1,16}(\.[0-9]{1,2})?")
 
 
 def is_amount_text(text: str) -> bool:
@@ -26,6 +27,21 @@ def parse_amount(text: str) -> Decimal:
     if not isinstance(text, str) or not is_amount_text(text):
         raise ValueError(f"not an amount: {text!r}")
     return Decimal(text).quantize(CENT)
+
+
+def parse_cents(text: str) -> int:
+    """Parse signed decimal text (``-12.5``, ``7``, ``0.05``) into exact integer cents.
+
+    The wire format with an optional minus sign: no exponent, separator or third decimal, and
+    nothing beyond the balance range. Raise ``ValueError`` for anything else.
+    """
+    if not isinstance(text, str) or _SIGNED.fullmatch(text) is None:
+        raise ValueError(f"not an amount: {text!r}")
+    whole, _, part = text.removeprefix("-").partition(".")
+    cents = int(whole) * 100 + int((part + "00")[:2])
+    if cents > MAX_BALANCE_CENTS:
+        raise ValueError(f"beyond the balance range: {text!r}")
+    return -cents if text.startswith("-") else cents
 
 
 def to_cents(amount: Decimal) -> int:

@@ -41,6 +41,16 @@ def parse_day(value: str) -> str | None:
         return None
 
 
+def day_after(day: str) -> str:
+    """The day after a ``YYYY-MM-DD`` day, as the exclusive end of a range of dates or times.
+
+    After 9999-12-31 comes ``9999-12-32``: no real day, but above every date and time of that
+    day as text, which is how the stores compare them.
+    """
+    parsed = dt.date.fromisoformat(day)
+    return "9999-12-32" if parsed == dt.date.max else (parsed + dt.timedelta(days=1)).isoformat()
+
+
 def parse_id(value: str | None) -> int | None:
     """Parse a database id sent as text; None when it is not one."""
     if value is None or not _DIGITS.fullmatch(value):

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 from typing import Any
@@ -167,6 +168,9 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
 
 
 def _run(uvicorn: Any, settings: Settings) -> None:
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it
+    # found: an ignoring one lets the stop end as what it is, a clean exit (status 0).
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         "creditbook.http:create_app",
         factory=True,

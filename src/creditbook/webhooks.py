@@ -6,10 +6,12 @@ it leaves a delivery only when the receiver answered 2xx. Each pass of the dispa
 1. takes (or renews) the ``webhooks`` lease: exactly one process of all hosts delivers, and
    another takes over within a lease period when it dies;
 2. fans new events out into one delivery per listening endpoint, in event order;
-3. per endpoint, sends the oldest pending delivery of each client that is due (so a failing
-   event holds back its client's later events on that endpoint, nobody else's), a few at a
-   time. An endpoint whose attempts all failed backs off as a whole and is then probed with one
-   delivery; when the probe succeeds, the backlog follows in the next passes;
+3. per endpoint, on a thread of its own (a slow endpoint never holds back another), sends
+   the oldest pending delivery of each client that is due (so a failing event holds back its
+   client's later events on that endpoint, nobody else's), a few at a time. An endpoint whose
+   attempts all failed backs off as a whole and is then probed with one delivery; when the
+   probe succeeds, the backlog follows in the next passes. Each attempt, connecting to the
+   last header of the answer, is bounded by ``timeout`` as a whole (``Watchdog``);
 4. records each outcome: a failure is retried after an exponential, jittered wait (first within
    ``retry_base`` seconds, never more than ``retry_cap`` apart) until ``retry_window`` has passed,
    then marked failed; an endpoint failing for the whole window is disabled and that is logged.
@@ -20,6 +22,7 @@ touches the request path.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
@@ -31,9 +34,10 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 
 from . import errors, metrics
 from .config import Settings, SettingsError
@@ -101,26 +105,103 @@ def body_of(due: Due) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, str]:
-    """POST ``body``; return (status, "") or (0, what went wrong). Redirects are not followed."""
+class Watchdog:
+    """Bounds every delivery attempt as a whole: one thread closes the socket of an attempt
+    that overruns its deadline (a receiver sending a byte a second cannot hold an attempt past
+    it), and of every attempt in flight when the dispatcher stops (so a stop, and a server's
+    SIGTERM, never waits for a receiver)."""
+
+    TICK = 0.05
+
+    def __init__(self) -> None:
+        self._open: dict[http.client.HTTPConnection, float] = {}
+        self._why: dict[http.client.HTTPConnection, str] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: http.client.HTTPConnection, deadline: float) -> None:
+        """Watch an attempt's connection until ``release``."""
+        with self._lock:
+            if self._stopping:
+                raise OSError("the dispatcher is stopping")
+            self._open[conn] = deadline
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="creditbook-webhook-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, conn: http.client.HTTPConnection) -> str:
+        """Stop watching; return why the connection was cut ("" when it was not)."""
+        with self._lock:
+            self._open.pop(conn, None)
+            return self._why.pop(conn, "")
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            now = time.monotonic()
+            with self._lock:
+                due = [c for c, deadline in self._open.items() if now >= deadline]
+                for conn in due:
+                    self._cut(conn, "timed out")
+                if not self._open:  # started again by the next ``watch``
+                    self._thread = None
+                    return
+
+    def _cut(self, conn: http.client.HTTPConnection, why: str) -> None:
+        self._why[conn] = why
+        del self._open[conn]
+        with contextlib.suppress(OSError):
+            if conn.sock is not None:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        """Cut every attempt in flight, and refuse new ones."""
+        with self._lock:
+            self._stopping = True
+            for conn in list(self._open):
+                self._cut(conn, "stopped")
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    watchdog: Watchdog | None = None,
+) -> tuple[int, str]:
+    """POST ``body``; return (status, "") or (0, what went wrong). Redirects are not followed,
+    the response body is not read, and with a ``watchdog`` the whole exchange (connecting,
+    sending, the status line and headers) is bounded by ``timeout``."""
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = kind(parts.hostname or "", parts.port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    deadline = time.monotonic() + timeout
+    why = ""
     try:
-        conn.request("POST", path, body, headers)
-        response = conn.getresponse()
-        while response.read(65536):  # drain (bounded by the deadline) so the status is whole
-            if time.monotonic() > deadline:
-                raise TimeoutError("the response body took too long")
-        return response.status, "" if 200 <= response.status < 300 else response.reason[:200]
+        if watchdog is not None:
+            watchdog.watch(conn, time.monotonic() + timeout)
+        try:
+            conn.request("POST", path, body, headers)
+            response = conn.getresponse()
+            status, reason = response.status, response.reason
+        finally:
+            if watchdog is not None:
+                why = watchdog.release(conn)
     except TimeoutError:
-        return 0, f"timed out after {timeout:g} s"
+        why = why or "timed out"
     except (OSError, http.client.HTTPException) as exc:
-        return 0, f"{type(exc).__name__}: {exc}"[:300]
+        if not why:
+            return 0, f"{type(exc).__name__}: {exc}"[:300]
     finally:
         conn.close()
+    if why == "timed out":  # whatever was read of the answer before the cut does not count
+        return 0, f"timed out after {timeout:g} s"
+    if why:
+        return 0, "stopped: the dispatcher was shutting down"
+    return status, "" if 200 <= status < 300 else reason[:200]
 
 
 class Dispatcher:
@@ -132,14 +213,15 @@ class Dispatcher:
         key: Callable[[], bytes],
         policy: Policy | None = None,
         *,
-        sender: Sender = post,
+        sender: Sender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self._load_key = key
         self._key: bytes | None = None
         self.policy = policy or Policy()
-        self.sender = sender
+        self.watchdog = Watchdog()
+        self.sender: Sender = sender or partial(post, watchdog=self.watchdog)
         self.clock = clock
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.leading = False
@@ -149,6 +231,11 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self.policy.concurrency, "creditbook-webhook")
+        #: Endpoints deliver side by side, each on a thread of its own, so that a slow one
+        #: never holds back another; an endpoint is delivered by one thread at a time.
+        self._endpoints = ThreadPoolExecutor(16, "creditbook-endpoint")
+        self._busy: set[int] = set()
+        self._busy_lock = threading.Lock()
 
     def key(self) -> bytes:
         """The secret key, read from its file when first needed."""
@@ -172,8 +259,13 @@ class Dispatcher:
         self._next_try = now + max(self.policy.lease / 3, 0.5)
         return taken
 
-    def run_once(self) -> int:
-        """One pass: lease, fan out, deliver what is due; return the attempts made."""
+    def run_once(self, wait: bool = True) -> int:
+        """One pass: lease, fan out, start delivering what is due, each endpoint on a thread
+        of its own (an endpoint still busy from a pass before is left to it).
+
+        With ``wait`` (by hand, the tests), return the attempts made once every endpoint is
+        done; without (``run``), return how many endpoints were started at once.
+        """
         now = self.clock()
         if not self._lead(now):
             return 0
@@ -181,18 +273,40 @@ class Dispatcher:
             self._pruned = now
             keep_at = datetime.fromtimestamp(now - KEEP_SECONDS, UTC).isoformat()
             self.store.prune_webhooks(now - KEEP_SECONDS, keep_at.replace("+00:00", "Z"))
+        with self._busy_lock:
+            busy = set(self._busy)
         endpoints = {e.id: e for e in self.store.list_endpoints() if e.enabled}
-        ready = [e for e in endpoints.values() if not (e.failures and e.retry_at > now)]
+        ready = [
+            e
+            for e in endpoints.values()
+            if e.id not in busy and not (e.failures and e.retry_at > now)
+        ]
         if ready:
             # While every endpoint is backing off, new events stay in the outbox: fanning them
             # out would only write rows that wait (and hold SQLite's writer lock meanwhile).
             self.store.fan_out(now)
-        attempted = 0
+        started: list[Future[int]] = []
         for endpoint in ready:
             probe = endpoint.failures > 0
             dues = self.store.due_deliveries(endpoint.id, now, probe=probe)
-            attempted += self._deliver(endpoints, endpoint, dues)
-        return attempted
+            if dues:
+                with self._busy_lock:
+                    self._busy.add(endpoint.id)
+                started.append(self._endpoints.submit(self._deliver_one, endpoint, dues))
+        if not wait:
+            return len(started)
+        return sum(future.result() for future in started)
+
+    def _deliver_one(self, endpoint: Endpoint, dues: list[Due]) -> int:
+        """Deliver one endpoint's due deliveries, then free it for the next pass."""
+        try:
+            return self._deliver({endpoint.id: endpoint}, endpoint, dues)
+        except Exception:
+            log.exception("webhook delivery to endpoint %d failed", endpoint.id)
+            raise
+        finally:
+            with self._busy_lock:
+                self._busy.discard(endpoint.id)
 
     def _deliver(self, endpoints: dict[int, Endpoint], endpoint: Endpoint, dues: list[Due]) -> int:
         """Send an endpoint's due deliveries a few at a time; when a whole wave fails, leave
@@ -275,7 +389,7 @@ class Dispatcher:
         ``interval`` seconds. A database failure is logged and retried."""
         while not self._stop.is_set():
             try:
-                busy = self.run_once()
+                busy = self.run_once(wait=False)
             except errors.StoreError as exc:
                 log.error("webhook delivery pass failed: %s", exc)
                 busy = 0
@@ -303,11 +417,14 @@ class Dispatcher:
         self._stop.set()
 
     def stop(self) -> None:
-        """Finish the current pass, give up the lease and stop."""
+        """Cut the attempts in flight (they are retried later, at least once), give up the
+        lease and stop: never waiting for a receiver."""
         self._stop.set()
+        self.watchdog.stop()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._endpoints.shutdown(wait=True)
         self._pool.shutdown(wait=True)
 
 

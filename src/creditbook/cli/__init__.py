@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +21,7 @@ from .records import (
     admin_list,
     admin_password,
     admin_set_access,
+    admin_unban,
     client_add,
     client_list,
     credential_add,
@@ -124,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("username")
         s.set_defaults(func=admin_disable)
     a.add_parser("list", parents=[common], help="list admins").set_defaults(func=admin_list)
+    s = a.add_parser(
+        "unban", parents=[common], help="lift the login bans of a username or an IP address"
+    )
+    s.add_argument("target", metavar="USER_OR_ADDRESS")
+    s.set_defaults(func=admin_unban)
     s = a.add_parser("password", parents=[common], help="set an admin's password")
     s.add_argument("username")
     s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
@@ -231,6 +238,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``creditbook log | head``): stop quietly, as Unix tools do.
+        # Standard output is pointed at /dev/null so that closing it cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
@@ -252,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except errors.CreditError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        raise
     except (errors.StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

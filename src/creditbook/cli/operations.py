@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +14,7 @@ from ..backup import Copied, backup, restore
 from ..ledger import Ledger
 from .common import print_json
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 VERIFY_JOBS = (
     "processes verifying the copy (default: one per core, at most 4; a backup leaves one core "
     "to the service)"
@@ -51,16 +53,26 @@ def verify_command(args: argparse.Namespace, ledger: Ledger) -> int:
 
 
 def _digest(text: str) -> str:
-    """A seal digest given as hex, or as a file (the JSON of ``seal --json``, or plain text)."""
+    """A seal digest given as hex, or as a file (the JSON of ``seal --json``, or plain text).
+
+    What is not a digest is refused without being echoed: the file may be anything.
+    """
+    digest = text.strip().lower()
     if os.path.isfile(text):
-        with open(text, encoding="utf-8") as f:
-            content = f.read().strip()
+        with open(text, encoding="utf-8", errors="replace") as f:
+            content = f.read(1_000_000).strip()
         try:
             data = json.loads(content)
-        except ValueError:
-            return content.split()[0] if content else ""
-        return str(data.get("digest", "")) if isinstance(data, dict) else ""
-    return text.strip().lower()
+        except (ValueError, RecursionError):
+            data = None
+        found = data.get("digest", "") if isinstance(data, dict) else content.split()[:1]
+        digest = str(found if isinstance(found, str) else "".join(found)).lower()
+    if not _HEX64.fullmatch(digest):
+        raise errors.ValidationError(
+            "--seal takes a seal's digest (64 hexadecimal characters) or a file holding one "
+            "(what seal --json printed)"
+        )
+    return digest
 
 
 def seal_command(args: argparse.Namespace, ledger: Ledger) -> int:

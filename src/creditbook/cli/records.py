@@ -86,6 +86,13 @@ def admin_set_access(args: argparse.Namespace, ledger: Ledger) -> int:
     return 0
 
 
+def admin_unban(args: argparse.Namespace, ledger: Ledger) -> int:
+    """Lift the login bans of a username or an address."""
+    ledger.unban(args.target, actor=cli_actor(args))
+    print(f"Lifted the login bans of {args.target}")
+    return 0
+
+
 def admin_list(args: argparse.Namespace, ledger: Ledger) -> int:
     """List admins."""
     admins = ledger.list_admins()

@@ -42,6 +42,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--dry-run", action="store_true", help="do everything but commit")
     s.add_argument("--progress", action="store_true", help="show progress (default on a terminal)")
+    _skip_option(s)
     s.set_defaults(func=import_command, reconcile="none")
     s = i.add_parser(
         "csv", parents=[common], help="files made by creditbook export clients / export credits"
@@ -49,6 +50,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("clients_file")
     s.add_argument("credits_file")
     _import_options(s)
+    _skip_option(s)
 
     s = sub.add_parser("export", parents=[common], help="clients, credits or activity as CSV/JSONL")
     s.add_argument("table", choices=TABLES)
@@ -66,6 +68,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("target", help="the empty store: postgresql://... (or sqlite:///path)")
     s.add_argument("--progress", action="store_true", help="show progress (default on a terminal)")
     s.set_defaults(func=copy_command)
+
+
+def _skip_option(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="import the good rows of a file that has bad ones (listed in the report); "
+        "without it a file with any bad row imports nothing",
+    )
 
 
 def _import_options(s: argparse.ArgumentParser) -> None:
@@ -124,16 +135,28 @@ def import_command(args: argparse.Namespace, ledger: Ledger) -> int:
         names.update({a.username.lower(): a.id for a in admins})
         source = CreditsCsv(args.file, args.date_format, names)
     show = args.progress or (sys.stderr.isatty() and not args.json)
+    strict = kind in ("credits-csv", "csv") and not args.skip_bad_rows
     try:
-        importer = Importer(
-            store,
-            source,
-            reconcile=args.reconcile,
-            dry_run=args.dry_run,
-            progress=Bar(sys.stderr, "import") if show else None,
-            attach=kind == "credits-csv",
-        )
-        report = importer.run()
+        if strict and source.problems:
+            return _refuse_file(args, source.problems)
+
+        def run(dry_run: bool) -> Report:
+            return Importer(
+                store,
+                source,
+                reconcile=args.reconcile,
+                dry_run=dry_run,
+                progress=Bar(sys.stderr, "import") if show else None,
+                attach=kind == "credits-csv",
+            ).run()
+
+        if strict and kind == "credits-csv" and not args.dry_run:
+            # Rows for clients that are not here, or that would take a balance out of its
+            # range, are only known against the store: a rolled-back run finds them first.
+            trial = run(dry_run=True)
+            if trial.skipped:
+                return _refuse_file(args, trial.skipped)
+        report = run(args.dry_run)
     finally:
         source.close()
         if show:
@@ -145,6 +168,23 @@ def import_command(args: argparse.Namespace, ledger: Ledger) -> int:
     else:
         _print_report(report)
     return 0 if report.verified else 1
+
+
+def _refuse_file(args: argparse.Namespace, problems: list[dict[str, Any]]) -> int:
+    """Say which rows are bad and that nothing was imported; exit status 1."""
+    if args.json:
+        print_json({"imported": False, "bad_rows": problems})
+    else:
+        print(
+            f"error: {len(problems)} row(s) cannot be imported, so nothing was imported "
+            "(fix them, or import the others with --skip-bad-rows):",
+            file=sys.stderr,
+        )
+        for p in problems[:50]:
+            print(f"  {p['table']} {p['id']}: {p['reason']}", file=sys.stderr)
+        if len(problems) > 50:
+            print(f"  ... and {len(problems) - 50} more", file=sys.stderr)
+    return 1
 
 
 def _print_report(r: Report) -> None:

@@ -7,6 +7,7 @@ log names the admin (``console:USERNAME``) and the address, like an API change.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import errors
-from ..staff import BulkFile
+from ..bulk import BulkFile
 from .pages import ReadPages
 from .session import Staffer
 from .web import PREFIX, Refused, Web, money
@@ -42,6 +43,7 @@ class ChangePages:
                 methods=["POST"],
             ),
             Route("/bulk/apply", g("manager", upload=True)(self.apply), methods=["POST"]),
+            Route("/bulk/rejected", g("manager")(self.rejected), methods=["POST"]),
         ]
 
     def credit(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
@@ -81,53 +83,80 @@ class ChangePages:
 
     def bulk(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """The bulk credit upload form."""
-        return self.web.render("bulk.html", who, bulk=None)
+        return self._page(who, 200, None)
+
+    def _page(
+        self, who: Staffer, status: int, bulk: BulkFile | None, csv_text: str = ""
+    ) -> Response:
+        days = self.web.policy.number("bulk_repeat_days")
+        return self.web.render(
+            "bulk.html", who, status, bulk=bulk, csv_text=csv_text, repeat_days=days
+        )
 
     def _read(self, form: dict[str, str], who: Staffer) -> BulkFile:
         text = form.get("file:file")
         data = text.encode("latin-1") if text is not None else form.get("csv", "").encode()
         if not data:
             raise Refused(400, "Choose a CSV file to upload")
-        return self.web.staff.read_bulk(data, actor=who.actor)
+        name = form.get("file:filename") if text is not None else form.get("name", "")
+        again = frozenset(
+            int(key[6:]) for key in form if key.startswith("again-") and key[6:].isdigit()
+        )
+        return self.web.bulk().read(data, actor=who.actor, name=name or "", again=again)
 
     def preview(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """Check every row of an uploaded file; apply nothing."""
         bulk = self._read(form, who)
         csv_text = "" if bulk.error else _as_text(form)
         status = 400 if bulk.error else 200
-        return self.web.render("bulk.html", who, status, bulk=bulk, csv_text=csv_text)
+        return self._page(who, status, bulk, csv_text)
 
     def apply(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
-        """Apply a previewed file's valid rows, streaming the page as they are applied."""
+        """Apply a previewed file's rows, streaming the page as they are applied."""
         bulk = self._read(form, who)
         if bulk.error:
-            return self.web.render("bulk.html", who, 400, bulk=bulk, csv_text="")
+            return self._page(who, 400, bulk)
         head = bytes(self.web.render("bulk_apply.html", who, bulk=bulk).body).decode()
         top, _, bottom = head.partition("<!--rows-->")
         return StreamingResponse(
-            self._progress(bulk, top, bottom),
+            self._progress(bulk, top, bottom, who),
             media_type="text/html; charset=utf-8",
             headers={"cache-control": "no-store"},
         )
 
-    def _progress(self, bulk: BulkFile, top: str, bottom: str) -> Iterator[bytes]:
+    def rejected(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """The rejected rows of an applied file, as a CSV file to fix and upload again."""
+        name = _file_stem(form.get("name", "")) + "-rejected-rows.csv"
+        return Response(
+            form.get("rejected", ""),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="{name}"',
+                "cache-control": "no-store",
+            },
+        )
+
+    def _progress(self, bulk: BulkFile, top: str, bottom: str, who: Staffer) -> Iterator[bytes]:
         """Apply the rows, sending a line per row and a progress line every few rows.
 
         A plain iterator: Starlette runs it on a worker thread, off the event loop."""
         yield top.encode()
-        applied = already = refused = done = 0
+        counts = {"applied": 0, "already": 0, "seen": 0, "refused": 0}
+        refused: dict[int, str] = {}
+        done = 0
         todo = bulk.valid
-        for row, outcome, balance in self.web.staff.apply_bulk(bulk):
+        for row, outcome, balance in self.web.bulk().apply(bulk):
             done += 1
             if outcome == "applied":
-                applied += 1
                 shown = f"applied, balance {money(balance)}"
             elif outcome == "already":
-                already += 1
                 shown = "already applied from this file: skipped"
+            elif outcome == "seen" and row.seen is not None:
+                shown = f"already applied on {row.seen.at[:10]} from {row.seen.file_name}: skipped"
             else:
-                refused += 1
-                shown = outcome
+                refused[row.number] = outcome
+                shown, outcome = outcome, "refused"
+            counts[outcome] += 1
             name = row.client.email if row.client else ""
             yield (
                 f"<tr><td>{row.number}</td><td>{html.escape(name)}</td>"
@@ -136,11 +165,29 @@ class ChangePages:
             if done % PROGRESS_EVERY == 0:
                 yield f'<tr><td colspan="3">{done} of {todo} rows done</td></tr>\n'.encode()
         summary = (
-            f'<p id="bulk-summary" role="status">Done: {applied} applied, {already} already '
-            f"applied before, {refused} refused, {len(bulk.rows) - todo} invalid rows "
-            "skipped.</p>"
+            f'<p id="bulk-summary" role="status">Done: {counts["applied"]} applied, '
+            f"{counts['already'] + counts['seen']} already applied before, "
+            f"{counts['refused']} refused, {bulk.invalid} invalid rows skipped"
+            f"{f', {bulk.seen} left out as applied before' if bulk.seen else ''}.</p>"
         )
+        if refused or bulk.invalid:
+            rejected = self.web.bulk().rejected_csv(bulk, refused)
+            summary += (
+                f'<form method="post" action="{PREFIX}/bulk/rejected">'
+                f'<input type="hidden" name="csrf" value="{html.escape(who.csrf)}">'
+                f'<input type="hidden" name="name" value="{html.escape(bulk.name)}">'
+                f'<input type="hidden" name="rejected" value="{html.escape(rejected)}">'
+                '<button type="submit" class="secondary">Download the '
+                f"{len(refused) + bulk.invalid} rejected rows (CSV) to fix and upload again"
+                "</button></form>"
+            )
         yield bottom.replace("<!--summary-->", summary).encode()
+
+
+def _file_stem(name: str) -> str:
+    """A file name's stem, safe in a Content-Disposition header."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name.rsplit(".", 1)[0])[:80].strip("-.")
+    return stem or "bulk"
 
 
 def _as_text(form: dict[str, str]) -> str:

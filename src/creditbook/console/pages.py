@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from .. import errors
 from ..model import Client
-from ..rules import NUL, parse_day, parse_id
+from ..rules import check_text, day_after, parse_day, parse_id
 from .charts import line_chart
 from .session import Staffer
 from .web import Refused, Web
@@ -229,9 +229,9 @@ class ReadPages:
             admin = self.web.ledger.find_admin(admin_name)
             admin_id = admin.id if admin is not None else -1
         date_from, date_to = day(q.get("from")), day(q.get("to"))
-        at_to = "9999"
+        at_to = "9999-12-32"
         if date_to:
-            at_to = (dt.date.fromisoformat(date_to) + dt.timedelta(days=1)).isoformat()
+            at_to = day_after(date_to)
         where = {"client_id": client_id, "admin_id": admin_id, "at_from": date_from, "at_to": at_to}
         filters = {
             k: v
@@ -277,19 +277,28 @@ def _client_key(sort: str, text: str) -> dict[str, Any] | None:
     if not text:
         return None
     try:
-        parts = json.loads(base64.urlsafe_b64decode(text.encode("ascii")))
-    except (ValueError, UnicodeError):
+        parts = json.loads(base64.urlsafe_b64decode(text[:1000].encode("ascii")))
+    except (ValueError, UnicodeError, RecursionError):
         parts = None
     if not isinstance(parts, list) or not parts or not _whole(parts[-1]):
         raise Refused(400, "That page link is not valid")
     if sort in ("name", "-name") and len(parts) == 3:
-        if all(isinstance(p, str) and NUL not in p for p in parts[:2]):
+        if all(isinstance(p, str) and _storable(p) for p in parts[:2]):
             return {"k_last": parts[0], "k_first": parts[1], "k_id": parts[2]}
     elif sort in ("balance", "-balance") and len(parts) == 2 and _whole(parts[0]):
         return {"k_balance": parts[0], "k_id": parts[1]}
     elif sort in ("id", "-id") and len(parts) == 1:
         return {"k_id": parts[0]}
     raise Refused(400, "That page link is not valid")
+
+
+def _storable(text: str) -> bool:
+    """Text a stored name can be (no NUL, no lone surrogate): anything else matches nothing."""
+    try:
+        check_text(text, "key")
+    except errors.CreditError:
+        return False
+    return True
 
 
 def _whole(value: object) -> bool:

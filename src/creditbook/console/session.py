@@ -2,8 +2,8 @@
 
 Sessions live in the database, known by the SHA-256 of their id (the id itself is only in the
 browser's cookie), so every process and host shares them, and logging out or disabling an admin
-ends them at once. Failed logins are counted per address and per username under keys of their
-own in the API's failure table, with the API's ban settings (``ban_failures``, ``ban_minutes``).
+ends them at once. Failed logins are counted per username at an address, per username and per
+address, in the API's failure table (``AccessPolicy.login_keys``).
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from .. import security
+from .. import errors, security
 from ..ledger import Ledger
 from ..model import Actor, Admin
 from ..store.console import console_store
-from ..whmcs.access import AccessPolicy
+from ..whmcs.access import AccessPolicy, Attempt
 
 COOKIE = "creditbook_session"
-#: A session's last-seen time is written at most this often (seconds): a page view is a read.
-TOUCH_EVERY = 60.0
+#: A session's last-seen time is written at most this often (seconds), so a burst of requests
+#: (a page and its assets) writes it once; idle time counts from the last request within it.
+TOUCH_EVERY = 1.0
 
 
 class LoginRefused(Exception):
@@ -46,6 +47,8 @@ class Staffer:
     session_id: str
     csrf: str
     ip: str
+    #: A message left for this page by the request before (shown once).
+    flash: str = ""
 
     @property
     def actor(self) -> Actor:
@@ -85,7 +88,7 @@ class Sessions:
         found = self.store.get_session(key)
         if found is None:
             return None
-        admin_id, created, seen = found
+        admin_id, created, seen, flash = found
         now = self.clock()
         idle, longest = self._limits()
         if now - seen > idle or now - created > longest:
@@ -95,43 +98,53 @@ class Sessions:
         if admin is None or admin.disabled:
             self.store.end_session(key)
             return None
-        if now - seen >= TOUCH_EVERY:
+        if now - seen >= TOUCH_EVERY or flash:
             self.store.touch_session(key, now)
-        return Staffer(admin, session_id, csrf_token(session_id), ip)
+        return Staffer(admin, session_id, csrf_token(session_id), ip, flash)
+
+    def flash(self, staffer: Staffer, message: str) -> None:
+        """Leave a message for the staffer's next page (shown once)."""
+        self.store.flash_session(security.hash_secret(staffer.session_id), message[:500])
 
     async def login(self, username: str, password: str, ip: str, old: str = "") -> Staffer:
         """Check a username and password; return a new session (the old one ends).
 
-        Raise ``LoginRefused`` with the form's message. Wrong usernames and wrong passwords
-        get the same message and cost the same slow hash. Database work runs on worker threads
-        and the hash on the hashing thread, never on the event loop the API shares.
+        Raise ``LoginRefused`` with the form's message. The attempt is counted before the slow
+        hash (so simultaneous guesses cannot all be checked) and taken back when the password
+        was right. Wrong usernames, wrong passwords and disabled admins get the same message
+        and cost the same hash. Database work runs on worker threads and the hash on the
+        hashing thread, never on the event loop the API shares.
         """
-        keys = (f"console:{ip}", f"console-user:{username.lower()[:64]}")
-        admin = await run_in_threadpool(self._admin_unless_throttled, username, keys)
+        limits = self.policy.login_keys("console", username, ip)
+        attempt, admin = await run_in_threadpool(self._reserve, username, limits)
         stored = admin.password_hash if admin is not None else security.dummy_hash()
         try:
             future = security.verify_later(security.md5_hex(password), stored)
         except security.Busy:
+            await run_in_threadpool(self.policy.release, attempt)
             raise LoginRefused("The server is busy: try again in a moment") from None
         ok = await asyncio.wrap_future(future)
-        return await run_in_threadpool(self._conclude, ok and bool(password), admin, keys, ip, old)
+        return await run_in_threadpool(
+            self._conclude, ok and bool(password), admin, attempt, ip, old
+        )
 
-    def _admin_unless_throttled(self, username: str, keys: tuple[str, str]) -> Admin | None:
+    def _reserve(
+        self, username: str, limits: list[tuple[str, int]]
+    ) -> tuple[Attempt, Admin | None]:
         self.policy.refresh()
-        until = max(self.policy.banned_until(k) for k in keys)
-        if until > self.clock():
-            raise LoginRefused(f"Too many failed logins: try again after {_clock(until)}")
-        return self.ledger.find_admin(username) if username else None
+        try:
+            attempt = self.policy.reserve(limits)
+        except (errors.IPBanned, errors.LoginBanned) as exc:
+            message = f"Too many failed logins: try again after {_clock(exc.until)}"
+            raise LoginRefused(message) from None
+        return attempt, self.ledger.find_admin(username) if username else None
 
     def _conclude(
-        self, ok: bool, admin: Admin | None, keys: tuple[str, str], ip: str, old: str
+        self, ok: bool, admin: Admin | None, attempt: Attempt, ip: str, old: str
     ) -> Staffer:
-        if not ok or admin is None:
-            for key in keys:
-                self.policy.record_failure(key)
-            raise LoginRefused("Wrong username or password")
-        if admin.disabled:
-            raise LoginRefused("This account is disabled")
+        if not ok or admin is None or admin.disabled:
+            raise LoginRefused(self._wrong(attempt.left))
+        self.policy.release(attempt)
         if old:
             self.store.end_session(security.hash_secret(old))
         now = self.clock()
@@ -140,6 +153,21 @@ class Sessions:
         session_id = secrets.token_urlsafe(32)
         self.store.create_session(security.hash_secret(session_id), admin.id, now, ip)
         return Staffer(admin, session_id, csrf_token(session_id), ip)
+
+    def _wrong(self, left: int) -> str:
+        """The refusal of a wrong login, warning before the attempt that would ban."""
+        minutes = self.policy.number("ban_minutes")
+        if left <= 0:
+            return (
+                f"Wrong username or password. Logins are now blocked for {minutes} minutes: "
+                "an owner can lift that (creditbook admin unban)."
+            )
+        if left == 1:
+            return (
+                "Wrong username or password. One more failed login blocks logins for "
+                f"{minutes} minutes."
+            )
+        return "Wrong username or password"
 
     def logout(self, staffer: Staffer) -> None:
         """End a session."""

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from .. import errors
 from ..admins import ACCESS_LEVELS
 from ..asgi import form_items, read_body
+from ..bulk import Bulk
 from ..ledger import Ledger
 from ..money import format_cents
 from ..rules import NUL
@@ -33,6 +34,8 @@ MAX_ID = 2**62
 BAD_TEXT = "The request contains characters that are not allowed"
 MAX_FORM = 64 * 1024
 MAX_UPLOAD = 3 * 1024 * 1024
+#: Fields of an upload form: a bulk preview's apply form carries a box per row ticked in.
+MAX_FIELDS = 12_000
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -70,6 +73,7 @@ class Web:
         self.policy = policy
         self.sessions = Sessions(ledger, policy)
         self.staff = Staff(ledger)
+        self._bulk_store = ledger.store.bulk
         self.env = Environment(
             loader=PackageLoader("creditbook.console", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -79,6 +83,10 @@ class Web:
         self.env.filters["money"] = money
         self.env.globals["may"] = may
         self.env.globals["levels"] = ACCESS_LEVELS
+
+    def bulk(self) -> Bulk:
+        """Bulk credit, with the shared setting of how long applied rows are recognised."""
+        return Bulk(self.ledger, self._bulk_store, self.policy.number("bulk_repeat_days"))
 
     # --- responses -------------------------------------------------------------------------
 
@@ -106,15 +114,15 @@ class Web:
 
     def address(self, request: Request) -> str:
         """The client's address (X-Forwarded-For believed from trusted proxies only)."""
-        peer = request.client.host if request.client else ""
-        return self.policy.client_ip(peer, request.headers)
+        return self.policy.address_of(request.scope)
 
     def is_https(self, request: Request) -> bool:
         """Whether the browser's connection is HTTPS (directly, or through a trusted proxy)."""
         if request.url.scheme == "https":
             return True
         peer = request.client.host if request.client else ""
-        proto = request.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+        lines = ",".join(request.headers.getlist("x-forwarded-proto"))
+        proto = lines.split(",")[-1].strip().lower()
         return proto == "https" and self.policy.trusted_proxy(peer)
 
     def same_origin(self, request: Request) -> bool:
@@ -217,15 +225,22 @@ async def _multipart(request: Request, body: bytes) -> dict[str, str]:
     from starlette.formparsers import MultiPartException
 
     out: dict[str, str] = {}
+    names: dict[str, str] = {}
     try:
         items = await form_items(
-            request.scope, body, max_files=2, max_fields=50, max_part_size=MAX_UPLOAD
+            request.scope,
+            body,
+            max_files=2,
+            max_fields=MAX_FIELDS,
+            max_part_size=MAX_UPLOAD,
+            filenames=names,
         )
     except MultiPartException as exc:
         raise Refused(400, f"The upload is not valid: {exc.message}") from None
     for name, value in items:
         if isinstance(value, bytes):
             out[name + ":file"] = value.decode("latin-1")
+            out[name + ":filename"] = names.get(name, "").replace(NUL, "")[:200]
         elif NUL in value:
             raise Refused(400, BAD_TEXT)
         else:

@@ -193,29 +193,22 @@ class Importer:
                 if row.id in present:
                     self.report.credits_already += 1
                     continue
-                present.add(row.id)  # a row given twice (a hand-made CSV) goes in once
+                if self.attach and not 0 <= balance + row.amount_cents <= MAX_BALANCE_CENTS:
+                    self._out_of_range(client.id, row, balance)
+                    continue
+                present.add(row.id)
                 entries += 1
                 balance += row.amount_cents
                 head = self._entry(credits, client, row, entries, balance, head)
                 self.report.credits_imported += 1
             if self.attach:
-                added = entries - before[1]
-                if not 0 <= balance <= MAX_BALANCE_CENTS:
-                    for entry in credits[len(credits) - added :]:
-                        self.report.skip(
-                            "credits", entry["id"], "the client's balance would leave its range"
-                        )
-                    del credits[len(credits) - added :]
-                    self.report.credits_imported -= added
-                    continue
                 self.targets[client.id] = balance
-                if added:
+                if entries != before[1]:
                     moves.append(
                         {"id": client.id, "balance": balance, "entries": entries, "head": head}
                     )
                 continue  # rows attached to a client of the store: nothing to reconcile
-            else:
-                target = self._target(client, log_sum)
+            target = self._target(client, log_sum)
             if balance != target:
                 entries += 1
                 adjustment = SourceCredit(
@@ -245,6 +238,16 @@ class Importer:
         self.store.write_rows(cur, Q.CREDIT_INSERT, credits)
         self.store.write_rows(cur, Q.CLIENT_MOVE, moves)
         self._provenance(cur, provenance)
+
+    def _out_of_range(self, client_id: int, row: SourceCredit, balance: int) -> None:
+        after = balance + row.amount_cents
+        where = "below zero" if after < 0 else "beyond the maximum balance"
+        self.report.skip(
+            "credits",
+            row.id,
+            f"it would take client {client_id}'s balance from {format_cents(balance)} to "
+            f"{format_cents(after)}, {where}",
+        )
 
     def _target(self, client: SourceClient, log_sum: int) -> int:
         """The balance the client ends with (the chosen figure, within what a balance can be)."""

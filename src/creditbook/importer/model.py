@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from .. import errors
-from ..money import format_cents
+from ..money import format_cents, parse_cents
 
 
 def source_cents(text: str) -> int:
-    """Exact cents from a source's decimal text (``12.30``, ``-5``)."""
+    """Exact cents from a source's decimal text (``12.30``, ``-5``), as the money module parses
+    them: at most two decimals, no exponent, within the balance range; else ``ValidationError``.
+    """
     try:
-        return int((Decimal(text.strip()) * 100).to_integral_value())
-    except InvalidOperation:
-        raise errors.ValidationError(f"Not an amount: {text!r}") from None
+        return parse_cents(text.strip())
+    except ValueError:
+        raise errors.ValidationError(
+            f"the amount {text[:40]!r} is not a number with at most two decimals"
+        ) from None
+
+
+#: The ids a source row may have: WHMCS's are unsigned 32-bit integers (``int(10)``).
+MAX_SOURCE_ID = 2**32 - 1
+
+
+def source_id(text: object, what: str, high: int = MAX_SOURCE_ID) -> int:
+    """A source's id from 1 to ``high`` (WHMCS's range by default); else ``ValidationError``."""
+    value = str(text if text is not None else "").strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 19) or not (
+        1 <= int(value) <= high
+    ):
+        raise errors.ValidationError(
+            f"the {what} {value[:40]!r} is not a whole number from 1 to {high}"
+        )
+    return int(value)
 
 
 def source_day(text: str) -> str:

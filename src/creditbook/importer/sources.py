@@ -5,13 +5,23 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sqlite3
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from .. import errors
 from ..exports import FORMULA_START
-from .model import SourceAdmin, SourceClient, SourceCredit, source_cents, source_day
+from ..money import parse_cents
+from .model import (
+    SourceAdmin,
+    SourceClient,
+    SourceCredit,
+    source_cents,
+    source_day,
+    source_id,
+)
 
 DETAILS = ("address1", "address2", "city", "state", "postcode", "country", "phonenumber")
 
@@ -26,26 +36,57 @@ CSV_COLUMNS = (
     "Amount",
     "Admin User",
 )
-_NOT_AMOUNT = re.compile(r"[^0-9.,-]")
+#: Where a displayed amount may carry its currency: a symbol or a three-letter code, before
+#: or after the number (``$1,234.56``, ``-£5.00``, ``1.234,56 EUR``).
+_DISPLAYED = re.compile(
+    r"(?P<open>\()?\s*(?P<lead>-)?\s*(?:[$€£¥]|[A-Za-z]{3}\s)?\s*(?P<sign>-)?\s*"
+    r"(?P<number>[0-9][0-9.,]*)\s*(?:[$€£¥]|\s[A-Za-z]{3}|[A-Za-z]{3})?\s*(?P<close>\))?"
+)
+#: The number's forms that read one way only: plain (``1234.5``), a decimal comma (``12,50``),
+#: or grouped thousands with a decimal part or more than one group (``1,234.56``,
+#: ``1.234,56``, ``1.234.567``). A lone group (``1.567``, ``1,234``) could be either.
+_FORMS = (
+    (re.compile(r"[0-9]+(\.[0-9]{1,2})?"), "", "."),
+    (re.compile(r"[0-9]+,[0-9]{1,2}"), "", ","),
+    (re.compile(r"[0-9]{1,3}(,[0-9]{3})+\.[0-9]{1,2}|[0-9]{1,3}(,[0-9]{3}){2,}"), ",", "."),
+    (re.compile(r"[0-9]{1,3}(\.[0-9]{3})+,[0-9]{1,2}|[0-9]{1,3}(\.[0-9]{3}){2,}"), ".", ","),
+)
 
 
 def parse_amount(text: str) -> int:
-    """Cents from a displayed amount: ``$1,234.56``, ``-5.00 USD``, ``1.234,56`` (any format
-    WHMCS displays: the last ``.`` or ``,`` followed by two digits is the decimal point)."""
-    raw = _NOT_AMOUNT.sub("", text.strip())
-    negative = raw.startswith("-") or text.strip().startswith("(")
-    digits = raw.replace("-", "")
-    match = re.fullmatch(r"([0-9.,]*?)[.,]([0-9]{2})", digits)
-    whole, cents = (match.group(1), match.group(2)) if match else (digits, "00")
-    whole = whole.replace(",", "").replace(".", "")
-    if not whole.isdigit() and whole != "":
-        raise errors.ValidationError(f"Not an amount: {text!r}")
-    value = int(whole or "0") * 100 + int(cents)
-    return -value if negative else value
+    """Cents from an amount as WHMCS displays it, read only where it reads one way.
+
+    ``$1,234.56``, ``-£5.00``, ``(5.00)``, ``1.234,56 EUR``, ``12,50`` and plain ``1.5`` are
+    accepted; the number then parses as the money module parses amounts (at most two decimals).
+    Anything else (``1.567``, ``1e3``, ``abc``, an empty cell) raises ``ValidationError``.
+    """
+    match = _DISPLAYED.fullmatch(text.strip())
+    if match is not None and bool(match["open"]) == bool(match["close"]):
+        number = match["number"]
+        for form, group, point in _FORMS:
+            if form.fullmatch(number):
+                plain = number.replace(group, "") if group else number
+                negative = bool(match["open"] or match["lead"] or match["sign"])
+                try:
+                    cents = parse_cents(plain.replace(point, "."))
+                except ValueError:
+                    break
+                if match["lead"] and match["sign"]:
+                    break
+                return -cents if negative else cents
+    raise errors.ValidationError(
+        f"the amount {text[:40]!r} is not an amount with at most two decimals "
+        "(e.g. 12.50, $1,234.56 or 1.234,56 EUR)"
+    )
 
 
 class CreditsCsv:
-    """A ``Source`` over the Credits Reviewer CSV, for clients that already exist."""
+    """A ``Source`` over the Credits Reviewer CSV, for clients that already exist.
+
+    Every row is checked as it is read; a row that cannot be imported is a problem with its
+    line number and reason (the importer applies nothing while there are problems, unless it
+    is told to skip them).
+    """
 
     actor = "import:credits-csv"
 
@@ -57,42 +98,75 @@ class CreditsCsv:
         self.problems: list[dict[str, Any]] = []
         self._rows = self._read()
 
+    def _problem(self, line: int, reason: str) -> None:
+        self.problems.append({"table": "csv line", "id": line, "reason": reason})
+
     def _read(self) -> list[SourceCredit]:
+        rows: dict[int, tuple[int, SourceCredit]] = {}
+        conflicting: set[int] = set()
         try:
             with open(self.path, encoding="utf-8-sig", newline="") as f:
-                reader = csv.DictReader(f)
+                reader = csv.DictReader(f, strict=True)
                 missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
                 if missing:
                     raise errors.ValidationError(
                         f"Not a Credits Reviewer export: no {', '.join(missing)} column"
                     )
-                rows = []
-                for line, row in enumerate(reader, start=2):
+                rows_read = iter(reader)
+                while True:
+                    line = reader.line_num + 1
+                    row = next(rows_read, None)
+                    if row is None:
+                        break
                     try:
-                        rows.append(self._row(row))
-                    except (errors.ValidationError, ValueError) as exc:
-                        message = exc.message if isinstance(exc, errors.CreditError) else str(exc)
-                        self.problems.append({"table": "csv line", "id": line, "reason": message})
+                        credit = self._row(row)
+                    except errors.ValidationError as exc:
+                        self._problem(line, exc.message)
+                        continue
+                    first = rows.setdefault(credit.id, (line, credit))
+                    if first[1] != credit:
+                        conflicting.add(credit.id)
+                        self._problem(
+                            line,
+                            f"Credit ID {credit.id} is also on line {first[0]} with other "
+                            "values: neither is imported",
+                        )
+        except csv.Error as exc:
+            raise errors.ValidationError(
+                f"{self.path} is not valid CSV (line {reader.line_num}): {exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise errors.ValidationError(f"{self.path} is not UTF-8 text") from None
         except OSError as exc:
             raise errors.ValidationError(f"Cannot read {self.path}: {exc}") from None
-        return sorted(rows, key=lambda r: (r.client_id, r.id))
+        for credit_id in conflicting:
+            first_line = rows.pop(credit_id)[0]
+            self._problem(first_line, f"Credit ID {credit_id} appears again with other values")
+        self.problems.sort(key=lambda p: int(p["id"]))
+        return sorted((c for _, c in rows.values()), key=lambda r: (r.client_id, r.id))
 
-    def _row(self, row: dict[str, str]) -> SourceCredit:
-        admin = (row.get("Admin User") or "").strip()
+    def _row(self, row: dict[str | None, Any]) -> SourceCredit:
+        if None in row or any(row.get(c) is None for c in CSV_COLUMNS):
+            raise errors.ValidationError(
+                "the row's cells do not match the header's columns "
+                "(an unclosed quote, or a comma too many or too few?)"
+            )
+        cells = {c: str(row[c]) for c in CSV_COLUMNS}
+        admin = cells["Admin User"].strip()
         try:
-            parsed = datetime.strptime(row["Date"].strip(), self.date_format)  # noqa: DTZ007 a day
+            parsed = datetime.strptime(cells["Date"].strip(), self.date_format)  # noqa: DTZ007 a day
             date = parsed.strftime("%Y-%m-%d")
         except ValueError:
-            raise ValueError(
-                f"date {row['Date']!r} does not match --date-format {self.date_format}"
+            raise errors.ValidationError(
+                f"date {cells['Date'][:40]!r} does not match --date-format {self.date_format}"
             ) from None
         return SourceCredit(
-            id=int(row["Credit ID"]),
-            client_id=int(row["Client ID"]),
+            id=source_id(cells["Credit ID"], "Credit ID"),
+            client_id=source_id(cells["Client ID"], "Client ID"),
             admin_id=self.admins_by_name.get(admin.lower(), 0),
             date=date,
-            description=row.get("Description") or "",
-            amount_cents=parse_amount(row["Amount"]),
+            description=cells["Description"],
+            amount_cents=parse_amount(cells["Amount"]),
             relid=0,
         )
 
@@ -131,9 +205,26 @@ def _stub(client_id: int) -> SourceClient:
     return SourceClient(client_id, "", "", "", "", None, "", "", 0, {})
 
 
+#: The largest id Creditbook's own exports hold (opening-balance adjustments sit above WHMCS's).
+MAX_ID = 2**63 - 1
+
+
 def _unneutralise(text: str) -> str:
-    """Undo ``exports.safe_cell``: a ``'`` put before a formula character goes."""
-    return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START else text
+    """Undo ``exports.safe_cell``: the ``'`` it put before a formula character (or before
+    quotes that precede one) goes."""
+    rest = text.lstrip("'")
+    return text[1:] if text.startswith("'") and rest[:1] in FORMULA_START else text
+
+
+def _details(text: str) -> str:
+    """A client's address fields as exported (a JSON object of text), checked."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise errors.ValidationError("the details cell is not a JSON object of text fields")
+    return text
 
 
 class CreditbookCsv:
@@ -146,10 +237,8 @@ class CreditbookCsv:
     CREDITS = ("id", "client_id", "date", "description", "amount", "admin_id", "relid")
 
     def __init__(self, clients_path: str, credits_path: str) -> None:
-        import sqlite3
-        import tempfile
-
         self.name = f"creditbook-csv:{clients_path}"
+        self.problems: list[dict[str, Any]] = []
         self._dir = tempfile.TemporaryDirectory(prefix="creditbook-import-")
         self._db = sqlite3.connect(f"{self._dir.name}/rows.db")
         db = self._db
@@ -164,33 +253,64 @@ class CreditbookCsv:
         self._load(clients_path, self.CLIENTS + ("balance", "created_at", "details"), "clients")
         self._load(credits_path, self.CREDITS, "credits")
         db.execute("CREATE INDEX credits_by_client ON credits (client_id, id)")
+        orphans = (
+            "SELECT id, client_id FROM credits WHERE client_id NOT IN (SELECT id FROM clients)"
+        )
+        for credit_id, client_id in db.execute(orphans).fetchall():
+            self.problems.append(
+                {
+                    "table": "credits",
+                    "id": credit_id,
+                    "reason": f"its client {client_id} is not in {clients_path}",
+                }
+            )
 
     def _load(self, path: str, columns: tuple[str, ...], table: str) -> None:
         try:
             with open(path, encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
+                reader = csv.DictReader(f, strict=True)
                 missing = [c for c in columns if c not in (reader.fieldnames or [])]
                 if missing:
                     raise errors.ValidationError(
                         f"{path} is not a creditbook export of {table}: no {', '.join(missing)}"
                     )
-                batch: list[tuple[Any, ...]] = []
-                for row in reader:
-                    batch.append(self._row(table, row))
+                batch: list[tuple[int, tuple[Any, ...]]] = []
+                rows = iter(reader)
+                while True:
+                    line = reader.line_num + 1
+                    row = next(rows, None)
+                    if row is None:
+                        break
+                    try:
+                        batch.append((line, self._row(table, row)))
+                    except errors.ValidationError as exc:
+                        self._problem(table, line, exc.message)
                     if len(batch) >= 10_000:
                         self._insert(table, batch)
                         batch = []
                 self._insert(table, batch)
+        except csv.Error as exc:
+            raise errors.ValidationError(
+                f"{path} is not valid CSV (line {reader.line_num}): {exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise errors.ValidationError(f"{path} is not UTF-8 text") from None
         except OSError as exc:
             raise errors.ValidationError(f"Cannot read {path}: {exc}") from None
-        except (KeyError, ValueError) as exc:
-            raise errors.ValidationError(f"{path}: unreadable row ({exc})") from None
 
-    def _row(self, table: str, row: dict[str, str]) -> tuple[Any, ...]:
+    def _problem(self, table: str, line: int, reason: str) -> None:
+        self.problems.append({"table": f"{table} line", "id": line, "reason": reason})
+
+    def _row(self, table: str, row: dict[str | None, Any]) -> tuple[Any, ...]:
+        if None in row or any(v is None for v in row.values()):
+            raise errors.ValidationError(
+                "the row's cells do not match the header's columns "
+                "(an unclosed quote, or a comma too many or too few?)"
+            )
         text = _unneutralise
         if table == "clients":
             return (
-                int(row["id"]),
+                source_id(row["id"], "id", MAX_ID),
                 text(row["firstname"]),
                 text(row["lastname"]),
                 text(row["companyname"]),
@@ -199,21 +319,31 @@ class CreditbookCsv:
                 row["currency"],
                 source_cents(row["balance"]),
                 row["created_at"][:10],
-                text(row["details"]) or "{}",
+                _details(text(row["details"]) or "{}"),
             )
         return (
-            int(row["id"]),
-            int(row["client_id"]),
+            source_id(row["id"], "id", MAX_ID),
+            source_id(row["client_id"], "client_id", MAX_ID),
             row["date"],
             text(row["description"]),
             source_cents(row["amount"]),
-            int(row["admin_id"] or 0),
-            int(row["relid"] or 0),
+            int(row["admin_id"]) if str(row["admin_id"]).isdigit() else 0,
+            int(row["relid"]) if str(row["relid"]).isdigit() else 0,
         )
 
-    def _insert(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(self, table: str, rows: list[tuple[int, tuple[Any, ...]]]) -> None:
         marks = ", ".join("?" * (10 if table == "clients" else 7))
-        self._db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)  # noqa: S608
+        sql = f"INSERT INTO {table} VALUES ({marks})"  # noqa: S608 constant table names
+        try:
+            with self._db:
+                self._db.executemany(sql, [values for _, values in rows])
+        except sqlite3.IntegrityError:  # an id given twice: find which, row by row
+            for line, values in rows:
+                try:
+                    with self._db:
+                        self._db.execute(sql, values)
+                except sqlite3.IntegrityError:
+                    self._problem(table, line, f"the id {values[0]} is given twice")
 
     def counts(self) -> tuple[int, int]:
         """Clients and credit rows in the files."""

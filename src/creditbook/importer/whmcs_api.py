@@ -32,6 +32,7 @@ class WhmcsApi:
         self._auth = {"identifier": identifier, "secret": secret, "responsetype": "json"}
         self.timeout = timeout
         self._ids: list[int] | None = None
+        self.problems: list[dict[str, Any]] = []
 
     def _call(self, action: str, **params: Any) -> dict[str, Any]:
         body = urllib.parse.urlencode({"action": action, **self._auth, **params}).encode()
@@ -102,18 +103,25 @@ class WhmcsApi:
             while True:
                 page = self._call("GetCredits", clientid=client_id, limitstart=start, limitnum=1000)
                 credits = (page.get("credits") or {}).get("credit") or []
-                rows += [
-                    SourceCredit(
-                        id=int(e["id"]),
-                        client_id=client_id,
-                        admin_id=int(e.get("adminid") or 0),
-                        date=source_day(str(e.get("date", ""))),
-                        description=str(e.get("description", "")),
-                        amount_cents=source_cents(str(e.get("amount", "0"))),
-                        relid=int(e.get("relid") or 0),
+                for e in credits:
+                    try:
+                        amount = source_cents(str(e.get("amount", "0")))
+                    except errors.ValidationError as exc:
+                        self.problems.append(
+                            {"table": "credits", "id": int(e["id"]), "reason": exc.message}
+                        )
+                        continue
+                    rows.append(
+                        SourceCredit(
+                            id=int(e["id"]),
+                            client_id=client_id,
+                            admin_id=int(e.get("adminid") or 0),
+                            date=source_day(str(e.get("date", ""))),
+                            description=str(e.get("description", "")),
+                            amount_cents=amount,
+                            relid=int(e.get("relid") or 0),
+                        )
                     )
-                    for e in credits
-                ]
                 start += len(credits)
                 # WHMCS itself returns the whole log at once; Creditbook pages it.
                 if len(credits) < 1000 or start >= int(page.get("totalresults", 0)):

@@ -174,13 +174,18 @@ class WhmcsDatabase:
                     {"table": "tblcredit", "id": int(r[0]), "reason": "its amount is NULL"}
                 )
                 continue
+            try:
+                amount = source_cents(_text(r[5]) or "0")
+            except errors.ValidationError as exc:
+                self.problems.append({"table": "tblcredit", "id": int(r[0]), "reason": exc.message})
+                continue
             yield SourceCredit(
                 id=int(r[0]),
                 client_id=int(r[1] or 0),
                 admin_id=int(r[2] or 0),
                 date=source_day(_text(r[3])),
                 description=_text(r[4]),
-                amount_cents=source_cents(_text(r[5]) or "0"),
+                amount_cents=amount,
                 relid=int(r[6] or 0),
             )
 

@@ -6,6 +6,8 @@ counter that tells every server process to reload its caches.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import errors
 from ..model import Actor
 from . import queries as Q
@@ -47,9 +49,31 @@ class AdminWrites(SqlBase):
                 raise errors.DuplicateAdmin() from None
             raise
 
-    def set_admin_disabled(self, admin_id: int, disabled: bool, actor: Actor, at: str) -> None:
-        """Disable or re-enable an admin."""
+    def _keep_an_owner(self, cur: Cursor, admin_id: int) -> None:
+        """Refuse a change that leaves no enabled owner (before it is written).
+
+        The enabled owners' rows are locked first (a no-op update), so two owners demoting
+        each other at once on PostgreSQL cannot both see the other as the one who stays.
+        """
+        owners = {int(r[0]) for r in self._run(cur, Q.OWNERS_LOCK).fetchall()}
+        if owners == {admin_id}:
+            raise errors.LastOwner()
+
+    def set_admin_access(self, admin_id: int, access: str, actor: Actor, at: str) -> None:
+        """Change an admin's console access level (never the last enabled owner's)."""
         with self._write() as cur:
+            if access != "owner":
+                self._keep_an_owner(cur, admin_id)
+            self._run(cur, Q.ADMIN_SET_ACCESS, access=access, admin_id=admin_id)
+            detail = f"Console access of admin #{admin_id}: {access}"
+            self._activity(cur, actor, at, "adminaccess", detail)
+            self._bump(cur, Q.CONFIG_BUMP)
+
+    def set_admin_disabled(self, admin_id: int, disabled: bool, actor: Actor, at: str) -> None:
+        """Disable or re-enable an admin (never the last enabled owner)."""
+        with self._write() as cur:
+            if disabled:
+                self._keep_an_owner(cur, admin_id)
             self._run(cur, Q.ADMIN_SET_DISABLED, disabled=int(disabled), admin_id=admin_id)
             if disabled:  # its console sessions end at once
                 self._run(cur, SESSION_DELETE_ADMIN, admin_id=admin_id)
@@ -161,7 +185,54 @@ class AdminWrites(SqlBase):
 
         def work(cur: Cursor) -> None:
             self._run(cur, Q.FAILURE_FORGET, before=forget_before)
-            self._run(cur, Q.FAILURE_INSERT, ip=ip, now=now)
+            self._run(cur, Q.FAILURE_INSERT, ip=ip, now=now, token="")
             self._bump(cur, Q.FAILURE_BUMP)
 
         self._transact(work)
+
+    def reserve_attempt(
+        self, limits: Sequence[tuple[str, int]], now: float, window: float, token: str
+    ) -> tuple[float, list[int]]:
+        """Count a login attempt under each key before its password is checked, unless a key
+        already has its limit of failures in the window.
+
+        Returns (when the ban ends, 0.0 when none; each key's failures including this one).
+        The counter is bumped first: its row lock makes concurrent reservations wait for each
+        other (PostgreSQL; SQLite's writer lock does that anyway), so no more attempts pass
+        than the limits allow, however many arrive at once.
+        """
+
+        def work(cur: Cursor) -> tuple[float, list[int]]:
+            self._bump(cur, Q.FAILURE_BUMP)
+            counts: list[int] = []
+            until = 0.0
+            for key, limit in limits:
+                count, last = self._run(cur, Q.FAILURE_COUNT, ip=key, since=now - window).fetchone()
+                if int(count) >= limit:
+                    until = max(until, float(last) + window)
+                counts.append(int(count) + 1)
+            if until:
+                return until, counts
+            self._run(cur, Q.FAILURE_FORGET, before=now - 86400)
+            for key, _ in limits:
+                self._run(cur, Q.FAILURE_INSERT, ip=key, now=now, token=token)
+            return 0.0, counts
+
+        return self._transact(work)
+
+    def release_attempt(self, token: str) -> None:
+        """Take back a reserved attempt (its password was right)."""
+
+        def work(cur: Cursor) -> None:
+            self._run(cur, Q.FAILURE_RELEASE, token=token)
+            self._bump(cur, Q.FAILURE_BUMP)
+
+        self._transact(work)
+
+    def lift_bans(self, target: str, keys: dict[str, str], actor: Actor, at: str) -> int:
+        """Forget the failures counted under a name's or an address's keys; return how many."""
+        with self._write() as cur:
+            removed = int(self._run(cur, Q.FAILURE_LIFT, **keys).rowcount)
+            self._activity(cur, actor, at, "unban", f"Lifted the login bans of {target}")
+            self._bump(cur, Q.FAILURE_BUMP)
+            return removed

@@ -11,15 +11,16 @@ import asyncio
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from .. import errors
 from ..chain import GENESIS, entry_hash, seal_digest
-from ..money import MAX_BALANCE_CENTS
+from ..money import MAX_BALANCE_CENTS, format_cents
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units, outcomes
+from .bulk import BulkStore
 from .console import ConsoleStore
 from .exports import ExportReads
 from .imports import ImportStore
@@ -48,7 +49,16 @@ class CreditWork:
 
 
 class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites, SqlReads):
-    """Store protocol over a DB-API connection; subclasses own connections and transactions."""
+    """Store protocol over a DB-API connection; subclasses own connections and transactions.
+
+    New capabilities are parts of their own over the same connections (``store.bulk``, ...),
+    rather than more base classes.
+    """
+
+    @cached_property
+    def bulk(self) -> BulkStore:
+        """Bulk credit's claims."""
+        return BulkStore(self)
 
     # --- idempotency and write submission ------------------------------------------------------
 
@@ -112,10 +122,11 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
             Q.CREDIT_UPDATE,
             amount=op.amount_cents,
             client_id=op.client_id,
+            date=op.date,
             max=MAX_BALANCE_CENTS,
         ).fetchone()
         if row is None:
-            self._refuse_credit(cur, op)
+            row = self._credit_checked(cur, op)
         balance, seq = int(row[0]), int(row[1])
         heads = self._heads()
         prev = heads.get(op.client_id, row[2])
@@ -126,13 +137,41 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
         self._deferred().append((op, seq, balance, prev, digest, key))
         return balance
 
-    def _refuse_credit(self, cur: Cursor, op: CreditOp) -> None:
-        row = self._run(cur, Q.CLIENT_BALANCE, client_id=op.client_id).fetchone()
+    def _credit_checked(self, cur: Cursor, op: CreditOp) -> Any:
+        """Apply a change the guarded update refused, if it was refused only for its date: a
+        removal dated before the client's latest entry, which must leave every later day's
+        balance at zero or more. Otherwise raise why it was refused (before any write)."""
+        row = self._run(cur, Q.CLIENT_LOCK, client_id=op.client_id).fetchone()
         if row is None:
             raise errors.ClientIdNotFound()
+        balance, last = int(row[0]), str(row[1])
+        if op.amount_cents < 0 <= balance + op.amount_cents and op.date < last:
+            day, lowest = self._lowest_from(cur, op.client_id, op.date, balance)
+            if lowest + op.amount_cents < 0:
+                raise errors.BackdatedOverdraw(op.date, day, format_cents(lowest))
+            return self._run(
+                cur,
+                Q.CREDIT_UPDATE_CHECKED,
+                amount=op.amount_cents,
+                client_id=op.client_id,
+                date=op.date,
+                max=MAX_BALANCE_CENTS,
+            ).fetchone()
         if op.amount_cents < 0:
             raise errors.InsufficientCredit()
         raise errors.BalanceLimitExceeded()
+
+    def _lowest_from(self, cur: Cursor, client_id: int, date: str, balance: int) -> tuple[str, int]:
+        """The lowest balance at the end of a day from ``date`` on, and that day, for a client
+        whose balance is ``balance`` now (this transaction's unwritten entries included)."""
+        later: dict[str, int] = {
+            str(d): int(amount)
+            for d, amount in self._run(cur, Q.DATED_AFTER, client_id=client_id, date=date)
+        }
+        for op, *_ in self._deferred():
+            if op.client_id == client_id and op.date > date:
+                later[op.date] = later.get(op.date, 0) + op.amount_cents
+        return lowest_balance(date, balance - sum(later.values()), sorted(later.items()))
 
     def submit_credit(
         self, op: CreditOp, idem: IdempotencyKey | None = None, *, inline: bool = False
@@ -276,6 +315,17 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
         """Create a client; return its id."""
         return self.submit_client(op, idem, inline=True).result()
+
+
+def lowest_balance(date: str, opening: int, later: list[tuple[str, int]]) -> tuple[str, int]:
+    """The lowest of the balances at the end of ``date`` (``opening``) and of each later day
+    with entries (their changes in date order), and its day (the earliest of equals)."""
+    day, lowest, balance = date, opening, opening
+    for when, change in later:
+        balance += change
+        if balance < lowest:
+            day, lowest = when, balance
+    return day, lowest
 
 
 def _unique_means(future: Waitable[T], error: type[errors.CreditError]) -> Waitable[T]:

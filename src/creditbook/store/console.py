@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from .. import errors
-from ..model import Activity, Actor, Client, CreditEntry
+from ..model import Activity, Client, CreditEntry
 from . import console_sql as C
 from . import queries as Q
 from .protocol import CreditOp
@@ -79,15 +79,19 @@ class ConsoleStore(SqlBase):
             )
         )
 
-    def get_session(self, id_hash: str) -> tuple[int, float, float] | None:
-        """Return a session's admin id, creation time and last-seen time."""
+    def get_session(self, id_hash: str) -> tuple[int, float, float, str] | None:
+        """Return a session's admin id, creation time, last-seen time and waiting message."""
         with self._read() as cur:
             row = self._run(cur, C.SESSION_GET, id_hash=id_hash).fetchone()
-        return None if row is None else (int(row[0]), float(row[1]), float(row[2]))
+        return None if row is None else (int(row[0]), float(row[1]), float(row[2]), str(row[3]))
 
     def touch_session(self, id_hash: str, now: float) -> None:
-        """Record that a session was used now."""
+        """Record that a session was used now (its waiting message is shown: it goes)."""
         self._transact(lambda cur: self._run(cur, C.SESSION_TOUCH, id_hash=id_hash, now=now))
+
+    def flash_session(self, id_hash: str, message: str) -> None:
+        """Leave a message for a session's next page."""
+        self._transact(lambda cur: self._run(cur, C.SESSION_FLASH, id_hash=id_hash, flash=message))
 
     def end_session(self, id_hash: str) -> None:
         """Delete a session."""
@@ -101,14 +105,6 @@ class ConsoleStore(SqlBase):
             )
         )
 
-    def set_admin_access(self, admin_id: int, access: str, actor: Actor, at: str) -> None:
-        """Change an admin's console access level."""
-        with self._write() as cur:
-            self._run(cur, Q.ADMIN_SET_ACCESS, access=access, admin_id=admin_id)
-            detail = f"Console access of admin #{admin_id}: {access}"
-            self._activity(cur, actor, at, "adminaccess", detail)
-            self._bump(cur, Q.CONFIG_BUMP)
-
     # --- writes ----------------------------------------------------------------------------
 
     def reverse_entry(self, entry_id: int, op: CreditOp) -> int:
@@ -120,19 +116,6 @@ class ConsoleStore(SqlBase):
                 find=(C.REVERSAL_FIND, {"entry_id": entry_id}),
                 claim=(C.REVERSAL_CLAIM, {"entry_id": entry_id, "client_id": op.client_id}),
                 taken=errors.AlreadyReversed,
-            )
-        )
-
-    def apply_bulk_row(self, file: str, row: int, op: CreditOp) -> int:
-        """Apply one bulk-credit row (once per file and row, ever); return the new balance."""
-        key = {"file": file, "row": row}
-        return self._transact(
-            partial(
-                self._claimed_credit,
-                op=op,
-                find=(C.BULK_FIND, key),
-                claim=(C.BULK_CLAIM, key),
-                taken=errors.BulkRowDone,
             )
         )
 
@@ -157,11 +140,6 @@ class ConsoleStore(SqlBase):
         if not self._run(cur, claim[0], **claim[1], at=op.at).rowcount:
             raise taken()
         return balance
-
-    def bulk_done(self, file: str) -> set[int]:
-        """Return the rows of a file already applied."""
-        with self._read() as cur:
-            return {int(r[0]) for r in self._run(cur, C.BULK_DONE, file=file).fetchall()}
 
     # --- reads -----------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ SESSION_INSERT = """
 INSERT INTO console_sessions (id_hash, admin_id, created, seen, ip)
 VALUES (:id_hash, :admin_id, :now, :now, :ip)
 """
-SESSION_GET = "SELECT admin_id, created, seen FROM console_sessions WHERE id_hash = :id_hash"
-SESSION_TOUCH = "UPDATE console_sessions SET seen = :now WHERE id_hash = :id_hash"
+SESSION_GET = "SELECT admin_id, created, seen, flash FROM console_sessions WHERE id_hash = :id_hash"
+SESSION_TOUCH = "UPDATE console_sessions SET seen = :now, flash = '' WHERE id_hash = :id_hash"
+SESSION_FLASH = "UPDATE console_sessions SET flash = :flash WHERE id_hash = :id_hash"
 SESSION_DELETE = "DELETE FROM console_sessions WHERE id_hash = :id_hash"
 SESSION_DELETE_ADMIN = "DELETE FROM console_sessions WHERE admin_id = :admin_id"
 SESSION_FORGET = "DELETE FROM console_sessions WHERE seen < :idle_before OR created < :born_before"
@@ -20,13 +21,7 @@ REVERSAL_CLAIM = """
 INSERT INTO reversals (entry_id, client_id, at) VALUES (:entry_id, :client_id, :at)
 ON CONFLICT (entry_id) DO NOTHING
 """
-BULK_CLAIM = """
-INSERT INTO bulk_rows (file, row, at) VALUES (:file, :row, :at)
-ON CONFLICT (file, row) DO NOTHING
-"""
-BULK_DONE = "SELECT row FROM bulk_rows WHERE file = :file"
 REVERSAL_FIND = "SELECT 1 FROM reversals WHERE entry_id = :entry_id"
-BULK_FIND = "SELECT 1 FROM bulk_rows WHERE file = :file AND row = :row"
 
 #: An entry with who made it and whether it was reversed.
 _ENTRY = f"""

@@ -48,7 +48,9 @@ VALUES (:id, :firstname, :lastname, :companyname, :email, :email_key, :currency_
         0, :details, :created_at, 0, '')
 """
 CLIENT_MOVE = """
-UPDATE clients SET balance_cents = :balance, entries = :entries, head_hash = :head WHERE id = :id
+UPDATE clients SET balance_cents = :balance, entries = :entries, head_hash = :head,
+                   last_date = (SELECT COALESCE(MAX(date), '') FROM credits WHERE client_id = :id)
+WHERE id = :id
 """
 CREDIT_INSERT = """
 INSERT INTO credits (id, client_id, seq, admin_id, date, description, amount_cents,

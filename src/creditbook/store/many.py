@@ -10,22 +10,31 @@ The entry, activity and outbox rows go through the transaction's usual deferred 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .. import errors
-from ..money import MAX_BALANCE_CENTS
+from ..money import MAX_BALANCE_CENTS, format_cents
 from .protocol import CreditOp
 from .sql import Cursor, Deferred, credit_hash
 
 CLIENTS_READ = """
-SELECT id, balance_cents, entries, head_hash FROM clients
+SELECT id, balance_cents, entries, head_hash, last_date FROM clients
 WHERE id IN (SELECT value FROM json_each(?))
 """
-CLIENTS_WRITE = "UPDATE clients SET balance_cents = ?, entries = ?, head_hash = ? WHERE id = ?"
+CLIENTS_WRITE = (
+    "UPDATE clients SET balance_cents = ?, entries = ?, head_hash = ?, last_date = ? WHERE id = ?"
+)
+#: ``lowest(client_id, date, balance)``: the lowest end-of-day balance from a day on, and its
+#: day, for a client whose balance is ``balance`` now (``SqlStore._lowest_from``).
+Lowest = Callable[[int, str, int], tuple[str, int]]
 
 
 def apply_credits(
-    cur: Cursor, ops: Sequence[CreditOp], deferred: list[Deferred], heads: dict[int, str]
+    cur: Cursor,
+    ops: Sequence[CreditOp],
+    deferred: list[Deferred],
+    heads: dict[int, str],
+    lowest: Lowest,
 ) -> list[int | errors.CreditError]:
     """Apply ``ops`` in order in the current write transaction; each its balance or refusal.
 
@@ -36,7 +45,7 @@ def apply_credits(
     """
     ids = json.dumps(sorted({op.client_id for op in ops}))
     state = {
-        row[0]: [row[1], row[2], heads.get(row[0], row[3])]
+        row[0]: [row[1], row[2], heads.get(row[0], row[3]), row[4]]
         for row in cur.execute(CLIENTS_READ, (ids,))
     }
     outcomes: list[int | errors.CreditError] = []
@@ -53,10 +62,16 @@ def apply_credits(
         if balance > MAX_BALANCE_CENTS:
             outcomes.append(errors.BalanceLimitExceeded())
             continue
+        if op.amount_cents < 0 and op.date < client[3]:
+            day, low = lowest(op.client_id, op.date, client[0])
+            if low + op.amount_cents < 0:
+                outcomes.append(errors.BackdatedOverdraw(op.date, day, format_cents(low)))
+                continue
         seq = client[1] + 1
         prev = client[2]
         digest = credit_hash(op, seq, prev)
         client[0], client[1], client[2] = balance, seq, digest
+        client[3] = max(client[3], op.date)
         deferred.append((op, seq, balance, prev, digest, ""))
         touched.add(op.client_id)
         outcomes.append(balance)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import psycopg
@@ -26,10 +26,10 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import errors
-from ..money import MAX_BALANCE_CENTS
+from ..money import MAX_BALANCE_CENTS, format_cents
 from . import queries as Q
 from .base import SqlStore
-from .batch import Collector, outcomes
+from .batch import Collector, outcomes, settle
 from .listener import VersionListener
 from .loop import OffloadCommitter
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
@@ -61,10 +61,11 @@ WITH p AS (
            %s::text AS description, %s::text AS at, %s::text AS actor, %s::bigint AS actor_admin,
            %s::text AS ip, %s::text AS detail, %s::bigint AS max
 ), c AS MATERIALIZED (
-    SELECT c.id, c.balance_cents, c.entries, c.head_hash
+    SELECT c.id, c.balance_cents, c.entries, c.head_hash, c.last_date
     FROM clients c, p WHERE c.id = p.client FOR UPDATE OF c
 ), n AS MATERIALIZED (
     SELECT c.id, c.balance_cents + p.amount AS bal, c.entries + 1 AS cnt, c.head_hash AS prev,
+           GREATEST(c.last_date, p.date) AS last,
            encode(sha256(convert_to(concat_ws('|', 'creditbook-entry-v1', c.id::text,
                (c.entries + 1)::text, p.date, p.amount::text, p.admin::text, '0', p.at,
                length(p.actor)::text || ':' || p.actor,
@@ -72,8 +73,10 @@ WITH p AS (
                'hex') AS hash,
            nextval(pg_get_serial_sequence('activity', 'id')) AS act
     FROM c, p WHERE c.balance_cents + p.amount BETWEEN 0 AND p.max
+                    AND (p.amount > 0 OR p.date >= c.last_date)
 ), u AS (
-    UPDATE clients SET balance_cents = n.bal, entries = n.cnt, head_hash = n.hash
+    UPDATE clients SET balance_cents = n.bal, entries = n.cnt, head_hash = n.hash,
+                       last_date = n.last
     FROM n WHERE clients.id = n.id
 ), e AS (
     INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents,
@@ -90,7 +93,7 @@ WITH p AS (
            CASE WHEN p.amount > 0 THEN 'credit.added' ELSE 'credit.removed' END, n.id, n.cnt, p.at
     FROM n, p WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1)
 )
-SELECT c.balance_cents, n.bal FROM c LEFT JOIN n ON true
+SELECT c.balance_cents, n.bal, c.last_date FROM c LEFT JOIN n ON true
 """
 REFUSALS: dict[str, type[errors.CreditError]] = {
     "notfound": errors.ClientIdNotFound,
@@ -121,9 +124,20 @@ class CreditBatcher(Collector[CreditOp]):
         self.batches += 1
         self.units += len(batch)
         for index, balance, outcome in rows:
-            future = batch[index - 1][1]
+            op, future = batch[index - 1]
             if outcome == "ok" and balance is not None:
                 future.set_result(int(balance))
+            elif outcome.startswith("backdated:"):
+                _, day, lowest = outcome.split(":")
+                future.set_exception(
+                    errors.BackdatedOverdraw(op.date, day, format_cents(int(lowest)))
+                )
+            elif outcome == "backdated":
+                # A lone removal dated before another of the client's entries: every later
+                # day is checked in a transaction of its own (rare: removals are dated today).
+                settle(
+                    future, partial(self.store._transact, partial(self.store._apply_credit, op=op))
+                )
             else:
                 future.set_exception(REFUSALS[outcome]())
 
@@ -313,10 +327,12 @@ class PostgresStore(SqlStore):
             row = cur.execute(ONE_CREDIT, (*_fields(op), MAX_BALANCE_CENTS)).fetchone()
         if row is None:
             return 1, None, "notfound"
-        before, after = row
+        before, after, last = row
         if after is not None:
             return 1, int(after), "ok"
-        return 1, None, "insufficient" if before + op.amount_cents < 0 else "limit"
+        if before + op.amount_cents < 0:
+            return 1, None, "insufficient"
+        return 1, None, "backdated" if op.amount_cents < 0 and op.date < last else "limit"
 
     def migrate(self) -> list[int]:
         """Apply pending migrations under an advisory lock; return those applied."""

@@ -7,10 +7,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar, Union
 
 from ..errors import CreditError
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
+
+if TYPE_CHECKING:
+    from .bulk import BulkStore
 
 T = TypeVar("T")
 #: A write's future: ``asyncio`` when the caller awaits it on its event loop, else
@@ -139,6 +142,10 @@ class Store(Protocol):
 
     url: str
 
+    @property
+    def bulk(self) -> BulkStore:
+        """Bulk credit's claims (a part of the store)."""
+
     def migrate(self) -> list[int]:
         """Apply pending migrations; return the versions applied."""
 
@@ -187,7 +194,10 @@ class Store(Protocol):
         """Replace an admin's password hash."""
 
     def set_admin_disabled(self, admin_id: int, disabled: bool, actor: Actor, at: str) -> None:
-        """Disable or re-enable an admin."""
+        """Disable or re-enable an admin (``LastOwner``: never the last enabled owner)."""
+
+    def set_admin_access(self, admin_id: int, access: str, actor: Actor, at: str) -> None:
+        """Change an admin's console access level (``LastOwner``: never the last owner's)."""
 
     def add_credential(
         self,
@@ -221,6 +231,17 @@ class Store(Protocol):
 
     def record_auth_failure(self, ip: str, now: float, forget_before: float) -> None:
         """Record an authentication failure from an address."""
+
+    def reserve_attempt(
+        self, limits: Sequence[tuple[str, int]], now: float, window: float, token: str
+    ) -> tuple[float, list[int]]:
+        """Count a login attempt under keys before its check; (ban end or 0.0, counts)."""
+
+    def release_attempt(self, token: str) -> None:
+        """Take back a reserved attempt (its password was right)."""
+
+    def lift_bans(self, target: str, keys: dict[str, str], actor: Actor, at: str) -> int:
+        """Forget the failures counted under a name's or an address's keys."""
 
     # reads
     def versions(self) -> tuple[int, int]:
@@ -260,6 +281,9 @@ class Store(Protocol):
 
     def list_ips(self) -> list[str]:
         """Return the IP allow-list entries."""
+
+    def auth_failure_keys(self, since: float) -> list[tuple[str, int, float]]:
+        """Every key with failures since a time: how many, and when the last was."""
 
     def count_auth_failures(self, ip: str, since: float) -> tuple[int, float]:
         """Return how many failures an address had since a time, and when the last was."""

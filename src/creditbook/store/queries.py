@@ -9,10 +9,25 @@ CLIENT_COLUMNS = (
     "created_at, details"
 )
 
-CREDIT_UPDATE = """
-UPDATE clients SET balance_cents = balance_cents + :amount, entries = entries + 1
-WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max
+# A balance change, refused (no row) when it would leave the balance's range, and for a removal
+# dated before the client's latest entry (that one is checked against every later day first,
+# and applied by ``CREDIT_UPDATE_CHECKED``).
+_CREDIT_UPDATE = """
+UPDATE clients SET balance_cents = balance_cents + :amount, entries = entries + 1,
+                   last_date = CASE WHEN :date > last_date THEN :date ELSE last_date END
+WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max{dated}
 RETURNING balance_cents, entries, head_hash
+"""
+CREDIT_UPDATE = _CREDIT_UPDATE.format(dated=" AND (:amount > 0 OR :date >= last_date)")
+CREDIT_UPDATE_CHECKED = _CREDIT_UPDATE.format(dated="")
+# A client's row, locked for the rest of the transaction (an update that changes nothing).
+CLIENT_LOCK = (
+    "UPDATE clients SET entries = entries WHERE id = :client_id RETURNING balance_cents, last_date"
+)
+# A client's entries dated after a day, summed per day in date order.
+DATED_AFTER = """
+SELECT date, SUM(amount_cents) FROM credits WHERE client_id = :client_id AND date > :date
+GROUP BY date ORDER BY date
 """
 CREDIT_INSERT = """
 INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
@@ -40,7 +55,6 @@ INSERT INTO events (uid, type, client_id, seq, idem_key, data, at)
 VALUES (:uid, :type, :client_id, :seq, :idem_key, :data, :at)
 """
 CLIENT_HEAD = "UPDATE clients SET head_hash = :hash WHERE id = :client_id"
-CLIENT_BALANCE = "SELECT balance_cents FROM clients WHERE id = :client_id"
 
 ACTIVITY_INSERT = """
 INSERT INTO activity (at, actor, admin_id, client_id, ip, action, detail)
@@ -102,6 +116,10 @@ ADMIN_GET = f"SELECT {ADMIN_COLUMNS} FROM admins WHERE id = :admin_id"  # noqa: 
 ADMIN_LIST = f"SELECT {ADMIN_COLUMNS} FROM admins ORDER BY id"  # noqa: S608
 ADMIN_SET_DISABLED = "UPDATE admins SET disabled = :disabled WHERE id = :admin_id"
 ADMIN_SET_ACCESS = "UPDATE admins SET access = :access WHERE id = :admin_id"
+# Locks the enabled owners' rows (an update that changes nothing) and names them.
+OWNERS_LOCK = (
+    "UPDATE admins SET disabled = disabled WHERE access = 'owner' AND disabled = 0 RETURNING id"
+)
 ADMIN_SET_PASSWORD = "UPDATE admins SET password_hash = :password_hash WHERE id = :admin_id"
 
 CREDENTIAL_COLUMNS = (
@@ -147,9 +165,17 @@ IP_INSERT = "INSERT INTO ip_allow (entry, created_at) VALUES (:entry, :at) ON CO
 IP_DELETE = "DELETE FROM ip_allow WHERE entry = :entry"
 IP_LIST = "SELECT entry FROM ip_allow ORDER BY entry"
 
-FAILURE_INSERT = "INSERT INTO auth_failures (ip, at) VALUES (:ip, :now)"
+FAILURE_INSERT = "INSERT INTO auth_failures (ip, at, token) VALUES (:ip, :now, :token)"
+FAILURE_RELEASE = "DELETE FROM auth_failures WHERE token = :token"
+# Every key a name or an address is counted under (``AccessPolicy``'s login keys).
+FAILURE_LIFT = """
+DELETE FROM auth_failures
+WHERE ip IN (:key, :api_user, :console_user, :console_address)
+   OR ip LIKE :pair ESCAPE '!'
+"""
 FAILURE_FORGET = "DELETE FROM auth_failures WHERE at < :before"
 FAILURE_BUMP = "UPDATE meta SET value = value + 1 WHERE name = 'failure_version'"
+FAILURE_KEYS = "SELECT ip, COUNT(*), MAX(at) FROM auth_failures WHERE at >= :since GROUP BY ip"
 FAILURE_COUNT = "SELECT COUNT(*), MAX(at) FROM auth_failures WHERE ip = :ip AND at >= :since"
 
 VERSIONS = (

@@ -130,6 +130,12 @@ class SqlReads(SqlBase):
         with self._read() as cur:
             return [r[0] for r in self._run(cur, Q.IP_LIST).fetchall()]
 
+    def auth_failure_keys(self, since: float) -> list[tuple[str, int, float]]:
+        """Every key with failures since a time: how many, and when the last was."""
+        with self._read() as cur:
+            rows = self._run(cur, Q.FAILURE_KEYS, since=since).fetchall()
+        return [(str(r[0]), int(r[1]), float(r[2])) for r in rows]
+
     def count_auth_failures(self, ip: str, since: float) -> tuple[int, float]:
         """Return how many failures an address had since a time, and when the last was."""
         with self._read() as cur:

@@ -28,6 +28,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from .. import errors
@@ -43,6 +44,15 @@ from .writeback import write_behind
 
 SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 _SIZE = ("page_count", "page_size")
+
+
+def create_private(path: str) -> None:
+    """Create an empty database file readable by its owner only, unless it exists: it will hold
+    password hashes and client data, and SQLite gives its WAL the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 class SQLiteStore(SqlStore):
@@ -90,6 +100,7 @@ class SQLiteStore(SqlStore):
 
     def _connect(self) -> tuple[sqlite3.Connection, int]:
         try:
+            create_private(self.path)
             conn = sqlite3.connect(
                 self.path,
                 isolation_level=None,
@@ -103,7 +114,7 @@ class SQLiteStore(SqlStore):
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
             # A WAL grown during a long backup shrinks back when it next starts from the top.
             conn.execute("PRAGMA journal_size_limit=67108864")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise errors.StoreError(f"cannot open {self.path}: {exc}") from exc
         lock_fd = os.open(self.path + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
         with self._all_lock:
@@ -127,7 +138,9 @@ class SQLiteStore(SqlStore):
         if not ops:
             return []
         with self._write() as cur:
-            return many.apply_credits(cur, ops, self._deferred(), self._heads())
+            return many.apply_credits(
+                cur, ops, self._deferred(), self._heads(), partial(self._lowest_from, cur)
+            )
 
     def _apply_units(self, cur: Cursor, batch: Sequence[Unit]) -> list[Outcome]:
         """Apply a group commit's units in order; each run of plain credits set-based.
@@ -148,7 +161,9 @@ class SQLiteStore(SqlStore):
                 results += apply_each(cur, batch[start : start + 1])
                 start += 1
                 continue
-            outcomes = many.apply_credits(cur, ops, self._deferred(), self._heads())
+            outcomes = many.apply_credits(
+                cur, ops, self._deferred(), self._heads(), partial(self._lowest_from, cur)
+            )
             for (_, future), outcome in zip(batch[start:end], outcomes, strict=True):
                 results.append((future, not isinstance(outcome, errors.CreditError), outcome))
             start = end
@@ -256,6 +271,7 @@ class SQLiteStore(SqlStore):
         done = threading.Event()
         try:
             source = sqlite3.connect(self.path)
+            create_private(dest)
             target = sqlite3.connect(dest)
         except sqlite3.Error as exc:
             raise errors.StoreError(f"cannot back up to {dest}: {exc}") from exc

@@ -23,7 +23,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     (
         "clients",
         "id, firstname, lastname, companyname, email, email_key, currency_code, status, "
-        "balance_cents, details, created_at, entries, head_hash",
+        "balance_cents, details, created_at, entries, head_hash, last_date",
     ),
     ("roles", "id, name, actions"),
     (
@@ -39,7 +39,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("activity", "id, at, actor, admin_id, client_id, ip, action, detail, via_entry"),
     ("settings", "name, value"),
     ("ip_allow", "entry, created_at"),
-    ("auth_failures", "ip, at"),
+    ("auth_failures", "ip, at, token"),
     ("meta", "name, value"),
     ("idempotency", "scope, key, fingerprint, outcome, created_at"),
     ("seals", "id, at, clients, entries, digest"),
@@ -52,7 +52,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("events", "id, uid, type, client_id, seq, idem_key, data, at, fanned"),
     ("imported", "kind, id, source, at"),
     ("reversals", "entry_id, client_id, at"),
-    ("bulk_rows", "file, row, at"),
+    ("bulk_rows", "file, row, at, content, file_name"),
     (
         "webhook_deliveries",
         "id, endpoint_id, event_id, client_id, status, attempts, next_at, created_at, last_at, "
@@ -85,16 +85,17 @@ COUNTS = {t: f"SELECT COUNT(*) FROM {t}" for t, _ in TABLES}  # noqa: S608
 #: Rows a freshly migrated store holds before anything is written (defaults, counters).
 SEEDED = ("ip_allow", "meta")
 CLEAR_SEEDED = {t: f"DELETE FROM {t}" for t in SEEDED}  # noqa: S608
-OWN_DATA = "SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM admins)"
+#: One statement per table a copy writes: any row there means the store is in use.
+ANY_ROW = {t: f"SELECT 1 FROM {t} LIMIT 1" for t, _ in TABLES if t not in SEEDED}  # noqa: S608
 _CHUNK = 5000
 
 Progress = Callable[[str, int], None]
 
 
 def is_empty(store: SqlStore) -> bool:
-    """Tell whether a store holds no clients and no admins (a target to copy into)."""
+    """Tell whether a store holds nothing a copy would write (a target to copy into)."""
     with store._read() as cur:
-        return int(store._run(cur, OWN_DATA).fetchone()[0]) == 0
+        return all(store._run(cur, sql).fetchone() is None for sql in ANY_ROW.values())
 
 
 def copy_store(

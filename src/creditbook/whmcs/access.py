@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import ipaddress
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from typing import TypeVar
 from .. import errors, metrics
 from ..ledger import Ledger
 from ..model import Admin, Credential
+from ..rules import clean_text
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -67,7 +69,19 @@ SETTINGS: dict[str, Setting] = {
     "api_access_key": Setting(
         "", _access_key, secret=True, help="key that bypasses the IP allow-list (stored hashed)"
     ),
-    "ban_failures": Setting("3", _count(1), help="authentication failures that ban an address"),
+    "ban_failures": Setting(
+        "3",
+        _count(1),
+        help="failed logins that ban an API client's address, or a console username at one address",
+    ),
+    "ban_user_failures": Setting(
+        "10", _count(1), help="failed logins that ban a username, from any address"
+    ),
+    "ban_address_failures": Setting(
+        "30",
+        _count(1),
+        help="failed console logins that ban an address, whatever the usernames (spraying)",
+    ),
     "ban_minutes": Setting("15", _count(1), help="failure window and ban length, in minutes"),
     "trusted_proxies": Setting(
         "", _networks, help="proxies whose X-Forwarded-For is believed (comma list)"
@@ -78,6 +92,11 @@ SETTINGS: dict[str, Setting] = {
     ),
     "console_session_hours": Setting(
         "12", _count(1), help="web console: hours after logging in that end a session"
+    ),
+    "bulk_repeat_days": Setting(
+        "30",
+        _count(1),
+        help="bulk credit: days a row applied before is recognised when uploaded again",
     ),
 }
 
@@ -145,6 +164,42 @@ def _contains(networks: list[Network], address: str) -> bool:
     return addr is not None and any(addr.version == n.version and addr in n for n in networks)
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A login attempt counted before its password is checked (``AccessPolicy.reserve``).
+
+    Attributes:
+        token: names the reservation, to take it back when the password was right.
+        left: failed logins the tightest of its keys allows after this one.
+    """
+
+    token: str
+    left: int
+
+
+def lift_keys(target: str) -> dict[str, str]:
+    """The failure keys ``admin unban`` clears for a username or an address (``Q.FAILURE_LIFT``)."""
+    address = _address(target)
+    if address is not None:
+        ip = str(address)
+        return {
+            "key": ip,
+            "api_user": "",
+            "console_user": "",
+            "console_address": f"console:{ip}",
+            "pair": f"console-pair:%|{ip}",
+        }
+    user = target.lower()
+    escaped = "".join("!" + c if c in "!%_" else c for c in user)
+    return {
+        "key": "",
+        "api_user": f"api-user:{user}",
+        "console_user": f"console-user:{user}",
+        "console_address": "",
+        "pair": f"console-pair:{escaped}|%",
+    }
+
+
 class AccessPolicy:
     """Everything a request needs from access-control data, cached per config version."""
 
@@ -163,6 +218,7 @@ class AccessPolicy:
         self._admins: dict[int, Admin | None] = {}
         self._touched: dict[int, float] = {}
         self._peers: dict[str, str] = {}  # socket address -> canonical form
+        self._proxy_peers: dict[str, bool] = {}  # socket address -> a trusted proxy
         self._allowed_ips: dict[str, bool] = {}  # address -> on the allow-list
         #: Failures that could not be recorded in the database (it was unavailable).
         self._unsaved: dict[str, list[float]] = {}
@@ -184,6 +240,7 @@ class AccessPolicy:
             self._proxies = [
                 parse_network(e) for e in self.settings["trusted_proxies"].split(",") if e
             ]
+            self._proxy_peers = {}
             self.roles = {r.name: frozenset(r.actions) for r in store.list_roles()}
             self._credentials = {}
             self._admins = {}
@@ -195,7 +252,26 @@ class AccessPolicy:
 
     def trusted_proxy(self, peer: str) -> bool:
         """Tell whether a peer is a trusted proxy (its forwarded headers are believed)."""
-        return _contains(self._proxies, str(_address(peer) or peer))
+        if not self._proxies:
+            return False
+        known = self._proxy_peers.get(peer)
+        if known is None:
+            known = _remember(self._proxy_peers, peer, _contains(self._proxies, peer))
+        return known
+
+    def address_of(self, scope: Mapping[str, object]) -> str:
+        """The client address of an ASGI request, for every transport: the socket's peer, or
+        behind trusted proxies the address they forwarded (all X-Forwarded-For lines, in
+        order, as one list: a client's own line cannot hide behind the proxy's)."""
+        client = scope.get("client")
+        peer = str(client[0]) if isinstance(client, (tuple, list)) and client else ""
+        raw = scope.get("headers")
+        lines = [
+            v.decode("latin-1")
+            for k, v in (raw if isinstance(raw, (list, tuple)) else ())
+            if k.lower() == b"x-forwarded-for"
+        ]
+        return self.client_ip(peer, {"x-forwarded-for": ", ".join(lines)} if lines else {})
 
     def client_ip(self, peer: str, headers: Mapping[str, str]) -> str:
         """Return the client address, believing X-Forwarded-For only from trusted proxies."""
@@ -271,6 +347,74 @@ class AccessPolicy:
             recent = [t for t in self._unsaved.get(ip, []) if t >= now - 24 * 3600]
             _remember(self._unsaved, ip, [*recent[-99:], now], limit=100_000)
             self._banned_until.pop(ip, None)
+
+    def login_keys(self, transport: str, username: str, ip: str) -> list[tuple[str, int]]:
+        """The keys a login's failures count under, each with its limit.
+
+        API: the address (the API's own ban) and the username. Console: the username at this
+        address (a typo storm bans its typist, not the whole office), the username from
+        anywhere, and the address across usernames with a much higher limit (spraying).
+        """
+        # Keys are stored text: what text cannot hold (NUL, lone surrogates) is replaced.
+        user = clean_text(username.lower()[:64])[0]
+        if transport == "api":
+            return [
+                (ip, self.number("ban_failures")),
+                (f"api-user:{user}", self.number("ban_user_failures")),
+            ]
+        return [
+            (f"console-pair:{user}|{ip}", self.number("ban_failures")),
+            (f"console-user:{user}", self.number("ban_user_failures")),
+            (f"console:{ip}", self.number("ban_address_failures")),
+        ]
+
+    def reserve(self, limits: list[tuple[str, int]]) -> Attempt:
+        """Count a login attempt before its password is checked (so that simultaneous guesses
+        cannot all be checked); raise ``IPBanned`` (the first key is over its limit) or
+        ``LoginBanned`` (another is) and count nothing when a key is already banned."""
+        now = self.clock()
+        window = self.number("ban_minutes") * 60.0
+        token = secrets.token_hex(12)
+        until, counts = self.ledger.store.reserve_attempt(limits, now, window, token)
+        self._banned_until = {}
+        if until:
+            if counts[0] > limits[0][1]:
+                raise errors.IPBanned(until)
+            raise errors.LoginBanned(until)
+        left = min(limit - count for (_, limit), count in zip(limits, counts, strict=True))
+        return Attempt(token, left)
+
+    def bans(self) -> list[tuple[str, str, float]]:
+        """The login bans in force: (what to unban, what is banned, when it ends)."""
+        window = self.number("ban_minutes") * 60.0
+        now = self.clock()
+        limits = {
+            "console-pair": self.number("ban_failures"),
+            "console-user": self.number("ban_user_failures"),
+            "api-user": self.number("ban_user_failures"),
+            "console": self.number("ban_address_failures"),
+            "": self.number("ban_failures"),
+        }
+        out = []
+        for key, count, last in self.ledger.store.auth_failure_keys(now - window):
+            kind, rest = ("", key) if ":" not in key or _address(key) else key.split(":", 1)
+            if count < limits.get(kind, limits[""]) or last + window <= now:
+                continue
+            if kind == "console-pair":
+                user, _, ip = rest.rpartition("|")
+                out.append((user, f"console login of {user} from {ip}", last + window))
+            elif kind in ("console-user", "api-user"):
+                where = "console" if kind == "console-user" else "API"
+                out.append((rest, f"{where} login of {rest} from anywhere", last + window))
+            else:
+                where = "console logins" if kind == "console" else "API requests"
+                out.append((rest, f"{where} from {rest}", last + window))
+        return sorted(out, key=lambda ban: ban[1])
+
+    def release(self, attempt: Attempt) -> None:
+        """Take back a reserved attempt: its password was right."""
+        self.ledger.store.release_attempt(attempt.token)
+        self._banned_until = {}
 
     def credential(self, identifier: str) -> Credential | None:
         """Return a credential (cached until access-control data changes)."""

@@ -5,6 +5,7 @@ Errors are translated into the WHMCS envelope here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from ..store import IdempotencyKey, Waitable
 from .access import AccessPolicy
 from .actions import ACTIONS, IDEMPOTENT, Context, Result
 from .auth import PasswordCheck, Principal, authenticate
+from .levels import actions_for
 from .params import Params, clean_text, normalise_action, scalar
 from .render import CONTENT_TYPES, render, response_type, to_plain
 
@@ -116,12 +118,32 @@ class Api:
         except (errors.CreditError, errors.StoreError) as exc:
             return self.error(exc, req.fmt, req.action)
         if isinstance(login, PasswordCheck):
-            try:
-                future = security.verify_later(login.md5_form, login.stored)
-            except security.Busy:
-                return self.error(errors.LoginBusy(), req.fmt, req.action)
-            return Pending(future, lambda: self._run(req, lambda: login.conclude(future.result())))
+            return self._check_password(req, login)
         return self._run(req, lambda: login)
+
+    def _check_password(self, req: _Request, login: PasswordCheck) -> Reply | Pending:
+        """Count the attempt under the address and the username, then hash the password off
+        the loop: simultaneous guesses are refused once the limit is reached, before any is
+        checked. A right password takes its attempt back."""
+        policy = self.policy
+        try:
+            attempt = policy.reserve(policy.login_keys("api", login.username, req.ip))
+        except (errors.CreditError, errors.StoreError) as exc:
+            return self.error(exc, req.fmt, req.action)
+        try:
+            future = security.verify_later(login.md5_form, login.stored)
+        except security.Busy:
+            with contextlib.suppress(errors.StoreError):
+                policy.release(attempt)  # never checked: not a failure
+            return self.error(errors.LoginBusy(), req.fmt, req.action)
+
+        def conclude() -> Principal:
+            principal = login.conclude(future.result())
+            with contextlib.suppress(errors.StoreError):
+                policy.release(attempt)
+            return principal
+
+        return Pending(future, lambda: self._run(req, conclude, counted=True))
 
     def _login(self, req: _Request) -> Principal | PasswordCheck:
         """Authenticate; an admin login not verified before is left pending (a slow hash)."""
@@ -140,10 +162,15 @@ class Api:
             self.policy.record_failure(req.ip)
             raise
 
-    def _run(self, req: _Request, principal: Callable[[], Principal]) -> Reply | Pending:
-        """Authorise and run the action; a write answers ``Pending`` on its commit."""
+    def _run(
+        self, req: _Request, principal: Callable[[], Principal], counted: bool = False
+    ) -> Reply | Pending:
+        """Authorise and run the action; a write answers ``Pending`` on its commit.
+
+        ``counted``: a failed authentication was already counted (a reserved attempt).
+        """
         try:
-            who = self._authenticated(req, principal)
+            who = principal() if counted else self._authenticated(req, principal)
             handler = ACTIONS.get(req.action)
             if handler is None:
                 raise errors.CommandNotFound()
@@ -219,6 +246,8 @@ class Api:
             if handler is None:
                 raise errors.CommandNotFound()
             principal, actor = self._local_caller(admin_username)
+            if not principal.allows(action):
+                raise errors.InvalidPermissions(action)
             ctx = Context(self.ledger, principal, actor, blocking=True)
             ctx.idem = self._local_idempotency(action, p, principal)
             out = handler(ctx, p)
@@ -240,7 +269,9 @@ class Api:
         """
         items = list(credits)
         try:
-            _, actor = self._local_caller(admin_username)
+            principal, actor = self._local_caller(admin_username)
+            if not principal.allows("addcredit"):
+                raise errors.InvalidPermissions("addcredit")
             requests = [_credit_fields(item) for item in items]
             outcomes = self.ledger.credit_many(requests, actor=actor)
         except errors.CreditError as exc:
@@ -262,7 +293,7 @@ class Api:
             if admin is None:
                 raise errors.AdminNotFound()
         actor = Actor(f"local:{admin_username or ''}", admin.id if admin else 0, "")
-        return Principal(admin, None, None), actor
+        return Principal(admin, None, actions_for(admin.access) if admin else None), actor
 
     def _local_idempotency(
         self, action: str, params: Params, principal: Principal

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .. import errors, security
 from ..model import Admin, Credential
 from .access import AccessPolicy
+from .levels import actions_for
 from .params import Params, scalar
 
 
@@ -17,7 +18,8 @@ class Principal:
     Attributes:
         admin: the admin acting.
         credential: the API credential used, or None for an admin login or ``local_api``.
-        actions: the actions it may call, or None for full access.
+        actions: the actions it may call (its admin's access level, narrowed by the
+            credential's roles), or None for full access (``local_api`` with no admin).
     """
 
     admin: Admin | None
@@ -47,10 +49,12 @@ class PasswordCheck:
     Attributes:
         admin: the admin named by the username, or None when there is none.
         md5_form: the password as sent (lower-case hex MD5).
+        username: the username as sent (failed logins are counted under it too).
     """
 
     admin: Admin | None
     md5_form: str
+    username: str = ""
 
     @property
     def stored(self) -> str:
@@ -58,12 +62,16 @@ class PasswordCheck:
         return self.admin.password_hash if self.admin else security.dummy_hash()
 
     def conclude(self, ok: bool) -> Principal:
-        """Turn the verification's outcome into a principal, or raise why it failed."""
+        """Turn the verification's outcome into a principal, or raise why it failed.
+
+        A disabled admin is told so whether the password was right or not: the answer never
+        confirms a password.
+        """
+        if self.admin is not None and self.admin.disabled:
+            raise errors.AdminDisabled()
         if not ok or self.admin is None:
             raise errors.AuthenticationFailed()
-        if self.admin.disabled:
-            raise errors.AdminDisabled()
-        return Principal(self.admin, None, None)
+        return Principal(self.admin, None, actions_for(self.admin.access))
 
 
 def authenticate(policy: AccessPolicy, params: Params) -> Principal | PasswordCheck:
@@ -88,7 +96,7 @@ def authenticate(policy: AccessPolicy, params: Params) -> Principal | PasswordCh
         return _by_credential(policy, credential)
     if not _md5_like(password):
         raise errors.AuthenticationFailed()
-    return PasswordCheck(policy.ledger.find_admin(username), password)
+    return PasswordCheck(policy.ledger.find_admin(username), password, username)
 
 
 def _md5_like(text: str) -> bool:
@@ -102,9 +110,10 @@ def _by_credential(policy: AccessPolicy, credential: Credential) -> Principal:
     if admin.disabled:
         raise errors.AdminDisabled()
     policy.touch(credential)
+    allowed = actions_for(admin.access)
     if not credential.roles:
-        return Principal(admin, credential, None)
+        return Principal(admin, credential, allowed)
     granted: set[str] = set()
     for role in credential.roles:
         granted |= policy.roles.get(role, frozenset())
-    return Principal(admin, credential, frozenset(granted))
+    return Principal(admin, credential, allowed & granted)
