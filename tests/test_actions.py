@@ -161,7 +161,7 @@ def test_add_client(book: creditbook.Creditbook, seeded: Seed) -> None:
         ),
         (
             {"firstname": "a", "lastname": "b", "email": "z@b.cd", "currency": "dollars"},
-            "Invalid currency code: use three letters, e.g. USD",
+            "Unknown currency DOLLARS: use one of the ISO 4217 codes",
         ),
     ],
 )

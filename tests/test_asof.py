@@ -191,8 +191,8 @@ def test_balances_command(
     capsys.readouterr()
     assert main(["balances", "--asof", "2026-01-31", "--database", database]) == 0
     out = capsys.readouterr().out
-    assert "Total USD: 10.00 owed to 1 client(s)" in out
-    assert "Total EUR: 7.25 owed to 1 client(s)" in out
+    assert "Total USD: 10.00 owed to 1 client" in out
+    assert "Total EUR: 7.25 owed to 1 client" in out
     assert (
         main(["balances", "--asof", "2026-01-31", "--format", "csv", "--database", database]) == 0
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from markupsafe import escape
@@ -20,6 +23,7 @@ from console_client import ConsoleClient, Page
 from creditbook.config import Settings
 from creditbook.http import App, create_app
 from creditbook.model import Actor
+from creditbook.rules import fold
 
 PASSWORD = "correct horse battery"
 ACTOR = Actor("test")
@@ -325,58 +329,101 @@ def test_hostile_text_is_escaped(desk: Desk) -> None:
 # --- credit, reversal, permissions ------------------------------------------------------------
 
 
+def _form(page: Page) -> dict[str, str]:
+    token = re.search(r'name="token" value="([^"]+)"', page.text)
+    assert token is not None
+    return {"csrf": page.csrf(), "token": token.group(1)}
+
+
 def test_add_and_remove_credit_through_the_form(desk: Desk) -> None:
+    """The form says what it saved, once; a double click applies once; refusals say what to do
+    and mark the field."""
     browser = desk.logged_in("manager")
     path = f"/admin/clients/{desk.client_id}/credit"
-    token = page_of(desk, browser).csrf()
-    form = {"csrf": token, "type": "add", "amount": "25.50", "description": "Goodwill"}
+    first = _form(page_of(desk, browser))
+    form = {**first, "type": "add", "amount": "25.50", "description": "Goodwill"}
     done = browser.post(path, {**form, "date": "2026-01-31"})
-    assert done.location == f"/admin/clients/{desk.client_id}?done=credit"
+    assert done.location == f"/admin/clients/{desk.client_id}"
     page = page_of(desk, browser)
     assert shown_balance(page) == "25.50"
+    assert "Added 25.50 USD to Ann Lee: the balance is now 25.50 USD." in page.text
+    assert "Added 25.50" not in page_of(desk, browser).text  # said once
     assert "Goodwill" in page.text and "2026-01-31" in page.text and "console:manager" in page.text
+    again = browser.post(path, {**form, "date": "2026-01-31"})  # the same form sent twice
+    assert again.status == 303 and desk.cents() == 2550
+    assert "already sent: the change was saved once" in page_of(desk, browser).text
+    fresh = _form(page_of(desk, browser))
+    form = {**fresh, "type": "add", "amount": "25.50", "description": "Goodwill"}
     refused = browser.post(path, {**form, "type": "remove", "amount": "100.00"})
     assert refused.status == 409
-    assert refused.alerts() == ["Amount exceeds customer credit balance"]
+    assert refused.alerts() == ["Amount exceeds customer credit balance: 25.50 USD is available"]
     assert 'value="100.00"' in refused.text  # the form keeps what was typed
-    for bad, message in (
-        ({"amount": ""}, "No Amount Provided"),
-        ({"amount": "1.234"}, "Amount must be in decimal format: ### or ###.##"),
-        ({"description": ""}, "No Description Provided"),
-        ({"date": "31/01/2026"}, "Date Format is not Valid"),
-        ({"type": "steal"}, "Type can only be add or remove"),
+    assert re.search(r'id="amount"[^>]*aria-invalid="true"[^>]*autofocus', refused.text)
+    for bad, message, field in (
+        ({"amount": ""}, "No Amount Provided", "amount"),
+        ({"amount": "1.234"}, "Amount must be in decimal format: ### or ###.##", "amount"),
+        (
+            {"amount": "12,50"},
+            "Amount must be in decimal format: ### or ###.##: use a dot for decimals: 12.50",
+            "amount",
+        ),
+        ({"description": ""}, "No Description Provided", "description"),
+        ({"date": "31/01/2026"}, "Date Format is not Valid", "date"),
+        ({"type": "steal"}, "Type can only be add or remove", ""),
     ):
-        page = browser.post(path, {**form, **bad})
+        page = browser.post(path, {**form, **bad, "token": f"t-{field}-{len(bad)}-{message}"})
         assert page.status == 400, bad
         assert page.alerts() == [message]
-    browser.post(path, {**form, "type": "remove", "amount": "5.50", "description": "Used"})
-    assert desk.cents() == 2000
+        if field:
+            assert re.search(rf'id="{field}"[^>]*aria-invalid="true"', page.text), field
+    used = browser.post(
+        path, {**_form(page_of(desk, browser)), "type": "remove", "amount": "5.50",
+               "description": "Used"}
+    )  # fmt: skip
+    assert used.status == 303 and desk.cents() == 2000
     line = desk.book.ledger.activity(desk.client_id, 1)[0]
     assert line.actor == "console:manager" and line.ip == "127.0.0.1"
 
 
 def test_reverse_an_entry_once(desk: Desk) -> None:
+    """Reverse asks first (the entry, the balance after, a required reason); the reason is in
+    the reversal's description; the two entries link both ways; a second reversal is refused."""
     desk.credit("30.00", "Prepayment")
     desk.credit("20.00", "Refund", type="remove")
     browser = desk.logged_in("manager")
     page = page_of(desk, browser)
     entries = re.findall(r"/admin/entries/(\d+)/reverse", page.text)
     first, removal = sorted(int(e) for e in entries)
-    token = page.csrf()
+    confirm = browser.get(f"/admin/entries/{removal}/reverse")
+    assert confirm.status == 200 and "Confirm reversal" in confirm.text
+    assert 'data-testid="balance-after">30.00 USD' in confirm.text
+    token = confirm.csrf()
     # reversing the 30.00 credit would take the balance (10.00) below zero
-    refused = browser.post(f"/admin/entries/{first}/reverse", {"csrf": token})
+    refused = browser.post(f"/admin/entries/{first}/reverse", {"csrf": token, "reason": "x"})
     assert refused.status == 409
-    assert refused.alerts() == ["Amount exceeds customer credit balance"]
-    done = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token})
+    assert refused.alerts() == [
+        f"Entry #{first} cannot be reversed: Amount exceeds customer credit balance: "
+        "10.00 USD is available"
+    ]
+    no_reason = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token, "reason": ""})
+    assert no_reason.status == 400 and no_reason.alerts() == ["Give the reason for the reversal"]
+    done = browser.post(
+        f"/admin/entries/{removal}/reverse", {"csrf": token, "reason": "Charged by mistake"}
+    )
     assert done.status == 303
     assert desk.cents() == 3000
     page = page_of(desk, browser)
-    assert f"Reversal of entry #{removal}: Refund" in page.text
-    again = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token})
+    assert f"Reversal of entry #{removal}: Charged by mistake" in page.text
+    reversal = int(re.search(rf"Entry #{removal} reversed by entry #(\d+)", page.text).group(1))
+    assert f'Reversed by <a href="/admin/entries/{reversal}">' in page.text
+    assert f'Reverses <a href="/admin/entries/{removal}">' in page.text
+    again = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token, "reason": "x"})
     assert again.status == 409
-    assert again.alerts() == ["This entry has already been reversed"]
+    assert again.alerts() == [
+        f"Entry #{removal} cannot be reversed: This entry has already been reversed"
+    ]
     assert desk.cents() == 3000
-    missing = browser.post("/admin/entries/999999/reverse", {"csrf": token})
+    missing = browser.post("/admin/entries/999999/reverse", {"csrf": token, "reason": "x"})
     assert missing.status == 404
 
 
@@ -406,7 +453,7 @@ def test_a_refused_reversal_or_bulk_row_claims_nothing_even_in_a_shared_commit(
     def reverse() -> None:
         start.wait()
         try:
-            staff.reverse_credit(entry, actor=ACTOR)
+            staff.reverse_credit(entry, reason="race", actor=ACTOR)
             outcomes.append("reversed")
         except creditbook.CreditError as exc:
             outcomes.append(exc.message)
@@ -426,7 +473,7 @@ def test_a_refused_reversal_or_bulk_row_claims_nothing_even_in_a_shared_commit(
         t.join()
     assert set(outcomes) == {"Amount exceeds customer credit balance"}
     desk.credit("100.00", "Top up")
-    staff.reverse_credit(entry, actor=ACTOR)  # not claimed by the refusals
+    staff.reverse_credit(entry, reason="now", actor=ACTOR)  # not claimed by the refusals
     assert [o for _, o, _ in bulks.apply(bulk)] == ["applied"]
     assert desk.cents() == 500 + 8 + 10000 - 3000 - 4000
 
@@ -461,7 +508,7 @@ def test_export_is_exactly_the_filtered_history(desk: Desk) -> None:
     desk.credit("1.00", "@SUM(A1)", type="remove", date="2026-02-11")
     browser = desk.logged_in("viewer")
     view = browser.get(f"/admin/clients/{desk.client_id}?from=2026-02-05&to=2026-02-12")
-    shown = re.findall(r'<tr data-entry="(\d+)">', view.text)
+    shown = re.findall(r'<tr data-entry="(\d+)"', view.text)
     assert "export.csv?from=2026-02-05&amp;to=2026-02-12" in view.text
     export = browser.get(
         f"/admin/clients/{desk.client_id}/export.csv?from=2026-02-05&to=2026-02-12"
@@ -487,16 +534,30 @@ def test_history_pages_newest_first_with_running_balance(desk: Desk) -> None:
     browser = desk.logged_in("viewer")
     seen: list[str] = []
     path = f"/admin/clients/{desk.client_id}"
+    pages = []
     while path:
         page = browser.get(path)
-        seen += re.findall(r"<td>(n\d+)</td>", page.text)
+        pages.append(path)
+        seen += re.findall(r'<td class="text">(n\d+)', page.text)
         older = re.search(r'href="([^"]+)" rel="next">Older entries', page.text)
         path = html.unescape(older.group(1)) if older else ""
     assert seen == [f"n{i}" for i in range(120, 0, -1)]
     first = browser.get(f"/admin/clients/{desk.client_id}")
-    balances = re.findall(r'<td class="num">([0-9.,-]+)</td>\s*<td>test</td>', first.text)
+    balances = re.findall(
+        r'<td class="num">([0-9.,-]+)</td>\s*<td class="wide nowrap">test', first.text
+    )
     assert balances[:3] == ["120.00", "119.00", "118.00"]
     assert 'role="img"' in first.text and "<title" in first.text
+    # the last page's Newer link leads back up, with the same balances as going down
+    last = browser.get(pages[-1])
+    newer = re.search(r'href="([^"]+)" rel="prev">Newer entries', last.text)
+    assert newer is not None
+    up = browser.get(html.unescape(newer.group(1)))
+    assert re.findall(r'<td class="text">(n\d+)', up.text) == [f"n{i}" for i in range(70, 20, -1)]
+    down = browser.get(pages[1])
+    assert re.findall(r'<td class="num">([0-9.,-]+)</td>\s*<td class="wide', up.text) == (
+        re.findall(r'<td class="num">([0-9.,-]+)</td>\s*<td class="wide', down.text)
+    )
 
 
 def test_a_date_filtered_history_pages_by_date_and_exports_the_same(desk: Desk) -> None:
@@ -510,7 +571,7 @@ def test_a_date_filtered_history_pages_by_date_and_exports_the_same(desk: Desk) 
     while path:
         page = browser.get(path)
         assert page.status == 200
-        seen += re.findall(r'<tr data-entry="(\d+)">', page.text)
+        seen += re.findall(r'<tr data-entry="(\d+)"', page.text)
         older = re.search(r'href="([^"]+)" rel="next">Older entries', page.text)
         path = html.unescape(older.group(1)) if older else ""
     entries = list(desk.book.ledger.get_credits(str(desk.client_id))[2])
@@ -612,8 +673,7 @@ def test_client_list_search_filter_sort_and_keyset_pages(desk: Desk) -> None:
         after = re.search(r'href="([^"]+)" rel="next"', page.text)
         path = html.unescape(after.group(1)) if after else ""
     assert len(names) == 61 and len(set(names)) == 61
-    lasts = [n.split(" ")[1] for n in names]
-    assert lasts == sorted(lasts)
+    assert [n.lower() for n in names] == sorted(n.lower() for n in names)  # first name first
     acme = browser.get("/admin/clients?q=acme")
     assert "6 clients match" in acme.text
     by_mail = browser.get("/admin/clients?q=C7%40EXAMPLE")
@@ -644,7 +704,7 @@ def test_client_list_and_activity_export_exactly_their_filtered_lists(desk: Desk
     export = browser.get(html.unescape(link.group(1)))
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert len(rows) == 1250 and all("@acme." in r["email"] for r in rows)
-    names = [(r["lastname"], r["firstname"]) for r in rows]
+    names = [f"{r['firstname']} {r['lastname']}".lower() for r in rows]
     assert names == sorted(names, reverse=True)  # the list's own order, every page of it
     shown = re.findall(r'/admin/clients/(\d+)">', page.text)
     assert [r["id"] for r in rows[: len(shown)]] == shown
@@ -727,14 +787,17 @@ def test_reversals_and_bulk_rows_travel_with_a_copy(desk: Desk, tmp_path: object
     browser = desk.logged_in("manager")
     page = page_of(desk, browser)
     entry = re.findall(r"/admin/entries/(\d+)/reverse", page.text)[0]
-    assert browser.post(f"/admin/entries/{entry}/reverse", {"csrf": page.csrf()}).status == 303
+    assert (
+        browser.post(f"/admin/entries/{entry}/reverse", {"csrf": page.csrf(), "reason": "r"}).status
+        == 303
+    )
     target = f"sqlite:///{tmp_path}/copy.db"
     assert copy(desk.book.store.url, target).ok
     with creditbook.open(target) as restored:
         from creditbook.staff import Staff
 
         with pytest.raises(creditbook.CreditError, match="already been reversed"):
-            Staff(restored.ledger).reverse_credit(entry, actor=ACTOR)
+            Staff(restored.ledger).reverse_credit(entry, reason="again", actor=ACTOR)
         assert restored.ledger.admin("owner").access == "owner"
 
 
@@ -999,3 +1062,249 @@ def test_item17_the_last_owner_cannot_demote_or_disable_themselves(desk: Desk) -
         "Creditbook needs at least one enabled owner: make another admin an owner first"
     ]
     assert desk.book.ledger.admin("owner").access == "owner"
+
+
+# --- the console's second pass -----------------------------------------------------------------
+
+
+def _rows(page: Page) -> list[tuple[str, str, str, str]]:
+    """The history's rows: (dated, description, amount, balance)."""
+    return re.findall(
+        r'<td class="nowrap">(\d{4}-\d\d-\d\d)</td>\s*<td class="text">([^<\n]*)'
+        r'.*?<td class="num">([0-9.,-]+)</td>\s*<td class="num">([0-9.,-]+)</td>',
+        page.text,
+        re.S,
+    )
+
+
+def _cents(text: str) -> int:
+    return int(round(float(text.replace(",", "")) * 100))
+
+
+def test_second_pass_history_in_date_order_adds_up_in_every_view(desk: Desk) -> None:
+    """After a back-dated entry the history is listed by date with the balance after each entry
+    in that order, filtered or not; each last balance of a day is that day's as-of balance; the
+    chart is a step chart on a date axis whose summary names the whole range."""
+    for amount, date, kind in (
+        ("100.00", "2026-09-02", "add"),
+        ("40.11", "2026-12-01", "add"),
+        ("10.11", "2026-09-20", "add"),
+        ("110.00", "2026-11-03", "remove"),
+    ):
+        desk.credit(amount, f"{kind} on {date}", date=date, type=kind)
+    browser = desk.logged_in("viewer")
+    for query in ("", "?from=2026-09-01&to=2026-11-30", "?to=2026-11-03", "?from=2026-09-21"):
+        page = browser.get(f"/admin/clients/{desk.client_id}{query}")
+        rows = _rows(page)
+        assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True), query
+        for upper, lower in itertools.pairwise(rows):
+            assert _cents(upper[3]) - _cents(upper[2]) == _cents(lower[3]), (query, rows)
+        for date, _, _, balance in rows:
+            asof = desk.book.local_api(
+                "GetClientsDetails", {"clientid": desk.client_id, "asof": date}
+            )
+            assert _cents(asof["credit"]) == _cents(balance), (query, date)
+    page = browser.get(f"/admin/clients/{desk.client_id}")
+    assert "Recorded" in page.text and "Dated" in page.text
+    assert re.search(r'<td class="nowrap wide">\d{4}-\d\d-\d\d \d\d:\d\d</td>', page.text)
+    assert ">Date</text>" in page.text and ">Balance (USD)</text>" in page.text
+    today = desk.book.ledger.today()
+    assert f"Balance from 2026-09-02 to {max(today, '2026-12-01')}: 100.00 USD at the end of " \
+        "2026-09-02" in html.unescape(page.text)  # fmt: skip
+    assert "lowest 0.11 on 2026-11-03" in page.text
+
+
+def test_second_pass_a_done_link_says_nothing_and_a_missing_client_is_a_404(desk: Desk) -> None:
+    """Reopening an old ``?done=`` link shows no message; a missing client is a 404 page titled
+    "Client not found"; logging out says so."""
+    browser = desk.logged_in("viewer")
+    assert "notice" not in browser.get(f"/admin/clients/{desk.client_id}?done=credit").text
+    missing = browser.get("/admin/clients/424242")
+    assert missing.status == 404 and "<title>Client not found · Creditbook</title>" in missing.text
+    page = browser.get("/admin/")
+    out = browser.post("/admin/logout", {"csrf": page.csrf()})
+    assert browser.get(out.location).text.count("You have been logged out.") == 1
+
+
+def test_second_pass_search_ignores_case_and_accents_and_finds_ids(desk: Desk) -> None:
+    """ "angstrom" and "ÅNGSTRÖM" find Ångström, "muller" Müller, a number the client with that
+    id, e-mail and company still match; names sort as shown, Å with A and Ø with O."""
+    ids = {}
+    for first, last, company in (
+        ("Åsa", "Ångström", ""),
+        ("Jörg", "Müller", "Søren & Co"),
+        ("Øyvind", "Berg", ""),
+        ("Zed", "Adams", "Acme"),
+        ("Anna", "Zorn", ""),
+    ):
+        ids[last] = desk.book.ledger.add_client(
+            firstname=first, lastname=last, email=f"{fold(last)}@example.com",
+            companyname=company, actor=ACTOR,
+        ).client_id  # fmt: skip
+    browser = desk.logged_in("viewer")
+
+    def found(query: str) -> list[str]:
+        page = browser.get(f"/admin/clients?q={urllib.parse.quote(query)}")
+        return re.findall(r'/admin/clients/\d+">([^<]+)</a>', page.text)
+
+    assert found("angstrom") == found("ÅNGSTRÖM") == ["Åsa Ångström"]
+    assert found("muller") == ["Jörg Müller"]
+    assert found("soren") == ["Jörg Müller"]  # the company
+    assert found("ADAMS@EXAMPLE") == ["Zed Adams"]
+    assert found(str(ids["Berg"])) == ["Øyvind Berg"]
+    names = re.findall(r'/admin/clients/\d+">([^<]+)</a>', browser.get("/admin/clients").text)
+    assert names == ["Ann Lee", "Anna Zorn", "Åsa Ångström", "Jörg Müller", "Øyvind Berg",
+                     "Zed Adams"]  # fmt: skip
+    api = desk.book.local_api("GetClients", {"search": "MULLER"})
+    assert [c["lastname"] for c in api["clients"]["client"]] == ["Müller"]
+
+
+def test_second_pass_balance_highest_first_groups_by_currency(desk: Desk) -> None:
+    """Balances sort within their currency, currencies in order."""
+    for name, code, amount in (("e1", "EUR", "5"), ("e2", "EUR", "50"), ("u2", "USD", "20")):
+        cid = desk.book.ledger.add_client(
+            firstname=name, lastname="X", email=f"{name}@x.com", currency=code, actor=ACTOR
+        ).client_id
+        desk.book.ledger.add_credit(clientid=str(cid), amount=amount, description="d", actor=ACTOR)
+    desk.credit("7.00")
+    browser = desk.logged_in("viewer")
+    page = browser.get("/admin/clients?sort=-balance")
+    shown = re.findall(r'<td class="num">([0-9.,]+) ([A-Z]{3})</td>', page.text)
+    assert shown == [("50.00", "EUR"), ("5.00", "EUR"), ("20.00", "USD"), ("7.00", "USD")]
+
+
+def test_second_pass_new_and_edited_clients_with_the_activity_log(desk: Desk) -> None:
+    """A manager creates a client and edits it; each change names old and new values in the
+    activity log; the currency is fixed once the client has entries; closing stops additions."""
+    browser = desk.logged_in("manager")
+    form = browser.get("/admin/clients/new")
+    assert form.status == 200
+    values = {"csrf": form.csrf(), "firstname": "Kari", "lastname": "Nordmann",
+              "email": "kari@example.no", "currency": "NOK", "status": "Active",
+              "city": "Oslo", "country": "NO"}  # fmt: skip
+    bad = browser.post("/admin/clients/new", {**values, "email": "not-an-email"})
+    assert bad.status == 400 and bad.alerts() == ["The email address you entered was not valid"]
+    assert re.search(r'id="f-email"[^>]*aria-invalid="true"', bad.text)
+    created = browser.post("/admin/clients/new", values)
+    assert created.status == 303
+    cid = int(created.location.rsplit("/", 1)[1])
+    client = desk.book.ledger.get_client(str(cid))
+    assert (client.currency_code, client.details["city"]) == ("NOK", "Oslo")
+    edit = browser.get(f"/admin/clients/{cid}/edit")
+    changes = {**values, "csrf": edit.csrf(), "city": "Bergen", "currency": "EUR"}
+    changed = browser.post(f"/admin/clients/{cid}/edit", changes)
+    assert changed.status == 303
+    assert "Client " + str(cid) + " updated: city, currency." in browser.get(changed.location).text
+    line = desk.book.ledger.activity(cid, 1)[0]
+    assert line.action == "updateclient"
+    assert line.detail == "Updated client: city: 'Oslo' -> 'Bergen'; currency: 'NOK' -> 'EUR'"
+    desk.book.ledger.add_credit(clientid=str(cid), amount="5", description="d", actor=ACTOR)
+    locked = browser.post(f"/admin/clients/{cid}/edit", {**values, "csrf": edit.csrf(),
+                                                         "currency": "USD"})  # fmt: skip
+    assert locked.status == 409
+    assert locked.alerts() == [
+        "The currency can change only while the client has no credit entries"
+    ]
+    closing = {**values, "csrf": edit.csrf(), "currency": "EUR", "status": "Closed"}
+    closed = browser.post(f"/admin/clients/{cid}/edit", closing)
+    assert closed.status == 303
+    with pytest.raises(creditbook.CreditError, match="Client is closed"):
+        desk.book.ledger.add_credit(clientid=str(cid), amount="1", description="d", actor=ACTOR)
+    desk.book.ledger.add_credit(
+        clientid=str(cid), amount="5", description="refund", type="remove", actor=ACTOR
+    )
+    viewer = desk.logged_in("viewer")
+    assert viewer.get("/admin/clients/new").status == 403
+
+
+def test_second_pass_activity_in_words_with_names_and_both_ways(desk: Desk) -> None:
+    """Removals and reversals are labelled as such; a credential shows its description (its
+    identifier in a title); the client's name shows; a client can be filtered by name."""
+    _, secret = desk.book.ledger.add_credential("manager", description="Billing robot", actor=ACTOR)
+    desk.credit("30.00", "Prepayment")
+    desk.credit("5.00", "Used", type="remove")
+    browser = desk.logged_in("viewer")
+    page = browser.get("/admin/activity")
+    assert "<td>Credit removed</td>" in page.text and "<td>Credit added</td>" in page.text
+    assert "<td>Credential created</td>" in page.text
+    assert ">Ann Lee</a>" in page.text
+    by_name = browser.get("/admin/activity?client=ann+lee")
+    assert by_name.text.count(">Ann Lee</a>") >= 2 and "Credential created" not in by_name.text
+    for i in range(60):
+        desk.book.store.allow_ip(f"10.1.0.{i}", ACTOR, desk.book.ledger.now())
+    first = browser.get("/admin/activity")
+    older = html.unescape(re.search(r'href="([^"]+)" rel="next">Older', first.text).group(1))
+    second = browser.get(older)
+    newer = html.unescape(re.search(r'href="([^"]+)" rel="prev">Newer', second.text).group(1))
+    assert re.findall(r"<tr>\s*<td", browser.get(newer).text) == re.findall(
+        r"<tr>\s*<td", first.text
+    )
+
+
+def test_second_pass_exports_name_their_filter_and_carry_currency_and_name(desk: Desk) -> None:
+    """The history export has the currency and the client's name, a file name that says the
+    filter, and a UTF-8 BOM when asked (or set)."""
+    desk.credit("3.00", "x", date="2026-09-15")
+    browser = desk.logged_in("viewer")
+    path = f"/admin/clients/{desk.client_id}/export.csv?from=2026-09-01&to=2026-10-31"
+    export = browser.get(path)
+    assert (f'filename="client-{desk.client_id}-credits-2026-09-01-to-2026-10-31.csv"'
+            in export.headers["content-disposition"])  # fmt: skip
+    row = next(csv.DictReader(io.StringIO(export.text)))
+    assert (row["currency"], row["client"], row["balance"]) == ("USD", "Ann Lee", "3.00")
+    assert not export.text.startswith("\ufeff")
+    assert browser.get(path + "&bom=1").text.startswith("\ufeff")
+    desk.book.store.set_setting("csv_bom", "yes", ACTOR, desk.book.ledger.now())
+    assert browser.get("/admin/activity.csv?from=2026-01-01").text.startswith("\ufeff")
+    activity = browser.get("/admin/activity.csv?from=2026-01-01")
+    assert 'filename="activity-from-2026-01-01.csv"' in activity.headers["content-disposition"]
+
+
+def test_second_pass_currencies_are_a_configured_list(desk: Desk, capsys: Any) -> None:
+    """An unknown code is refused with the list; ``currency add`` allows one more."""
+    from creditbook.cli import main
+
+    url = desk.book.store.url
+    refused = desk.book.local_api(
+        "AddClient", {"firstname": "a", "lastname": "b", "email": "x@y.zz", "currency": "XYZ"}
+    )
+    assert refused["message"] == "Unknown currency XYZ: use one of the ISO 4217 codes"
+    assert main(["client", "add", "--firstname", "a", "--lastname", "b", "--email", "x@y.zz",
+                 "--currency", "XYZ", "--database", url]) == 1  # fmt: skip
+    assert "Unknown currency XYZ" in capsys.readouterr().err
+    assert main(["currency", "add", "XYZ", "--database", url]) == 0
+    assert "the ISO 4217 codes and XYZ" in capsys.readouterr().out
+    accepted = desk.book.local_api(
+        "AddClient", {"firstname": "a", "lastname": "b", "email": "x@y.zz", "currency": "XYZ"}
+    )
+    assert accepted["result"] == "success"
+    assert main(["config", "set", "currencies", "USD,EUR", "--database", url]) == 0
+    capsys.readouterr()
+    refused = desk.book.local_api(
+        "AddClient", {"firstname": "a", "lastname": "b", "email": "v@y.zz", "currency": "GBP"}
+    )
+    assert refused["message"] == "Unknown currency GBP: use one of USD, EUR"
+
+
+def test_second_pass_owner_pages_speak_in_words_and_keep_a_failed_setting(desk: Desk) -> None:
+    """ "Address 10.0.0.0/8 allowed." once; a refused setting names itself and keeps the chosen
+    setting and the typed value; "Last used" to the minute."""
+    identifier, secret = desk.book.ledger.add_credential("owner", actor=ACTOR)
+    from helpers import asgi
+
+    asgi(desk.app, data={"action": "GetClients", "identifier": identifier, "secret": secret})
+    browser = desk.logged_in("owner")
+    page = browser.get("/admin/access")
+    done = browser.post("/admin/access/allow", {"csrf": page.csrf(), "entry": "10.0.0.0/8"})
+    assert done.status == 303
+    after = browser.get("/admin/access")
+    assert after.text.count("Address 10.0.0.0/8 allowed.") == 1
+    assert "Address 10.0.0.0/8 allowed." not in browser.get("/admin/access").text
+    assert re.search(r'data-label="Last used">\d{4}-\d\d-\d\d \d\d:\d\d</td>', after.text)
+    bad = browser.post(
+        "/admin/access/setting", {"csrf": page.csrf(), "name": "ban_minutes", "value": "soon"}
+    )
+    assert bad.status == 400
+    assert bad.alerts() == ["ban_minutes: Expected a whole number of at least 1"]
+    assert "<option selected>ban_minutes</option>" in bad.text
+    assert 'value="soon"' in bad.text

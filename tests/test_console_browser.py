@@ -151,7 +151,7 @@ def test_find_a_client_change_credit_and_reverse(chromium: Any, site: Any) -> No
     page.get_by_role("button", name="Show").click()
     page.get_by_role("link", name="Ann Lee").click()
     assert balance(page) == "62.50"
-    chart = page.get_by_role("img", name=f"Balance of client {client} over time")
+    chart = page.get_by_role("img", name="Balance of Ann Lee (USD)")
     assert "62.50" in str(chart.locator("desc").text_content())
 
     page.get_by_label("Add credit").check()
@@ -160,6 +160,9 @@ def test_find_a_client_change_credit_and_reverse(chromium: Any, site: Any) -> No
     page.get_by_label("Date").fill("2026-11-02")
     page.get_by_role("button", name="Save").click()
     assert balance(page) == "74.75"
+    assert page.get_by_role("status").first.inner_text() == (
+        "Added 12.25 USD to Ann Lee: the balance is now 74.75 USD."
+    )
     first_row = page.locator("#history-table tbody tr").first
     assert "Goodwill for the outage" in first_row.inner_text()
     assert "74.75" in first_row.inner_text()  # running balance
@@ -170,7 +173,11 @@ def test_find_a_client_change_credit_and_reverse(chromium: Any, site: Any) -> No
     page.get_by_label("Amount").fill("500.00")
     page.get_by_label("Description").fill("Too much")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_role("alert").inner_text() == "Amount exceeds customer credit balance"
+    assert page.get_by_role("alert").inner_text() == (
+        "Amount exceeds customer credit balance: 74.75 USD is available"
+    )
+    assert page.evaluate("document.activeElement.id") == "amount"  # the field in error
+    assert page.get_by_label("Amount").get_attribute("aria-invalid") == "true"
     assert balance(page) == "74.75"
 
     page.get_by_label("Remove credit").check()
@@ -179,18 +186,25 @@ def test_find_a_client_change_credit_and_reverse(chromium: Any, site: Any) -> No
     page.get_by_role("button", name="Save").click()
     assert balance(page) == "70.00"
 
-    # two tabs on the same page: reverse in one, then the stale other tries again
-    stale = page.context.new_page()
-    stale.goto(page.url)
+    # two tabs on the same entry: reverse in one, then the stale other tries again
     row = page.locator("#history-table tbody tr", has_text="Applied to invoice 7")
     row.get_by_role("button", name="Reverse").click()
+    stale = page.context.new_page()
+    stale.goto(page.url)
+    assert page.get_by_test_id("balance-after").inner_text() == "74.75 USD"
+    page.get_by_label("Reason").fill("Invoice 7 was cancelled")
+    page.get_by_role("button", name="Confirm reversal").click()
     assert balance(page) == "74.75"
-    reversal = page.locator("#history-table tbody tr").first
+    reversal = page.locator("#history-table tbody tr").first  # dated today: the newest
     assert "Reversal of entry #" in reversal.inner_text()
-    stale_row = stale.locator("#history-table tbody tr", has_text="Applied to invoice 7")
-    stale_row.get_by_role("button", name="Reverse").click()
-    assert stale.get_by_role("alert").inner_text() == "This entry has already been reversed"
-    assert balance(stale) == "74.75"
+    assert "Invoice 7 was cancelled" in reversal.inner_text()
+    stale.get_by_label("Reason").fill("again")
+    stale.get_by_role("button", name="Confirm reversal").click()
+    assert (
+        stale.get_by_role("alert")
+        .inner_text()
+        .endswith("cannot be reversed: This entry has already been reversed")
+    )
     assert book.ledger.get_client(str(client)).balance_cents == 7475
     page.context.close()
 
@@ -288,6 +302,7 @@ def test_viewer_cannot_change_anything(chromium: Any, site: Any) -> None:
     log_in(page, server, "viewer")
     page.goto(f"{server.url}/admin/clients/{client}")
     assert page.get_by_role("button", name="Reverse").count() == 0
+    assert page.get_by_role("link", name="Edit client").count() == 0
     assert page.get_by_role("button", name="Save").count() == 0
     assert page.get_by_role("link", name="API access").count() == 0
     token = page.locator('input[name="csrf"]').first.get_attribute("value")
@@ -301,9 +316,7 @@ def test_viewer_cannot_change_anything(chromium: Any, site: Any) -> None:
     page.context.close()
 
 
-def test_screenshots(chromium: Any, site: Any, tmp_path: Path) -> None:
-    """The overview and a client page, for docs/console.md (kept with CREDITBOOK_SCREENSHOTS)."""
-    server, book, client = site
+def _more_clients(book: creditbook.Creditbook) -> None:
     for i, (first, last, company) in enumerate(
         (("Cara", "Diaz", "Diaz Hosting"), ("Dev", "Iyer", ""), ("Eli", "Moss", "Moss & Co"))
     ):
@@ -317,32 +330,178 @@ def test_screenshots(chromium: Any, site: Any, tmp_path: Path) -> None:
         book.ledger.add_credit(
             clientid=str(other), amount=f"{(i + 1) * 23}.40", description="Prepayment", actor=ACTOR
         )
-    for day, amount, kind in ((4, "8.00", "remove"), (12, "30.00", "add"), (25, "11.20", "remove")):
+
+
+def test_screenshots(chromium: Any, site: Any, tmp_path: Path) -> None:
+    """The overview and a client page with a back-dated entry, for docs/console.md (kept with
+    CREDITBOOK_SCREENSHOTS); the history reads in date order and adds up."""
+    server, book, client = site
+    _more_clients(book)
+    for day, amount, kind in ((4, "8.00", "remove"), (25, "11.20", "remove"), (12, "30.00", "add")):
         book.ledger.add_credit(
             clientid=str(client),
             amount=amount,
             type=kind,
-            description="Applied to invoice" if kind == "remove" else "Goodwill credit",
+            description="Applied to invoice" if kind == "remove" else "Goodwill credit, back-dated",
             date=f"2026-11-{day:02d}",
             actor=Actor("console:manager", 2, "192.0.2.7"),
         )
     page = new_page(chromium)
+    page.set_viewport_size({"width": 1280, "height": 900})
     log_in(page, server, "owner")
     # Waits: the login form posts to /admin/ too, so the URL alone does not say the overview
     # has loaded (an immediate check failed once under CI load).
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     _screenshot(page, "overview.png", tmp_path)
     page.goto(f"{server.url}/admin/clients/{client}")
+    rows = page.locator("#history-table tbody tr").all()
+    dated = [r.locator("td").nth(2).inner_text() for r in rows]
+    assert dated == sorted(dated, reverse=True)  # in date order, the back-dated one included
+    amounts = [float(r.locator("td.num").nth(0).inner_text().replace(",", "")) for r in rows]
+    balances = [float(r.locator("td.num").nth(1).inner_text().replace(",", "")) for r in rows]
+    for i in range(len(rows) - 1):
+        assert round(balances[i] - amounts[i], 2) == balances[i + 1]  # adds up down the page
+    chart = page.get_by_role("img", name="Balance of Ann Lee (USD)")
+    assert chart.locator("text", has_text="Balance (USD)").count() == 1
+    assert chart.locator("text", has_text="Date").count() == 1
     _screenshot(page, "client.png", tmp_path)
-    phone = chromium.new_context(viewport={"width": 390, "height": 844})
-    small = phone.new_page()
-    small.goto(page.url)
-    small.context.add_cookies(page.context.cookies())
-    small.goto(f"{server.url}/admin/clients/{client}")
-    assert small.get_by_test_id("balance").is_visible()
-    width = small.evaluate("document.documentElement.scrollWidth")
-    assert width <= 400, width  # readable on a phone: no sideways scrolling of the page
-    phone.close()
+    page.context.close()
+
+
+def test_phone_width_needs_no_sideways_scrolling(chromium: Any, site: Any, tmp_path: Path) -> None:
+    """At 390 px the history's amounts and balances, and the API access page, fit."""
+    server, book, client = site
+    book.ledger.add_credential("owner", description="Billing robot", actor=ACTOR)
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    log_in(page, server, "owner")
+    page.goto(f"{server.url}/admin/clients/{client}")
+    assert page.get_by_test_id("balance").is_visible()
+    table = page.locator("#history-table")
+    assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    for column in ("Amount", "Balance"):
+        header = page.get_by_role("columnheader", name=column)
+        box = header.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, (column, box)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    _screenshot(page, "phone.png", tmp_path)
+    page.goto(f"{server.url}/admin/access")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    for wrapper in page.locator(".overflow-auto").all():
+        assert wrapper.evaluate("w => w.scrollWidth <= w.clientWidth + 1"), wrapper.inner_text()[
+            :80
+        ]
+    context.close()
+
+
+def test_double_click_saves_once_and_reverse_asks(chromium: Any, site: Any, tmp_path: Path) -> None:
+    """A double-clicked Save applies once; Reverse shows the entry, the balance after and a
+    required reason (screenshot for docs/console.md); the two entries link both ways."""
+    server, book, client = site
+    page = new_page(chromium)
+    log_in(page, server, "manager")
+    page.goto(f"{server.url}/admin/clients/{client}")
+    page.get_by_label("Amount").fill("10.00")
+    page.get_by_label("Description").fill("Double-clicked")
+    page.get_by_role("button", name="Save").dblclick()
+    expect(page.get_by_role("status").first).to_contain_text("the balance is")
+    assert book.ledger.get_client(str(client)).balance_cents == 7250
+    row = page.locator("#history-table tbody tr", has_text="Prepayment 20")
+    row.get_by_role("button", name="Reverse").click()
+    expect(page.get_by_role("heading", name="Reverse entry")).to_be_visible()
+    assert page.get_by_test_id("reversal-amount").inner_text() == "-7.50 USD"
+    assert page.get_by_test_id("balance-after").inner_text() == "65.00 USD"
+    page.get_by_role("button", name="Confirm reversal").click()  # no reason: the browser asks
+    assert page.get_by_label("Reason").evaluate("e => !e.validity.valid")
+    page.get_by_label("Reason").fill("Charged twice")
+    _screenshot(page, "reverse.png", tmp_path)
+    page.get_by_role("button", name="Confirm reversal").click()
+    assert balance(page) == "65.00"
+    reversal = page.locator("#history-table tbody tr").first
+    reversal.get_by_role("link", name="entry #").click()
+    expect(page.get_by_role("heading", name="Entry #")).to_be_visible()
+    assert "Reversed" in page.locator("dl.facts").inner_text()
+    page.context.close()
+
+
+def test_client_edit_and_new_client(chromium: Any, site: Any, tmp_path: Path) -> None:
+    """A manager corrects a client (screenshot) and creates one; a bad e-mail is marked."""
+    server, book, client = site
+    page = new_page(chromium)
+    log_in(page, server, "manager")
+    page.goto(f"{server.url}/admin/clients/{client}")
+    page.get_by_role("link", name="Edit client").click()
+    assert page.get_by_label("Currency").get_attribute("readonly") is not None  # has entries
+    page.get_by_label("City").fill("Tromsø")
+    page.get_by_label("Phone").fill("+47 22 33 44 55")
+    _screenshot(page, "client-edit.png", tmp_path)
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status").first).to_have_text(
+        f"Client {client} updated: city, phone number."
+    )
+    assert book.ledger.get_client(str(client)).details["city"] == "Tromsø"
+    page.goto(f"{server.url}/admin/clients")
+    page.get_by_role("button", name="New client").click()
+    page.get_by_label("First name").fill("Ola")
+    page.get_by_label("Last name").fill("Nordmann")
+    page.get_by_label("E-mail").fill("ann@example.com")  # taken
+    page.get_by_role("button", name="Create client").click()
+    assert page.get_by_role("alert").inner_text() == "A user already exists with that email address"
+    assert page.evaluate("document.activeElement.id") == "f-email"
+    page.get_by_label("E-mail").fill("ola@example.no")
+    page.get_by_label("Currency").select_option("NOK")
+    page.get_by_role("button", name="Create client").click()
+    expect(page.get_by_role("heading", name="Ola Nordmann")).to_be_visible()
+    assert book.ledger.get_client(email="ola@example.no").currency_code == "NOK"
+    page.context.close()
+
+
+def test_layout_search_focus_and_skip_link(chromium: Any, site: Any) -> None:
+    """The client list's filter row is laid out at desktop width, Export CSV apart from the
+    buttons; accents are ignored in a search; focus rings show on outline buttons; the skip
+    link does not cover the title; the activity log's detail fits at 1280 px."""
+    server, book, client = site
+    book.ledger.add_client(
+        firstname="Åsa", lastname="Ångström", email="asa@example.se", actor=ACTOR
+    )
+    book.ledger.add_credential("owner", description="Billing robot", actor=ACTOR)
+    page = new_page(chromium)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, server, "owner")
+    page.goto(f"{server.url}/admin/clients")
+    search = page.get_by_label("Search").bounding_box()
+    show = page.get_by_role("button", name="Show").bounding_box()
+    export = page.get_by_role("link", name="Export CSV").bounding_box()
+    assert search is not None and show is not None and export is not None
+    assert search["width"] >= 300, search
+    assert show["height"] <= 72 and show["width"] <= 200, show  # was a 345x100 block
+    assert export["x"] - (show["x"] + show["width"]) >= 40, (show, export)
+    page.get_by_label("Search").fill("angstrom")
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_role("link", name="Åsa Ångström").is_visible()
+    page.goto(f"{server.url}/admin/clients/{client}")
+    page.keyboard.press("Tab")  # the skip link
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    box, title = skip.bounding_box(), page.get_by_role("heading", level=1).bounding_box()
+    assert box is not None and title is not None
+    assert box["y"] + box["height"] <= title["y"] or box["x"] > title["x"] + title["width"]
+    logout = page.get_by_role("button", name="Log out")
+    logout.focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")  # focused from the keyboard: :focus-visible
+    width = logout.evaluate("b => parseFloat(getComputedStyle(b).outlineWidth)")
+    style = logout.evaluate("b => getComputedStyle(b).outlineStyle")
+    assert width >= 2 and style != "none", (width, style)
+    book.ledger.add_credit(clientid=str(client), amount="1", description="x", actor=ACTOR)
+    page.goto(f"{server.url}/admin/activity")
+    detail = page.get_by_role("columnheader", name="Detail").bounding_box()
+    assert detail is not None and detail["x"] + detail["width"] <= 1280, detail
+    robot = page.get_by_role("cell", name="Billing robot")
+    assert robot.count() >= 0
     page.context.close()
 
 

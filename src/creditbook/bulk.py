@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import errors, money
 from .ledger import Ledger
 from .model import Actor, Client
-from .rules import NUL
+from .rules import NUL, amount_hint
 from .store.bulk import AlreadyApplied, BulkStore, Seen
 from .store.protocol import CreditOp
 
@@ -30,20 +30,12 @@ MAX_BULK_ROWS = 10_000
 BULK_COLUMNS = ("clientid", "email", "amount", "type", "description", "date")
 #: Header spellings read as the columns above ("Client ID", "E-mail address", ...).
 _ALIASES = {"id": "clientid", "client": "clientid", "emailaddress": "email", "mail": "email"}
-_COMMA_DECIMAL = re.compile(r"[0-9]+,[0-9]{1,2}")
 
 
 def column(header: str) -> str:
     """A header cell as a column name: case, spaces and punctuation do not count."""
     name = re.sub(r"[^a-z0-9]", "", header.lower())
     return _ALIASES.get(name, name)
-
-
-def amount_error(text: str, exc: errors.CreditError) -> str:
-    """The refusal of an amount, saying what to do when a decimal comma was used."""
-    if isinstance(exc, errors.InvalidAmount) and _COMMA_DECIMAL.fullmatch(text.lstrip("-")):
-        return f"{exc.message}: use a dot for decimals: {text.replace(',', '.')}"
-    return exc.message
 
 
 def content_key(client_id: int, cents: int, date: str, description: str) -> str:
@@ -227,7 +219,7 @@ class Bulk:
                     actor=actor,
                 )
             except errors.InvalidAmount as exc:
-                raise errors.InvalidAmount(amount_error(amount, exc)) from None
+                raise errors.InvalidAmount(amount_hint(amount, exc.message)) from None
         except errors.CreditError as exc:
             row.error = exc.message
 

@@ -280,8 +280,20 @@ class DuplicateEmail(Conflict):
     message = "A user already exists with that email address"
 
 
-class InvalidCurrency(ValidationError):
-    message = "Invalid currency code: use three letters, e.g. USD"
+class CurrencyNotAllowed(ValidationError):
+    """A currency the configured list does not allow."""
+
+    def __init__(self, code: str, allowed: str) -> None:
+        shown = code if len(code) <= 10 else code[:10] + "..."
+        super().__init__(f"Unknown currency {shown}: use one of {allowed}")
+
+
+class CurrencyLocked(Conflict):
+    message = "The currency can change only while the client has no credit entries"
+
+
+class ClientClosed(Conflict):
+    message = "Client is closed"
 
 
 class FieldTooLong(ValidationError):

@@ -1,4 +1,4 @@
-"""The use cases: credit and clients (admins and credentials: ``admins.py``). Owns validation.
+"""The use cases: credit (clients: ``clients.py``; admins and credentials: ``admins.py``).
 
 Every method takes raw text as a caller sent it (the WHMCS API, the CLI, ``local_api``) so that
 all transports share one set of rules and messages, checked in the order the spec gives.
@@ -7,19 +7,20 @@ all transports share one set of rules and messages, checked in the order the spe
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from . import errors, money
 from .admins import AccessCases
+from .clients import CLIENT_DETAIL_FIELDS, ClientCases, ClientResult
+from .deferred import Deferred, recorded
 from .model import Actor, Client, CreditEntry
-from .rules import MAX_FIELD, NUL, check_text, parse_day, parse_id
-from .store import Balance, ClientPage, CreditOp, IdempotencyKey, NewClient, Replay, Store, Waitable
+from .rules import check_text, parse_day, parse_id
+from .store import Balance, CreditOp, IdempotencyKey, Replay, Store
 
 __all__ = [
     "CLIENT_DETAIL_FIELDS",
@@ -35,19 +36,8 @@ T = TypeVar("T")
 U = TypeVar("U")
 MAX_DESCRIPTION = 65_535
 _ZERO = re.compile(r"0+(\.0*)?")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_CURRENCY = re.compile(r"[A-Za-z]{3}")
 #: AddCredit's fields, as ``Ledger.credit_op`` takes them.
 CREDIT_FIELDS = ("clientid", "amount", "description", "type", "date", "adminid")
-CLIENT_DETAIL_FIELDS = (
-    "address1",
-    "address2",
-    "city",
-    "state",
-    "postcode",
-    "country",
-    "phonenumber",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,61 +48,23 @@ class CreditResult:
     replayed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ClientResult:
-    """The outcome of creating a client: its id and whether it was a replay."""
-
-    client_id: int
-    replayed: bool = False
-
-
-def _recorded(replay: Replay) -> int:
-    """Return the value recorded under an idempotency key, or raise the recorded error."""
-    if "error" in replay.outcome:
-        exc = errors.CreditError(str(replay.outcome["error"]))
-        exc.status = int(str(replay.outcome.get("status", 200)))
-        exc.replayed = replay.replayed
-        raise exc
-    return int(str(replay.outcome["value"]))
-
-
 def _credit_result(value: int | Replay) -> CreditResult:
     if isinstance(value, Replay):
-        return CreditResult(_recorded(value), replayed=True)
+        return CreditResult(recorded(value), replayed=True)
     return CreditResult(value)
 
 
 def _client_result(value: int | Replay) -> ClientResult:
     if isinstance(value, Replay):
-        return ClientResult(_recorded(value), replayed=True)
+        return ClientResult(recorded(value), replayed=True)
     return ClientResult(value)
 
 
-class Deferred(Generic[T]):
-    """A write in flight: the store's future, and how its value becomes the caller's result.
-
-    HTTP awaits the future without blocking its event loop (so concurrent writes can share a
-    commit); other callers simply call ``result()``.
-    """
-
-    def __init__(self, future: Waitable[Any], finish: Callable[[Any], T]) -> None:
-        self.future = future
-        self._finish = finish
-
-    def result(self) -> T:
-        """Wait for the write and return the result (or raise its error)."""
-        return self._finish(self.future.result())
-
-    def then(self, fn: Callable[[T], U]) -> Deferred[U]:
-        """Return a Deferred whose result is ``fn`` applied to this one's."""
-        return Deferred(self.future, lambda value: fn(self._finish(value)))
-
-
-class Ledger(AccessCases):
+class Ledger(AccessCases, ClientCases):
     """The service layer: every operation Creditbook offers, over one Store.
 
-    Credit and clients are here; admins, credentials, roles and the activity log come from
-    ``AccessCases`` (``admins.py``).
+    Credit is here; clients come from ``ClientCases`` (``clients.py``), admins, credentials,
+    roles and the activity log from ``AccessCases`` (``admins.py``).
     """
 
     def __init__(self, store: Store, *, timezone: str | None = None) -> None:
@@ -287,82 +239,9 @@ class Ledger(AccessCases):
         """Create a client after checking the fields (spec section 7, AddClient)."""
         return self.submit_client(**request, inline=True).result()
 
-    def submit_client(
-        self,
-        *,
-        firstname: str | None,
-        lastname: str | None,
-        email: str | None,
-        companyname: str | None = None,
-        currency: str | None = None,
-        details: dict[str, str] | None = None,
-        actor: Actor,
-        idem: IdempotencyKey | None = None,
-        inline: bool = False,
-    ) -> Deferred[ClientResult]:
+    def submit_client(self, **request: Any) -> Deferred[ClientResult]:
         """Validate a new client (raising at once) and start the write."""
-        if not firstname:
-            raise errors.NoFirstName()
-        if not lastname:
-            raise errors.NoLastName()
-        if not email:
-            raise errors.NoEmail()
-        if not _EMAIL.fullmatch(email) or len(email) > MAX_FIELD:
-            raise errors.InvalidEmail()
-        # WHMCS clients send a currency id; id 1 is the default currency, USD.
-        currency_code = "USD" if currency in (None, "", "1") else str(currency).upper()
-        if not _CURRENCY.fullmatch(currency_code):
-            raise errors.InvalidCurrency()
-        extra = {k: v for k, v in (details or {}).items() if v}
-        fields = {
-            "first name": firstname,
-            "last name": lastname,
-            "email address": email,
-            "company name": companyname or "",
-            **extra,
-        }
-        for field, value in fields.items():
-            if len(value) > MAX_FIELD:
-                raise errors.FieldTooLong(field)
-            check_text(value, field)
-        op = NewClient(
-            firstname,
-            lastname,
-            companyname or "",
-            email,
-            currency_code,
-            "Active",
-            json.dumps(extra, sort_keys=True),
-            actor,
-            self.now(),
-        )
-        return Deferred(self.store.submit_client(op, idem, inline=inline), _client_result)
-
-    def get_client(self, clientid: str | None = None, email: str | None = None) -> Client:
-        """Find a client by id or e-mail address."""
-        if not clientid and not email:
-            raise errors.ClientLookupRequired()
-        if clientid:
-            client_id = parse_id(clientid)
-            client = None if client_id is None else self.store.get_client(client_id)
-        else:
-            client = None if NUL in (email or "") else self.store.find_client_by_email(email or "")
-        if client is None:
-            raise errors.ClientNotFound()
-        return client
-
-    def list_clients(
-        self,
-        offset: int = 0,
-        limit: int = 25,
-        search: str = "",
-        status: str = "",
-        descending: bool = False,
-    ) -> ClientPage:
-        """Return a page of clients."""
-        if NUL in search or NUL in status:  # no stored text holds NUL: nothing can match
-            return ClientPage(0, [])
-        return self.store.list_clients(max(offset, 0), max(limit, 0), search, status, descending)
+        return Deferred(self.start_client(**request), _client_result)
 
 
 def _amount_cents(text: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from . import errors
 
@@ -16,6 +17,46 @@ _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: so a lookup by text holding one matches nothing and never reaches the database.
 NUL = "\x00"
 USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+#: Letters that do not decompose into a base letter and an accent, read as a reader of Latin
+#: script expects in a search or an alphabetical order.
+_LETTERS = str.maketrans(
+    {
+        "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "ß": "ss", "đ": "d",
+        "Đ": "d", "ð": "d", "Ð": "d", "ł": "l", "Ł": "l", "þ": "th", "Þ": "th", "ı": "i",
+    }
+)  # fmt: skip
+
+
+def fold(text: str) -> str:
+    """Text as searches and name orders compare it: case and accents off ("ÅNGSTRÖM" and
+    "angstrom" are one word, "Müller" reads "muller", "Søren" "soren")."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def client_keys(firstname: str, lastname: str, companyname: str, email: str) -> tuple[str, str]:
+    """A client's folded search text (names, company, e-mail) and its sort key (the name as
+    shown, first name first)."""
+    name = f"{firstname} {lastname}"
+    return fold(f"{name} {companyname} {email}"), fold(name)
+
+
+_COMMA_DECIMAL = re.compile(r"[0-9]+,[0-9]{1,2}")
+
+
+def amount_hint(text: str, message: str) -> str:
+    """An amount's refusal, saying what to do when a decimal comma was used (``12,50``)."""
+    if _COMMA_DECIMAL.fullmatch(text.lstrip("-")):
+        return f"{message}: use a dot for decimals: {text.replace(',', '.')}"
+    return message
+
+
+def day_before(day: str) -> str:
+    """The day before a ``YYYY-MM-DD`` day (``0000-12-31`` before the first: below every day)."""
+    parsed = dt.date.fromisoformat(day)
+    return "0000-12-31" if parsed == dt.date.min else (parsed - dt.timedelta(days=1)).isoformat()
 
 
 def clean_text(value: str) -> tuple[str, bool]:

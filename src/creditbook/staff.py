@@ -35,16 +35,19 @@ class Staff:
             raise errors.EntryNotFound()
         return found
 
-    def reverse_credit(self, entry_id: str | int | None, *, actor: Actor) -> int:
-        """Write an entry of the opposite amount; an entry is reversed once. Return the balance."""
+    def reverse_credit(self, entry_id: str | int | None, *, reason: str, actor: Actor) -> int:
+        """Write an entry of the opposite amount, described ``Reversal of entry #ID: REASON``;
+        an entry is reversed once. Return the new balance."""
         original = self.entry(entry_id).entry
+        reason = reason.strip()
+        if not reason:
+            raise errors.ValidationError("Give the reason for the reversal")
         amount = original.amount_cents
         note = f"Reversal of entry #{original.id}: "
-        description = note + original.description[: MAX_DESCRIPTION - len(note)]
         op = self.ledger.credit_op(
             clientid=str(original.client_id),
             amount=money.format_cents(abs(amount)),
-            description=description,
+            description=note + reason[: MAX_DESCRIPTION - len(note)],
             type="remove" if amount > 0 else "add",
             actor=actor,
         )

@@ -12,7 +12,7 @@ from ..admins import ACCESS_LEVELS
 from ..config import Settings
 from ..ledger import Ledger
 from ..version import __version__
-from .access import config_command, ip_command, log_command, role_command
+from .access import config_command, currency_command, ip_command, log_command, role_command
 from .common import MAX_ID, Parser, bounded, settings_for, store_for
 from .operations import VERIFY_JOBS, backup_command, restore_command, seal_command, verify_command
 from .records import (
@@ -185,11 +185,26 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("ip", help="the API IP allow-list").add_subparsers(
         dest="ip_command", required=True, metavar="ACTION"
     )
-    for name in ("allow", "deny"):
-        s = c.add_parser(name, parents=[common], help=f"{name} an address or CIDR range")
+    for name, text in (
+        ("allow", "allow an address or CIDR range"),
+        ("remove", "take an address or range off the allow-list"),
+        ("deny", "the old name of remove (it never denied anything but the entry)"),
+    ):
+        s = c.add_parser(name, parents=[common], help=text)
         s.add_argument("address")
         s.set_defaults(func=ip_command)
     c.add_parser("list", parents=[common], help="list the allow-list").set_defaults(func=ip_command)
+
+    c = sub.add_parser("currency", help="the currencies clients may hold").add_subparsers(
+        dest="currency_command", required=True, metavar="ACTION"
+    )
+    for name, text in (("add", "allow a currency code"), ("remove", "no longer allow one")):
+        s = c.add_parser(name, parents=[common], help=text)
+        s.add_argument("code", help="three letters, or ISO4217 for every ISO 4217 code")
+        s.set_defaults(func=currency_command)
+    c.add_parser("list", parents=[common], help="list the allowed codes").set_defaults(
+        func=currency_command
+    )
 
     c = sub.add_parser("config", help="settings shared by all server processes").add_subparsers(
         dest="config_command", required=True, metavar="ACTION"

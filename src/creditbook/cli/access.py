@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import errors
 from ..ledger import Ledger
@@ -27,9 +28,39 @@ def ip_command(args: argparse.Namespace, ledger: Ledger) -> int:
         new = ledger.store.allow_ip(entry, cli_actor(args), ledger.now())
         print(f"Allowed {entry}" if new else f"{entry} was already allowed")
     else:
+        if args.ip_command == "deny":
+            print("note: 'ip deny' is now 'ip remove' (it removes an entry)", file=sys.stderr)
         if not ledger.store.deny_ip(entry, cli_actor(args), ledger.now()):
             raise errors.NotFound(f"{entry} is not on the allow-list")
         print(f"Removed {entry} from the allow-list")
+    return 0
+
+
+def currency_command(args: argparse.Namespace, ledger: Ledger) -> int:
+    """List, add or remove the currency codes clients may hold (the setting ``currencies``)."""
+    from .. import currencies
+
+    value = ledger.store.get_settings().get("currencies", currencies.ISO)
+    codes = currencies.parse_list(value)
+    if args.currency_command == "list":
+        allowed = sorted(currencies.allowed(value))
+        if args.json:
+            print_json({"setting": ",".join(codes), "allowed": allowed})
+        else:
+            print(f"Allowed: {currencies.describe(value)} ({len(allowed)} codes)")
+        return 0
+    code = args.code.strip().upper()
+    currencies.parse_list(code)  # three letters, or ISO4217
+    if args.currency_command == "add":
+        codes = [*codes, code] if code not in codes else codes
+    elif code not in codes:
+        raise errors.NotFound(f"{code} is not in the list: {currencies.describe(value)}")
+    else:
+        codes = [c for c in codes if c != code]
+        if not codes:
+            raise errors.InvalidSetting("The list cannot be empty: add another code first")
+    ledger.store.set_setting("currencies", ",".join(codes), cli_actor(args), ledger.now())
+    print(f"Allowed: {currencies.describe(','.join(codes))}")
     return 0
 
 

@@ -55,6 +55,13 @@ def store_for(args: argparse.Namespace) -> Store:
     return store_from_settings(settings)
 
 
+def plural(count: int, word: str, many: str = "") -> str:
+    """``1 entry``, ``2 entries``, ``1 row``, ``3 rows``."""
+    if count == 1:
+        return f"{count:,} {word}"
+    return f"{count:,} {many or word + 's'}"
+
+
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 

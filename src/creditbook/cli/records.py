@@ -12,7 +12,7 @@ from .. import errors
 from ..ledger import Ledger
 from ..model import Actor
 from ..money import format_cents
-from .common import cli_actor, print_json, table
+from .common import cli_actor, plural, print_json, table
 
 # --- admins, credentials, clients ---------------------------------------------------------------
 
@@ -238,7 +238,7 @@ def client_list(args: argparse.Namespace, ledger: Ledger) -> int:
                 for r in rows
             ],
         )
-        print(f"({len(rows)} of {page.total})")
+        print(f"({len(rows):,} of {plural(page.total, 'client')})")
     return 0
 
 
@@ -267,8 +267,9 @@ def credit_change(args: argparse.Namespace, ledger: Ledger) -> int:
 
 
 def credits(args: argparse.Namespace, ledger: Ledger) -> int:
-    """Print a client's credit history with the running balance."""
+    """Print a client's credit history with the running balance (the order recorded)."""
     total, _, entries = ledger.get_credits(args.clientid)
+    names = {a.id: a.username for a in ledger.list_admins()}
     rows = [
         {
             "id": e.id,
@@ -277,6 +278,7 @@ def credits(args: argparse.Namespace, ledger: Ledger) -> int:
             "amount": format_cents(e.amount_cents),
             "balance": format_cents(e.balance_cents),
             "adminid": e.admin_id,
+            "admin": names.get(e.admin_id, ""),
         }
         for e in entries
     ]
@@ -291,14 +293,19 @@ def credits(args: argparse.Namespace, ledger: Ledger) -> int:
                 r["date"],
                 r["amount"],
                 r["balance"],
-                r["adminid"],
-                str(r["description"]).replace("\n", " ")[:60],
+                r["admin"] or (f"#{r['adminid']}" if r["adminid"] else "-"),
+                _cut(str(r["description"]).replace("\n", " "), 60),
             ]
             for r in rows
         ],
     )
-    print(f"({total} entries)")
+    print(f"({plural(total, 'entry', 'entries')})")
     return 0
+
+
+def _cut(text: str, width: int) -> str:
+    """Text cut to a width, marked with "..." when it was cut."""
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def migrate(args: argparse.Namespace, ledger: Ledger) -> int:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from ..exports import safe_cell
 from ..ledger import Ledger
 from ..money import format_cents
-from .common import cell
+from .common import cell, plural
 
 
 def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:
@@ -43,6 +43,7 @@ def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:
     totals: dict[str, int] = defaultdict(int)
     holders: dict[str, int] = defaultdict(int)
     out.write(f"Balances at the end of {args.asof}\n")
+    out.write(f"{'CLIENT':>8}  {'BALANCE':>16} CUR  NAME  EMAIL\n")
     for b in rows:
         totals[b.currency_code] += b.balance_cents
         if b.balance_cents:
@@ -53,6 +54,6 @@ def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:
     for currency in sorted(totals):
         out.write(
             f"Total {currency}: {format_cents(totals[currency])} owed to "
-            f"{holders[currency]} client(s)\n"
+            f"{plural(holders[currency], 'client')}\n"
         )
     return 0

@@ -15,7 +15,7 @@ from ..importer import Importer, Report
 from ..ledger import Ledger
 from ..money import format_cents
 from ..store.imports import ImportStore
-from .common import MAX_ID, bounded, print_json
+from .common import MAX_ID, bounded, plural, print_json
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -241,7 +241,8 @@ def export_command(args: argparse.Namespace, ledger: Ledger) -> int:
         if args.output:
             out.close()
     if args.output:
-        print(f"Exported {rows} {args.table} rows to {args.output}", file=sys.stderr)
+        what = plural(rows, "row")
+        print(f"Exported {what} of {args.table} to {args.output}", file=sys.stderr)
     return 0
 
 

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from ..asgi import Message, Receive, Scope, Send
 from ..whmcs import Api
 from .changes import ChangePages
+from .client_forms import ClientForms
 from .lists import ListExports
 from .owner import OwnerPages
 from .pages import ReadPages
@@ -45,6 +46,7 @@ class Console:
                     *pages.routes(),
                     *ListExports(self.web, pages).routes(),
                     *ChangePages(self.web, pages).routes(),
+                    *ClientForms(self.web, pages).routes(),
                     *OwnerPages(self.web).routes(),
                 ],
             ),
@@ -84,7 +86,9 @@ class Console:
         web = self.web
         target = _next(request.query_params.get("next", ""))
         if request.method == "GET":
-            return web.render("login.html", None, next=target)
+            out = request.query_params.get("out") == "1"
+            notice = "You have been logged out." if out else ""
+            return web.render("login.html", None, next=target, notice=notice)
         form: dict[str, str] = {}
         try:
             if not web.same_origin(request):
@@ -118,7 +122,7 @@ class Console:
 
         def end(request: Request, who: Staffer, form: dict[str, str]) -> Response:
             self.web.sessions.logout(who)
-            response = RedirectResponse(f"{PREFIX}/login", 303)
+            response = RedirectResponse(f"{PREFIX}/login?out=1", 303)
             self._cookie(request, response, None)
             return response
 

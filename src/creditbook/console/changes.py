@@ -6,7 +6,9 @@ log names the admin (``console:USERNAME``) and the address, like an API change.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 from collections.abc import Iterator
 
@@ -16,11 +18,61 @@ from starlette.routing import Route
 
 from .. import errors
 from ..bulk import BulkFile
+from ..model import Client
+from ..money import parse_amount, to_cents
+from ..rules import amount_hint
+from ..store.console import HistoryEntry
+from ..store.protocol import IdempotencyKey
 from .pages import ReadPages
 from .session import Staffer
 from .web import PREFIX, Refused, Web, money
 
 PROGRESS_EVERY = 50
+
+
+#: Which field of the credit form each refusal is about (marked and focused on the page).
+FIELDS: dict[type[errors.CreditError], str] = {
+    errors.InvalidType: "type",
+    errors.NoAmount: "amount",
+    errors.InvalidAmount: "amount",
+    errors.InsufficientCredit: "amount",
+    errors.BalanceLimitExceeded: "amount",
+    errors.InvalidDate: "date",
+    errors.NoDescription: "description",
+    errors.DescriptionTooLong: "description",
+    errors.InvalidText: "description",
+}
+
+
+#: Refusals of what was typed (400), as against refusals by the ledger's state (409).
+VALIDATION = (
+    errors.InvalidType,
+    errors.NoAmount,
+    errors.InvalidAmount,
+    errors.InvalidDate,
+    errors.NoDescription,
+    errors.DescriptionTooLong,
+)
+
+
+def _is(exc: errors.CreditError, kind: type[errors.CreditError]) -> bool:
+    """Whether a refusal is of a kind (a replayed one, recorded under the form's token, is
+    known by its message)."""
+    return isinstance(exc, kind) or exc.message == kind.message
+
+
+def field_of(exc: errors.CreditError) -> str:
+    """The form field a refusal is about ("" when none)."""
+    return next((f for kind, f in FIELDS.items() if _is(exc, kind)), "")
+
+
+def what_to_do(exc: errors.CreditError, amount: str, available: int, currency: str) -> str:
+    """A refusal that says what to do: a decimal comma, the balance an overdraw could use."""
+    if _is(exc, errors.InvalidAmount):
+        return amount_hint(amount, exc.message)
+    if exc.message == errors.InsufficientCredit.message:
+        return f"{exc.message}: {money(available)} {currency} is available"
+    return exc.message
 
 
 class ChangePages:
@@ -35,7 +87,11 @@ class ChangePages:
         g = self.web.guard
         return [
             Route("/clients/{client_id:int}/credit", g("manager")(self.credit), methods=["POST"]),
-            Route("/entries/{entry_id:int}/reverse", g("manager")(self.reverse), methods=["POST"]),
+            Route(
+                "/entries/{entry_id:int}/reverse",
+                g("manager")(self.reverse),
+                methods=["GET", "POST"],
+            ),
             Route("/bulk", g("manager")(self.bulk)),
             Route(
                 "/bulk/preview",
@@ -46,40 +102,113 @@ class ChangePages:
             Route("/bulk/rejected", g("manager")(self.rejected), methods=["POST"]),
         ]
 
+    def _once(self, who: Staffer, token: str, fields: dict[str, str]) -> IdempotencyKey | None:
+        """The form's one-time token as the change's idempotency key (scoped to the admin)."""
+        if not token:
+            return None
+        policy = self.web.policy
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+        keep = policy.number("idempotency_hours") * 3600.0
+        return IdempotencyKey(
+            f"console:{who.admin.username}", token[:100], digest, policy.clock(), keep
+        )
+
     def credit(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
-        """The add/remove credit form."""
-        client_id = int(request.path_params["client_id"])
-        kind = form.get("type", "add")
+        """The add/remove credit form: applied once however often it is sent; the page it
+        returns to says what was done, once."""
+        view = self.pages.view
+        client = view.find_client(int(request.path_params["client_id"]))
+        fields = {
+            "client": str(client.id),
+            "type": form.get("type", "add"),
+            "amount": form.get("amount", "").strip(),
+            "description": form.get("description", "").strip(),
+            "date": form.get("date", "").strip(),
+        }
         try:
-            self.web.ledger.add_credit(
-                clientid=str(client_id),
-                amount=form.get("amount", "").strip(),
-                description=form.get("description", "").strip(),
-                type=kind,
-                date=form.get("date", "").strip() or None,
+            result = self.web.ledger.add_credit(
+                clientid=str(client.id),
+                amount=fields["amount"],
+                description=fields["description"],
+                type=fields["type"],
+                date=fields["date"] or None,
                 actor=who.actor,
+                idem=self._once(who, form.get("token", ""), fields),
             )
         except errors.CreditError as exc:
-            status = 400 if isinstance(exc, errors.ValidationError) else 409
-            return self.pages.client_page(
-                request, who, client_id, status=status, error=exc.message, values=form
+            invalid = isinstance(exc, errors.ValidationError) or any(
+                _is(exc, kind) for kind in VALIDATION
             )
-        return RedirectResponse(f"{PREFIX}/clients/{client_id}?done=credit", 303)
+            status = 400 if invalid else 409
+            fresh = view.find_client(client.id)
+            said = what_to_do(exc, fields["amount"], fresh.balance_cents, fresh.currency_code)
+            return view.page(
+                request, who, fresh, status=status, error=said, field=field_of(exc), values=form
+            )
+        code, name = client.currency_code, f"{client.firstname} {client.lastname}"
+        balance = f"{money(result.balance_cents)} {code}"
+        if result.replayed:
+            said = (
+                f"That form was already sent: the change was saved once. The balance is {balance}."
+            )
+        else:
+            cents = money_cents(fields["amount"])
+            verb, to = (
+                ("Removed", "from") if fields["type"].lower() == "remove" else ("Added", "to")
+            )
+            said = f"{verb} {money(cents)} {code} {to} {name}: the balance is now {balance}."
+        self.web.sessions.flash(who, said)
+        return RedirectResponse(f"{PREFIX}/clients/{client.id}", 303)
 
     def reverse(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
-        """Reverse an entry."""
-        entry_id = int(request.path_params["entry_id"])
+        """Reverse an entry: a confirmation first (the entry, the balance after, a required
+        reason), then the reversal (once per entry, ever)."""
+        view = self.pages.view
         try:
-            original = self.web.staff.entry(entry_id).entry
+            found = self.web.staff.entry(int(request.path_params["entry_id"]))
         except errors.EntryNotFound as exc:
-            raise Refused(404, exc.message) from None
+            raise Refused(404, exc.message, title="Entry not found") from None
+        client = view.find_client(found.entry.client_id)
+        if request.method == "GET":
+            return self._confirm(who, found, client)
         try:
-            self.web.staff.reverse_credit(entry_id, actor=who.actor)
-        except errors.CreditError as exc:
-            return self.pages.client_page(
-                request, who, original.client_id, status=409, error=exc.message
+            balance = self.web.staff.reverse_credit(
+                found.entry.id, reason=form.get("reason", ""), actor=who.actor
             )
-        return RedirectResponse(f"{PREFIX}/clients/{original.client_id}?done=reversed", 303)
+        except errors.CreditError as exc:
+            said = what_to_do(exc, "", client.balance_cents, client.currency_code)
+            if not isinstance(exc, errors.ValidationError):
+                said = f"Entry #{found.entry.id} cannot be reversed: {said}"
+            status = 400 if isinstance(exc, errors.ValidationError) else 409
+            return self._confirm(who, found, client, status, said, form.get("reason", ""))
+        after = self.web.staff.entry(found.entry.id)
+        by = f" by entry #{after.reversed_by}" if after.reversed_by else ""
+        self.web.sessions.flash(
+            who,
+            f"Entry #{found.entry.id} reversed{by}: the balance is now "
+            f"{money(balance)} {client.currency_code}.",
+        )
+        return RedirectResponse(f"{PREFIX}/clients/{client.id}", 303)
+
+    def _confirm(
+        self,
+        who: Staffer,
+        found: HistoryEntry,
+        client: Client,
+        status: int = 200,
+        error: str = "",
+        reason: str = "",
+    ) -> Response:
+        return self.web.render(
+            "reverse.html",
+            who,
+            status,
+            item=found,
+            client=client,
+            after=client.balance_cents - found.entry.amount_cents,
+            error=error,
+            reason=reason,
+        )
 
     def bulk(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """The bulk credit upload form."""
@@ -196,3 +325,8 @@ def _as_text(form: dict[str, str]) -> str:
     if text is None:
         return form.get("csv", "")
     return text.encode("latin-1").decode("utf-8-sig", "replace")
+
+
+def money_cents(text: str) -> int:
+    """Cents of an amount the ledger accepted (``###`` or ``###.##``)."""
+    return to_cents(parse_amount(text))

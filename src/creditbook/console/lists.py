@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -14,20 +15,27 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..exports import safe_cell
+from ..model import Client
 from ..money import format_cents
-from ..store.console import HistoryEntry
-from .pages import ReadPages, client_filters, day, key_after
+from ..rules import fold
+from .client_page import Row, day
+from .pages import ReadPages, client_filters, key_after
 from .session import Staffer
 from .web import Web
 
 BATCH = 1000
 
 
-def csv_response(name: str, header: list[str], rows: Iterable[list[Any]]) -> StreamingResponse:
-    """A streamed CSV download (a worker thread writes it: the rows come from the database)."""
+def csv_response(
+    name: str, header: list[str], rows: Iterable[list[Any]], bom: bool = False
+) -> StreamingResponse:
+    """A streamed CSV download (a worker thread writes it: the rows come from the database);
+    ``bom`` starts it with a UTF-8 byte order mark, which spreadsheets read as "UTF-8"."""
 
     def lines() -> Iterator[bytes]:
         buffer = io.StringIO()
+        if bom:
+            buffer.write("\ufeff")
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(header)
         for count, row in enumerate(rows, start=1):
@@ -48,22 +56,54 @@ def csv_response(name: str, header: list[str], rows: Iterable[list[Any]]) -> Str
     )
 
 
-def history_rows(entries: Iterable[HistoryEntry]) -> Iterator[list[Any]]:
-    """A client's history as CSV rows."""
-    for row in entries:
-        e = row.entry
+def file_name(stem: str, parts: Iterable[tuple[str, str]]) -> str:
+    """A download's name that says its filter: ``client-3-credits-2026-09-01-to-2026-10-31``."""
+    words = [stem]
+    given = dict(parts)
+    if given.get("from") and given.get("to"):
+        words.append(f"{given.pop('from')}-to-{given.pop('to')}")
+    for key, value in given.items():
+        if value:
+            words.append(f"{key}-{value}" if key in ("from", "to", "status", "q") else value)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(words)).strip("-.")[:150]
+    return f"{safe or stem}.csv"
+
+
+def history_rows(client: Client, rows: Iterable[Row]) -> Iterator[list[Any]]:
+    """A client's history as CSV rows, as the page lists it (balances in date order)."""
+    name = safe_cell(f"{client.firstname} {client.lastname}")
+    for row in rows:
+        item, e = row.item, row.item.entry
         yield [
             e.id,
+            row.recorded,
             e.date,
             safe_cell(e.description),
             format_cents(e.amount_cents),
-            format_cents(e.balance_cents),
-            safe_cell(row.actor),
-            "yes" if row.reversed else "",
+            client.currency_code,
+            format_cents(row.balance_cents),
+            safe_cell(item.actor),
+            client.id,
+            name,
+            item.reversed_by or ("yes" if item.reversed else ""),
+            item.reverses or "",
         ]
 
 
-HISTORY_HEADER = ["id", "date", "description", "amount", "balance", "by", "reversed"]
+HISTORY_HEADER = [
+    "id",
+    "recorded",
+    "date",
+    "description",
+    "amount",
+    "currency",
+    "balance",
+    "by",
+    "client_id",
+    "client",
+    "reversed_by",
+    "reverses",
+]
 
 
 class ListExports:
@@ -82,14 +122,23 @@ class ListExports:
             Route("/clients/{client_id:int}/export.csv", g(self.history)),
         ]
 
+    def _bom(self, request: Request) -> bool:
+        """Whether to start a download with a UTF-8 byte order mark (``bom=1``, or the shared
+        setting ``csv_bom``)."""
+        asked = request.query_params.get("bom", "")
+        if asked:
+            return asked in ("1", "yes", "on", "true")
+        return self.web.policy.settings.get("csv_bom", "no") == "yes"
+
     def history(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """A client's history as CSV, as the client page lists it (with its date filter)."""
-        client = self.pages.find_client(int(request.path_params["client_id"]))
+        view = self.pages.view
+        client = view.find_client(int(request.path_params["client_id"]))
         q = request.query_params
         date_from, date_to = day(q.get("from")), day(q.get("to"))
-        entries = self.web.staff.console.iter_history(client.id, date_from, date_to)
-        name = f"client-{client.id}-credits.csv"
-        return csv_response(name, HISTORY_HEADER, history_rows(entries))
+        name = file_name(f"client-{client.id}-credits", [("from", date_from), ("to", date_to)])
+        rows = history_rows(client, view.rows(client, date_from, date_to))
+        return csv_response(name, HISTORY_HEADER, rows, self._bom(request))
 
     def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """The client list as CSV: every client it matches, in its order."""
@@ -99,7 +148,7 @@ class ListExports:
         def rows() -> Iterator[list[Any]]:
             key: dict[str, Any] | None = None
             while True:
-                _, page = store.client_page(sort, key, BATCH, search, status)
+                _, page = store.client_page(sort, key, BATCH, fold(search), status)
                 for c in page:
                     yield [
                         c.id,
@@ -117,11 +166,12 @@ class ListExports:
                 key = key_after(sort, page[-1])
 
         header = ["id", "firstname", "lastname", "companyname", "email", "status", "currency"]
-        return csv_response("clients.csv", [*header, "balance", "created_at"], rows())
+        name = file_name("clients", [("q", search), ("status", status.lower())])
+        return csv_response(name, [*header, "balance", "created_at"], rows(), self._bom(request))
 
     def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """The activity log as CSV: every line the filter matches, newest first."""
-        where, _ = self.pages.activity_filters(request.query_params)
+        where, filters, _ = self.pages.activity_filters(request.query_params)
         store = self.web.staff.console
 
         def rows() -> Iterator[list[Any]]:
@@ -144,4 +194,5 @@ class ListExports:
                 before = page[-1].id
 
         header = ["id", "at", "actor", "admin_id", "client_id", "ip", "action", "detail"]
-        return csv_response("activity.csv", header, rows())
+        name = file_name("activity", sorted(filters.items()))
+        return csv_response(name, header, rows(), self._bom(request))

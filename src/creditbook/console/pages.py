@@ -1,4 +1,5 @@
-"""The console's read pages: overview, clients, a client's page, activity (CSV: ``lists.py``)."""
+"""The console's read pages: overview, clients, a client's page (``client_page.py``), an entry,
+activity (CSV: ``lists.py``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from starlette.routing import Route
 
 from .. import errors
 from ..model import Client
-from ..rules import check_text, day_after, parse_day, parse_id
-from .charts import line_chart
+from ..rules import check_text, client_keys, day_after, fold, parse_id
+from .charts import step_chart
+from .client_page import ClientView, day, recorded
 from .session import Staffer
 from .web import Refused, Web
 
@@ -26,23 +28,30 @@ STATUSES = ("Active", "Inactive", "Closed")
 SORTS = {
     "name": "Name A-Z",
     "-name": "Name Z-A",
-    "-balance": "Balance, highest first",
-    "balance": "Balance, lowest first",
+    "-balance": "Balance, highest first (by currency)",
+    "balance": "Balance, lowest first (by currency)",
     "-id": "Newest",
     "id": "Oldest",
 }
 #: The overview's 90-day chart is recomputed at most this often per process (seconds).
 CHART_TTL = 30.0
-
-
-def day(text: str | None) -> str:
-    """A ``YYYY-MM-DD`` filter value, or "" when not given; a bad one is refused."""
-    if not text:
-        return ""
-    parsed = parse_day(text)
-    if parsed is None:
-        raise Refused(400, "Dates are YYYY-MM-DD")
-    return parsed
+#: What each kind of activity line is called (credits by their sign, below).
+ACTIONS = {
+    "addclient": "Client created",
+    "updateclient": "Client updated",
+    "addadmin": "Admin added",
+    "adminaccess": "Admin access changed",
+    "disableadmin": "Admin enabled or disabled",
+    "adminpassword": "Admin password set",
+    "addcredential": "Credential created",
+    "revokecredential": "Credential revoked",
+    "putrole": "Role saved",
+    "setconfig": "Setting changed",
+    "allowip": "Address allowed",
+    "denyip": "Address removed",
+    "unban": "Login bans lifted",
+    "import": "Import",
+}
 
 
 def number(text: str | None, default: int = 0) -> int:
@@ -51,11 +60,21 @@ def number(text: str | None, default: int = 0) -> int:
     return default if value is None else value
 
 
+def action_label(action: str, detail: str) -> str:
+    """An activity line's kind in words: a credit says whether it added, removed or reversed."""
+    if action == "addcredit":
+        if "Reversal of entry #" in detail:
+            return "Reversal"
+        return "Credit removed" if detail.startswith("Removed") else "Credit added"
+    return ACTIONS.get(action, action)
+
+
 class ReadPages:
     """Overview, clients, client page and activity."""
 
     def __init__(self, web: Web) -> None:
         self.web = web
+        self.view = ClientView(web)
         self._chart: tuple[float, Any] | None = None
 
     def routes(self) -> list[Route]:
@@ -65,6 +84,7 @@ class ReadPages:
             Route("/", g()(self.overview)),
             Route("/clients", g()(self.clients)),
             Route("/clients/{client_id:int}", g()(self.client)),
+            Route("/entries/{entry_id:int}", g()(self.entry)),
             Route("/activity", g()(self.activity)),
         ]
 
@@ -83,6 +103,12 @@ class ReadPages:
         )
 
     def _overview_charts(self, totals: list[Any]) -> Any:
+        """Each currency's total credit at the end of each of the last 90 days, as a step chart
+        (a currency with no credit and no change in the window draws none).
+
+        The totals are today's, less the entries dated after each day among those recorded in
+        the last 92 days (found by bisecting ids: older history costs nothing).
+        """
         now = time.monotonic()
         if self._chart is not None and now - self._chart[0] < CHART_TTL:
             return self._chart[1]
@@ -96,14 +122,18 @@ class ReadPages:
         charts = []
         for total in totals:
             moves = changes.get(total.currency, {})
+            if not total.balance_cents and not any(moves.values()):
+                continue
             later = sum(a for d, a in moves.items() if d > days[-1])
-            points = []
+            ends = []
             for d in reversed(days):
-                points.append((d, total.balance_cents - later))
+                ends.append((d, total.balance_cents - later))
                 later += moves.get(d, 0)
-            points.reverse()
-            title = f"Total credit owed in {total.currency} over the last 90 days"
-            charts.append((total.currency, line_chart(points, title, total.currency)))
+            ends.reverse()
+            points = [p for i, p in enumerate(ends) if i == 0 or p[1] != ends[i - 1][1]]
+            title = f"Total credit owed in {total.currency}, day by day, last 90 days"
+            chart = step_chart(points, title, total.currency, days[-1])
+            charts.append((total.currency, chart))
         self._chart = (now, charts)
         return charts
 
@@ -115,7 +145,7 @@ class ReadPages:
         search, status, sort = client_filters(q)
         key = _client_key(sort, q.get("after", ""))
         total, clients = self.web.staff.console.client_page(
-            sort, key, CLIENTS_PAGE + 1, search, status
+            sort, key, CLIENTS_PAGE + 1, fold(search), status
         )
         more = len(clients) > CLIENTS_PAGE
         clients = clients[:CLIENTS_PAGE]
@@ -136,93 +166,79 @@ class ReadPages:
             paged=bool(q.get("after")),
         )
 
-    # --- one client ------------------------------------------------------------------------
-
-    def find_client(self, client_id: int) -> Client:
-        """A client by id, or a 404 page."""
-        client = self.web.ledger.store.get_client(client_id)
-        if client is None:
-            raise Refused(404, errors.ClientNotFound.message)
-        return client
+    # --- one client, one entry ----------------------------------------------------------------
 
     def client(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """A client's page."""
-        return self.client_page(request, who, int(request.path_params["client_id"]))
+        client = self.view.find_client(int(request.path_params["client_id"]))
+        return self.view.page(request, who, client)
 
-    def client_page(
-        self,
-        request: Request,
-        who: Staffer,
-        client_id: int,
-        *,
-        status: int = 200,
-        error: str = "",
-        values: dict[str, str] | None = None,
-        notice: str = "",
-    ) -> Response:
-        """Render a client's page (also after a refused change, with the form's values)."""
-        client = self.find_client(client_id)
-        q = request.query_params
-        date_from, date_to = day(q.get("from")), day(q.get("to"))
-        store = self.web.staff.console
-        older = ""
-        if date_from or date_to:
-            # A date range walks the date index: newest date first, keyed on (date, id).
-            entries = store.history_dates(
-                client_id, date_from, date_to, _date_key(q.get("before", "")), PAGE + 1
-            )
-            if len(entries) > PAGE:
-                older = f"{entries[PAGE - 1].entry.date}_{entries[PAGE - 1].entry.id}"
-        else:
-            entries = store.history(client_id, number(q.get("before"), 2**62), PAGE + 1)
-            if len(entries) > PAGE:
-                older = str(entries[PAGE - 1].seq)
-        entries = entries[:PAGE]
-        chart = line_chart(
-            store.balance_samples(client_id),
-            f"Balance of client {client.id} over time",
-            client.currency_code,
-        )
-        filters = {k: v for k, v in (("from", date_from), ("to", date_to)) if v}
-        return self.web.render(
-            "client.html",
-            who,
-            status,
-            client=client,
-            entries=entries,
-            older=older,
-            paged=bool(q.get("before")),
-            filters=filters,
-            date_from=date_from,
-            date_to=date_to,
-            chart=chart,
-            error=error,
-            notice=notice or _notice(q.get("done", "")),
-            values=values or {},
-            today=self.web.ledger.today(),
-        )
+    def entry(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """One entry: its dates, amount, who made it, and the reversal it has or reverses."""
+        found = self.web.staff.entry(int(request.path_params["entry_id"]))
+        client = self.view.find_client(found.entry.client_id)
+        when = recorded(found.entry.created_at, self.web.ledger.tz)
+        return self.web.render("entry.html", who, item=found, client=client, recorded=when)
 
     # --- activity --------------------------------------------------------------------------
 
     def activity(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
-        """The activity log, filtered and paged."""
+        """The activity log, filtered (a client by id or name) and paged both ways."""
         q = request.query_params
-        where, filters = self.activity_filters(q)
-        before = number(q.get("before"), 2**62)
-        lines = self.web.staff.console.activity_page(**where, before=before, limit=PAGE + 1)
-        older = lines[PAGE - 1].id if len(lines) > PAGE else 0
+        where, filters, matches = self.activity_filters(q)
+        store = self.web.staff.console
+        after = number(q.get("after"))
+        if after:
+            lines = store.activity_newer(**where, after=after, limit=PAGE + 1)
+            newer = len(lines) > PAGE
+            lines = lines[-PAGE:] if newer else lines
+            older = bool(lines)
+        else:
+            before = number(q.get("before"), 2**62)
+            lines = store.activity_page(**where, before=before, limit=PAGE + 1)
+            older, newer = len(lines) > PAGE, before != 2**62
+            lines = lines[:PAGE]
+        names = self._client_names({a.client_id for a in lines if a.client_id})
+        credentials = {f"credential:{c.identifier}": c.description
+                       for c, _ in self.web.ledger.list_credentials()}  # fmt: skip
+        shown = [
+            (a, action_label(a.action, a.detail), names.get(a.client_id, ""),
+             credentials.get(a.actor) or ("API credential" if a.actor.startswith("credential:")
+                                          else a.actor))
+            for a in lines
+        ]  # fmt: skip
         return self.web.render(
             "activity.html",
             who,
-            lines=lines[:PAGE],
-            older=older,
-            paged=before != 2**62,
+            lines=shown,
+            older=lines[-1].id if older and lines else 0,
+            newer=lines[0].id if newer and lines else 0,
             filters=filters,
+            matches=matches,
         )
 
-    def activity_filters(self, q: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-        """The activity filters of a query string: for the store, and for links."""
-        client_id = number(q.get("client"))
+    def _client_names(self, ids: set[int]) -> dict[int, str]:
+        """The names of the clients a page of lines names (at most a page's worth)."""
+        names = {}
+        for client_id in ids:
+            client = self.web.ledger.store.get_client(client_id)
+            if client is not None:
+                names[client_id] = f"{client.firstname} {client.lastname}"
+        return names
+
+    def activity_filters(
+        self, q: Mapping[str, str]
+    ) -> tuple[dict[str, Any], dict[str, str], list[Client]]:
+        """The activity filters of a query string: for the store, for links, and the clients a
+        client name matches when it matches several (or none: then nothing is listed)."""
+        text = q.get("client", "")[:100].strip()
+        client_id, matches = 0, []
+        if text.isascii() and text.isdigit():
+            client_id = number(text, -1)
+        elif text:
+            _, found = self.web.staff.console.client_page("name", None, 6, fold(text), "")
+            client_id = found[0].id if len(found) == 1 else -1
+            matches = found if len(found) > 1 else []
         admin_name = q.get("admin", "")[:64].strip()
         admin_id = 0
         if admin_name:
@@ -235,15 +251,11 @@ class ReadPages:
         where = {"client_id": client_id, "admin_id": admin_id, "at_from": date_from, "at_to": at_to}
         filters = {
             k: v
-            for k, v in (
-                ("client", str(client_id) if client_id else ""),
-                ("admin", admin_name),
-                ("from", date_from),
-                ("to", date_to),
-            )
+            for k, v in (("client", text), ("admin", admin_name), ("from", date_from),
+                         ("to", date_to))
             if v
-        }
-        return where, filters
+        }  # fmt: skip
+        return where, filters, matches
 
 
 def client_filters(q: Mapping[str, str]) -> tuple[str, str, str]:
@@ -252,24 +264,6 @@ def client_filters(q: Mapping[str, str]) -> tuple[str, str, str]:
     status = q.get("status", "")
     sort = q.get("sort", "name")
     return search, status if status in STATUSES else "", sort if sort in SORTS else "name"
-
-
-def _date_key(text: str) -> tuple[str, int] | None:
-    """Decode a date-filtered history's ``before`` key, ``YYYY-MM-DD_ID``."""
-    if not text:
-        return None
-    date, _, entry_id = text.partition("_")
-    number = parse_id(entry_id)
-    if parse_day(date) is None or number is None:
-        raise Refused(400, "That page link is not valid")
-    return date, number
-
-
-def _notice(done: str) -> str:
-    return {
-        "credit": "Credit saved.",
-        "reversed": "Entry reversed.",
-    }.get(done, "")
 
 
 def _client_key(sort: str, text: str) -> dict[str, Any] | None:
@@ -282,11 +276,12 @@ def _client_key(sort: str, text: str) -> dict[str, Any] | None:
         parts = None
     if not isinstance(parts, list) or not parts or not _whole(parts[-1]):
         raise Refused(400, "That page link is not valid")
-    if sort in ("name", "-name") and len(parts) == 3:
-        if all(isinstance(p, str) and _storable(p) for p in parts[:2]):
-            return {"k_last": parts[0], "k_first": parts[1], "k_id": parts[2]}
-    elif sort in ("balance", "-balance") and len(parts) == 2 and _whole(parts[0]):
-        return {"k_balance": parts[0], "k_id": parts[1]}
+    if sort in ("name", "-name") and len(parts) == 2:
+        if isinstance(parts[0], str) and _storable(parts[0]):
+            return {"k_sort": parts[0], "k_id": parts[1]}
+    elif sort in ("balance", "-balance") and len(parts) == 3 and _whole(parts[1]):
+        if isinstance(parts[0], str) and _storable(parts[0]):
+            return {"k_currency": parts[0], "k_balance": parts[1], "k_id": parts[2]}
     elif sort in ("id", "-id") and len(parts) == 1:
         return {"k_id": parts[0]}
     raise Refused(400, "That page link is not valid")
@@ -315,7 +310,12 @@ def _key_of(sort: str, client: Client) -> str:
 def key_after(sort: str, client: Client) -> dict[str, Any]:
     """A client's sort columns: the key of the page after it."""
     if sort in ("name", "-name"):
-        return {"k_last": client.lastname, "k_first": client.firstname, "k_id": client.id}
+        _, sort_key = client_keys(client.firstname, client.lastname, "", "")
+        return {"k_sort": sort_key, "k_id": client.id}
     if sort in ("balance", "-balance"):
-        return {"k_balance": client.balance_cents, "k_id": client.id}
+        return {
+            "k_currency": client.currency_code,
+            "k_balance": client.balance_cents,
+            "k_id": client.id,
+        }
     return {"k_id": client.id}

@@ -8,6 +8,7 @@ form and checks its CSRF token. Errors become pages here and nowhere else.
 from __future__ import annotations
 
 import logging
+import secrets
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,12 +51,13 @@ Handler = Callable[[Request, Staffer, dict[str, str]], Response]
 
 
 class Refused(Exception):
-    """A request the console refuses with a status and a message page."""
+    """A request the console refuses with a status and a message page (its title too)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, title: str = "Refused") -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.title = title
 
 
 def money(cents: int) -> str:
@@ -101,9 +103,16 @@ class Web:
         body = self.env.get_template(template).render(who=who, prefix=PREFIX, **context)
         return HTMLResponse(body, code, headers={"cache-control": "no-store"})
 
-    def refusal(self, who: Staffer | None, status: int, message: str) -> HTMLResponse:
+    def refusal(
+        self, who: Staffer | None, status: int, message: str, title: str = "Refused"
+    ) -> HTMLResponse:
         """A page saying why a request was refused."""
-        return self.render("message.html", who, status, title="Refused", message=message)
+        return self.render("message.html", who, status, title=title, message=message)
+
+    def form_token(self) -> str:
+        """A one-time token for a form that changes money: sent twice (a double click, a
+        reload), the change is applied once (it is the change's idempotency key)."""
+        return secrets.token_urlsafe(18)
 
     # --- the guard -------------------------------------------------------------------------
 
@@ -171,7 +180,7 @@ class Web:
                         raise Refused(403, f"This needs {level} access")
                     return await run_in_threadpool(handler, request, who, form)
                 except Refused as exc:
-                    return self.refusal(who, exc.status, exc.message)
+                    return self.refusal(who, exc.status, exc.message, exc.title)
                 except errors.StoreError:
                     log.exception("console: database unavailable")
                     return self.refusal(who, 503, errors.StoreError.public_message)

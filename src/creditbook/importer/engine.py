@@ -16,7 +16,7 @@ from .. import errors
 from ..chain import GENESIS, entry_hash
 from ..ledger import CLIENT_DETAIL_FIELDS, MAX_DESCRIPTION
 from ..money import MAX_BALANCE_CENTS, format_cents
-from ..rules import MAX_FIELD, USERNAME, clean_text, now
+from ..rules import MAX_FIELD, USERNAME, clean_text, client_keys, now
 from ..store import imports as Q
 from ..store.imports import ImportStore
 from ..store.sql import dump_json as dump
@@ -292,11 +292,18 @@ class Importer:
             f: self._text(client.details.get(f, ""), table, cid, MAX_FIELD)
             for f in CLIENT_DETAIL_FIELDS
         }
-        return {
-            "id": cid,
+        names = {
             "firstname": self._text(client.firstname, table, cid, MAX_FIELD),
             "lastname": self._text(client.lastname, table, cid, MAX_FIELD),
             "companyname": self._text(client.companyname, table, cid, MAX_FIELD),
+        }
+        search, sort = client_keys(names["firstname"], names["lastname"], names["companyname"],
+                                   email)  # fmt: skip
+        return {
+            "id": cid,
+            **names,
+            "search_key": search,
+            "sort_key": sort,
             "email": email,
             "email_key": key,
             "currency_code": currency,

@@ -16,7 +16,9 @@ from typing import Any
 
 from .. import errors
 from ..chain import GENESIS, entry_hash, seal_digest
+from ..model import Actor
 from ..money import MAX_BALANCE_CENTS, format_cents
+from ..rules import client_keys
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units, outcomes
@@ -145,6 +147,8 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
         if row is None:
             raise errors.ClientIdNotFound()
         balance, last = int(row[0]), str(row[1])
+        if op.amount_cents > 0 and row[2] == "Closed":
+            raise errors.ClientClosed()
         if op.amount_cents < 0 <= balance + op.amount_cents and op.date < last:
             day, lowest = self._lowest_from(cur, op.client_id, op.date, balance)
             if lowest + op.amount_cents < 0:
@@ -236,6 +240,24 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
             low = high + 1
         return done
 
+    def backfill_client_keys(self) -> int:
+        """Fill in the folded search text and sort key of clients written before they existed
+        (migration 15), a thousand at a time; return how many."""
+        done, after = 0, 0
+        while True:
+            with self._read() as cur:
+                rows = self._run(cur, Q.CLIENT_NAMES, after=after).fetchall()
+            if not rows:
+                return done
+            keys = []
+            for client_id, first, last, company, email in rows:
+                search, sort = client_keys(first, last, company, email)
+                keys.append({"id": client_id, "search_key": search, "sort_key": sort})
+            with self._write() as cur:
+                self._run_many(cur, Q.CLIENT_KEYS, keys)
+            done += len(rows)
+            after = int(rows[-1][0])
+
     def seal(self, at: str) -> tuple[Seal, list[tuple[int, int, str]]]:
         """Record a seal over every client's chain head now; return it and the heads.
 
@@ -273,6 +295,8 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
             status=op.status,
             details=op.details,
             at=op.at,
+            search_key=op.search_key,
+            sort_key=op.sort_key,
         ).fetchone()
         client_id = int(row[0])
         self._activity(cur, op.actor, op.at, "addclient", f"Created client {op.email}", client_id)
@@ -299,6 +323,36 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
                 at=op.at,
             )
         return client_id
+
+    def submit_update(
+        self,
+        client_id: int,
+        row: dict[str, Any],
+        changed: dict[str, tuple[str, str]],
+        actor: Actor,
+        at: str,
+        *,
+        inline: bool = False,
+    ) -> Waitable[None]:
+        """Start writing a client's new fields with an activity line naming the old and new
+        values (``DuplicateEmail``; ``CurrencyLocked`` once the client has entries)."""
+
+        def work(cur: Cursor) -> None:
+            locked = self._run(cur, Q.CLIENT_ENTRIES_LOCK, client_id=client_id).fetchone()
+            if locked is None:
+                raise errors.ClientNotFound()
+            if "currency" in changed and int(locked[0]) > 0:
+                raise errors.CurrencyLocked()
+            key = str(row["email"]).lower()
+            other = self._run(cur, Q.CLIENT_EMAIL_TAKEN, email_key=key).fetchone()
+            if other is not None and int(other[0]) != client_id:
+                raise errors.DuplicateEmail()
+            self._run(cur, Q.CLIENT_UPDATE, client_id=client_id, email_key=key, **row)
+            said = "; ".join(f"{field}: {old[:100]!r} -> {new[:100]!r}"
+                             for field, (old, new) in changed.items())  # fmt: skip
+            self._activity(cur, actor, at, "updateclient", f"Updated client: {said}", client_id)
+
+        return _unique_means(self._submit(work, inline=inline), errors.DuplicateEmail)
 
     def submit_client(
         self, op: NewClient, idem: IdempotencyKey | None = None, *, inline: bool = False

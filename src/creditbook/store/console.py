@@ -1,4 +1,4 @@
-"""What the web console needs from a store: sessions, reversals, bulk rows and paged views.
+"""What the web console needs from a store: sessions, reversals and paged views.
 
 Typed against by the console's use cases (``creditbook/staff.py``), as the dispatcher types
 against ``WebhookStore``. Constant statements only (``console_sql.py``).
@@ -7,28 +7,29 @@ against ``WebhookStore``. Constant statements only (``console_sql.py``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 from typing import Any, NamedTuple
 
 from .. import errors
 from ..model import Activity, Client, CreditEntry
 from . import console_sql as C
-from . import queries as Q
 from .protocol import CreditOp
-from .reads import _activity, _client, _credit
-from .sql import Cursor, SqlBase
+from .reads import SqlReads, _activity, _client, _credit, search_params
+from .sql import Cursor
 
 #: Dates outside any real one, for a history filter that is not given.
 FIRST_DAY, LAST_DAY = "0000-00-00", "9999-99-99"
 
 
 class HistoryEntry(NamedTuple):
-    """A credit entry as the console shows it: who made it and whether it was reversed."""
+    """A credit entry as the console shows it: who made it, whether it was reversed (and by
+    which entry: 0 when not known), and the entry it reverses (0: none)."""
 
     entry: CreditEntry
     seq: int
     actor: str
     reversed: bool
+    reversed_by: int = 0
+    reverses: int = 0
 
 
 class Recent(NamedTuple):
@@ -56,7 +57,9 @@ class Total(NamedTuple):
 
 
 def _history(row: tuple[Any, ...]) -> HistoryEntry:
-    return HistoryEntry(_credit(row), int(row[9]), row[10], bool(row[11]))
+    return HistoryEntry(
+        _credit(row), int(row[9]), row[10], bool(row[11]), int(row[12]), int(row[13])
+    )
 
 
 def console_store(store: object) -> ConsoleStore:
@@ -66,7 +69,7 @@ def console_store(store: object) -> ConsoleStore:
     return store
 
 
-class ConsoleStore(SqlBase):
+class ConsoleStore(SqlReads):
     """The console's sessions, writes and reads."""
 
     # --- sessions --------------------------------------------------------------------------
@@ -108,38 +111,25 @@ class ConsoleStore(SqlBase):
     # --- writes ----------------------------------------------------------------------------
 
     def reverse_entry(self, entry_id: int, op: CreditOp) -> int:
-        """Apply a reversal of an entry (once per entry, ever); return the new balance."""
-        return self._transact(
-            partial(
-                self._claimed_credit,
-                op=op,
-                find=(C.REVERSAL_FIND, {"entry_id": entry_id}),
-                claim=(C.REVERSAL_CLAIM, {"entry_id": entry_id, "client_id": op.client_id}),
-                taken=errors.AlreadyReversed,
-            )
-        )
-
-    def _claimed_credit(
-        self,
-        cur: Cursor,
-        op: CreditOp,
-        find: tuple[str, dict[str, Any]],
-        claim: tuple[str, dict[str, Any]],
-        taken: type[errors.CreditError],
-    ) -> int:
-        """Apply a credit and claim what it applies, in one transaction, refusing before any
-        write: a refused unit of a group commit has nothing to undo (``batch.commit_units``).
+        """Apply a reversal of an entry (once per entry, ever); return the new balance.
 
         The claim is looked up first, then the credit applied (it refuses before writing), then
-        the claim written. Only a concurrent claim on PostgreSQL can make the last step fail; such
-        a write is a transaction of its own, so raising there rolls the credit back with it.
+        the claim written with the reversal's own number (so the two entries link). Only a
+        concurrent claim on PostgreSQL can make the last step fail; such a write is a
+        transaction of its own, so raising there rolls the credit back with it.
         """
-        if self._run(cur, find[0], **find[1]).fetchone() is not None:
-            raise taken()
-        balance = self._apply_credit(cur, op)
-        if not self._run(cur, claim[0], **claim[1], at=op.at).rowcount:
-            raise taken()
-        return balance
+
+        def work(cur: Cursor) -> int:
+            if self._run(cur, C.REVERSAL_FIND, entry_id=entry_id).fetchone() is not None:
+                raise errors.AlreadyReversed()
+            balance = self._apply_credit(cur, op)
+            seq = self._deferred()[-1][1]  # the entry this credit writes at commit
+            claim = {"entry_id": entry_id, "client_id": op.client_id, "reversal_seq": seq}
+            if not self._run(cur, C.REVERSAL_CLAIM, **claim, at=op.at).rowcount:
+                raise errors.AlreadyReversed()
+            return balance
+
+        return self._transact(work)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -148,14 +138,6 @@ class ConsoleStore(SqlBase):
         with self._read() as cur:
             row = self._run(cur, C.ENTRY_GET, entry_id=entry_id).fetchone()
         return None if row is None else _history(row)
-
-    def history(self, client_id: int, before: int, limit: int) -> list[HistoryEntry]:
-        """Return a client's entries newest first, below sequence number ``before``."""
-        with self._read() as cur:
-            rows = self._run(
-                cur, C.HISTORY, client_id=client_id, before=before, limit=limit
-            ).fetchall()
-        return [_history(r) for r in rows]
 
     def history_dates(
         self,
@@ -169,15 +151,40 @@ class ConsoleStore(SqlBase):
         # The key never starts above the range's end: PostgreSQL starts a backward index scan
         # at the key, not at the tighter of the two bounds.
         end = (date_to or LAST_DAY, 2**62)
-        k_date, k_id = min(before, end) if before else end
+        key = min(before, end) if before else end
+        return self._dated(C.HISTORY_DATES, C.HISTORY_DATES_WALK, client_id, date_from, key[0],
+                           key, limit)  # fmt: skip
+
+    def history_newer(
+        self, client_id: int, date_from: str, date_to: str, after: tuple[str, int], limit: int
+    ) -> list[HistoryEntry]:
+        """Return a client's entries dated in a range just above a (date, id), newest first
+        (the page before in the history's order)."""
+        start = (date_from or FIRST_DAY, 0)
+        key = max(after, start)
+        rows = self._dated(C.HISTORY_NEWER, C.HISTORY_NEWER_WALK, client_id, key[0], date_to,
+                           key, limit)  # fmt: skip
+        return rows[::-1]
+
+    def _dated(
+        self,
+        own: str,
+        walking: str,
+        client_id: int,
+        date_from: str,
+        date_to: str,
+        key: tuple[str, int],
+        limit: int,
+    ) -> list[HistoryEntry]:
+        k_date, k_id = key
         with self._read() as cur:
             row = self._run(cur, C.CLIENT_SHARE, client_id=client_id).fetchone()
             # Sorting the client's own entries costs about ten times more per entry than
-            # stepping down the date index past another client's; walk when that is cheaper.
+            # stepping along the date index past another client's; walk when that is cheaper.
             walk = row is not None and 10 * int(row[0]) ** 2 > limit * int(row[1])
             rows = self._run(
                 cur,
-                C.HISTORY_DATES_WALK if walk else C.HISTORY_DATES,
+                walking if walk else own,
                 client_id=client_id,
                 date_from=date_from or FIRST_DAY,
                 date_to=date_to or LAST_DAY,
@@ -189,32 +196,32 @@ class ConsoleStore(SqlBase):
 
     def iter_history(self, client_id: int, date_from: str, date_to: str) -> Iterator[HistoryEntry]:
         """Yield a history as the client page lists it, every page, a bounded page at a time."""
-        dated = bool(date_from or date_to)
-        seq: int = 2**62
         key: tuple[str, int] | None = None
         while True:
-            if dated:
-                page = self.history_dates(client_id, date_from, date_to, key, 2000)
-            else:
-                page = self.history(client_id, seq, 2000)
+            page = self.history_dates(client_id, date_from, date_to, key, 2000)
             yield from page
             if len(page) < 2000:
                 return
-            seq, key = page[-1].seq, (page[-1].entry.date, page[-1].entry.id)
+            key = (page[-1].entry.date, page[-1].entry.id)
 
-    def balance_samples(self, client_id: int) -> list[tuple[str, int]]:
-        """Return (date, balance) after ``CHART_POINTS`` entries spread evenly over a client's
-        history: one index lookup each, in one statement, whatever the history's length."""
-        points = C.CHART_POINTS
+    def same_day_before(self, client_id: int, date: str, entry_id: int) -> int:
+        """The sum of a client's entries dated ``date`` with ids below ``entry_id``."""
         with self._read() as cur:
-            row = self._run(cur, Q.CREDIT_COUNT, client_id=client_id).fetchone()
-            entries = int(row[0]) if row else 0
-            if entries == 0:
-                return []
-            seqs = sorted({max(1, round(entries * i / points)) for i in range(1, points + 1)})
-            slots = {n: seqs[min(i, len(seqs) - 1)] for i, n in enumerate(C.SLOT_NAMES)}
-            rows = self._run(cur, C.ENTRIES_AT_SEQS, client_id=client_id, **slots).fetchall()
-        return [(r[1], int(r[2])) for r in rows]
+            row = self._run(
+                cur, C.SAME_DAY_BEFORE, client_id=client_id, date=date, entry_id=entry_id
+            ).fetchone()
+        return int(row[0])
+
+    def day_sums(self, client_id: int, after: int) -> tuple[dict[str, int], int]:
+        """A client's net change per day among its entries numbered after ``after``, and the
+        highest number read (``after`` when there are none)."""
+        sums: dict[str, int] = {}
+        last = after
+        with self._read() as cur:
+            for date, amount, seq in self._run(cur, C.DAY_SUMS, client_id=client_id, after=after):
+                sums[str(date)] = int(amount)
+                last = max(last, int(seq))
+        return sums, last
 
     def totals(self) -> list[Total]:
         """Return credit owed per currency."""
@@ -264,10 +271,12 @@ class ConsoleStore(SqlBase):
         self, sort: str, key: dict[str, Any] | None, limit: int, search: str, status: str
     ) -> tuple[int | None, list[Client]]:
         """Return a keyset page of clients (``key``: the last row's sort columns) and how many
-        match: counted for a list, None for a search (a count would read the table again)."""
-        clean = search.replace("\\", "").replace("%", "").replace("_", "")
-        params: dict[str, Any] = {"status": status, "pattern": f"%{clean}%" if clean else ""}
-        q = C.CLIENTS["postgres" if self.url.startswith("postgres") else "sqlite"]
+        match: counted for a list, None for a search (a count would read the table again).
+        ``search`` is folded text (``rules.fold``) or a client id."""
+        params = search_params(search)
+        clean = params.pop("search")
+        params["status"] = status
+        q = C.CLIENTS
         first, after = (q.search_first, q.search_after) if clean else (q.first, q.after)
         with self._read() as cur:
             total = None if clean else int(self._run(cur, q.count, **params).fetchone()[0])
@@ -288,17 +297,39 @@ class ConsoleStore(SqlBase):
         limit: int,
     ) -> list[Activity]:
         """Return activity lines newest first, below id ``before``, filtered."""
-        params = {
-            "admin_id": admin_id,
-            "at_from": at_from,
-            "at_to": at_to,
-            "before": before,
-            "limit": limit,
-        }
+        return self._activity_lines(
+            C.ACTIVITY_PAGE_CLIENT if client_id else C.ACTIVITY_PAGE,
+            client_id=client_id,
+            admin_id=admin_id,
+            at_from=at_from,
+            at_to=at_to,
+            key=before,
+            limit=limit,
+        )
+
+    def activity_newer(
+        self,
+        *,
+        client_id: int,
+        admin_id: int,
+        at_from: str,
+        at_to: str,
+        after: int,
+        limit: int,
+    ) -> list[Activity]:
+        """Return the activity lines just above id ``after``, filtered, newest first."""
+        lines = self._activity_lines(
+            C.ACTIVITY_NEWER_CLIENT if client_id else C.ACTIVITY_NEWER,
+            client_id=client_id,
+            admin_id=admin_id,
+            at_from=at_from,
+            at_to=at_to,
+            key=after,
+            limit=limit,
+        )
+        return lines[::-1]
+
+    def _activity_lines(self, sql: str, **params: Any) -> list[Activity]:
         with self._read() as cur:
-            if client_id:
-                rows = self._run(cur, C.ACTIVITY_PAGE_CLIENT, client_id=client_id, **params)
-            else:
-                rows = self._run(cur, C.ACTIVITY_PAGE, **params)
-            found = rows.fetchall()
+            found = self._run(cur, sql, **params).fetchall()
         return [_activity(r) for r in found]

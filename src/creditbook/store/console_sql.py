@@ -18,23 +18,37 @@ SESSION_DELETE_ADMIN = "DELETE FROM console_sessions WHERE admin_id = :admin_id"
 SESSION_FORGET = "DELETE FROM console_sessions WHERE seen < :idle_before OR created < :born_before"
 
 REVERSAL_CLAIM = """
-INSERT INTO reversals (entry_id, client_id, at) VALUES (:entry_id, :client_id, :at)
+INSERT INTO reversals (entry_id, client_id, at, reversal_seq)
+VALUES (:entry_id, :client_id, :at, :reversal_seq)
 ON CONFLICT (entry_id) DO NOTHING
 """
 REVERSAL_FIND = "SELECT 1 FROM reversals WHERE entry_id = :entry_id"
 
-#: An entry with who made it and whether it was reversed.
+#: An entry with who made it, whether it was reversed (and by which entry), and the entry it
+#: reverses when it is a reversal (0: none, or a reversal older than the links).
 _ENTRY = f"""
 SELECT {", ".join("c." + c.strip() for c in CREDIT_COLUMNS.split(","))}, c.seq, c.actor,
-       CASE WHEN r.entry_id IS NULL THEN 0 ELSE 1 END
-FROM credits c LEFT JOIN reversals r ON r.entry_id = c.id
+       CASE WHEN r.entry_id IS NULL THEN 0 ELSE 1 END, COALESCE(rc.id, 0), COALESCE(o.entry_id, 0)
+FROM credits c
+LEFT JOIN reversals r ON r.entry_id = c.id
+LEFT JOIN credits rc ON rc.client_id = r.client_id AND rc.seq = r.reversal_seq
+LEFT JOIN reversals o ON o.client_id = c.client_id AND o.reversal_seq = c.seq
 """  # noqa: S608 constant text
 ENTRY_GET = _ENTRY + "WHERE c.id = :entry_id"
-#: A client's history, newest first, keyed on ``seq`` (``before``).
-HISTORY = (
-    _ENTRY + "WHERE c.client_id = :client_id AND c.seq < :before ORDER BY c.seq DESC LIMIT :limit"
-)
-#: A date-filtered history, newest date first, keyed on (date, id), read one of two ways (the
+#: The sum of a client's entries on one day up to an id (the date index: covering).
+SAME_DAY_BEFORE = """
+SELECT COALESCE(SUM(amount_cents), 0) FROM credits
+WHERE date = :date AND id < :entry_id AND +client_id = :client_id
+"""
+#: A client's net change per day among its entries numbered after ``after``, and the highest
+#: number read (the chart's daily series, brought up to date from the entries since).
+DAY_SUMS = """
+SELECT date, SUM(amount_cents), MAX(seq) FROM credits
+WHERE client_id = :client_id AND seq > :after GROUP BY date
+"""
+#: A history, newest date first, keyed on (date, id) (the caller narrows the date range to the
+#: key's date: the planner bounds the index range by the dates, not by the key), read one of
+#: two ways (the
 #: store picks by the client's share of all entries): the client's own entries, sorted (cheap
 #: for any client of ordinary size), or a walk down the date index from the range's end,
 #: skipping other clients' entries until a page is full (cheap for a client that holds a good
@@ -44,6 +58,12 @@ _HISTORY_DATES = """WHERE {client} = :client_id AND c.date >= :date_from AND c.d
 ORDER BY c.date DESC, c.id DESC LIMIT :limit"""
 HISTORY_DATES = _ENTRY + _HISTORY_DATES.format(client="c.client_id")
 HISTORY_DATES_WALK = _ENTRY + _HISTORY_DATES.format(client="+c.client_id")
+#: The same upwards: the entries just above a (date, id), oldest first (the "Newer" page).
+_HISTORY_NEWER = """WHERE {client} = :client_id AND c.date >= :date_from AND c.date <= :date_to
+  AND (c.date, c.id) > (:k_date, :k_id)
+ORDER BY c.date, c.id LIMIT :limit"""
+HISTORY_NEWER = _ENTRY + _HISTORY_NEWER.format(client="c.client_id")
+HISTORY_NEWER_WALK = _ENTRY + _HISTORY_NEWER.format(client="+c.client_id")
 #: Points of a balance chart: the entries at up to ``CHART_POINTS`` sequence numbers, in one
 #: statement (unused slots repeat a number).
 CHART_POINTS = 60
@@ -78,25 +98,28 @@ GROUP BY c.date, k.currency_code
 """
 
 
-def _client_filter(like: str) -> str:
-    """Status and search; ``like`` is the dialect's case-insensitive LIKE (SQLite's LIKE is)."""
-    # One match over the fields joined: a single LIKE per row, and "ann lee" finds Ann Lee.
-    return f"""
+#: Status, and the search: folded text (``rules.fold``) anywhere in the client's folded names,
+#: company and e-mail, or the client's id.
+_CLIENT_FILTER = """
 WHERE (:status = '' OR status = :status)
-  AND (:pattern = ''
-       OR (firstname || ' ' || lastname || ' ' || companyname || ' ' || email_key) {like} :pattern)
+  AND (:pattern = '' OR search_key LIKE :pattern OR id = :client_id)
 """
 
 
-#: Sort orders: the key's columns (compared with the last row's) and the ``ORDER BY``.
+#: Sort orders: the key's columns (compared with the last row's) and the ``ORDER BY``. Names
+#: sort as shown (first name first), case and accents folded; balances by currency first.
 SORTS = {
-    "name": ("(lastname, firstname, id) > (:k_last, :k_first, :k_id)", "lastname, firstname, id"),
-    "-name": (
-        "(lastname, firstname, id) < (:k_last, :k_first, :k_id)",
-        "lastname DESC, firstname DESC, id DESC",
+    "name": ("(sort_key, id) > (:k_sort, :k_id)", "sort_key, id"),
+    "-name": ("(sort_key, id) < (:k_sort, :k_id)", "sort_key DESC, id DESC"),
+    "balance": (
+        "(currency_code, balance_cents, id) > (:k_currency, :k_balance, :k_id)",
+        "currency_code, balance_cents, id",
     ),
-    "balance": ("(balance_cents, id) > (:k_balance, :k_id)", "balance_cents, id"),
-    "-balance": ("(balance_cents, id) < (:k_balance, :k_id)", "balance_cents DESC, id DESC"),
+    "-balance": (
+        "(currency_code > :k_currency OR (currency_code = :k_currency"
+        " AND (balance_cents, id) < (:k_balance, :k_id)))",
+        "currency_code, balance_cents DESC, id DESC",
+    ),
     "id": ("id > :k_id", "id"),
     "-id": ("id < :k_id", "id DESC"),
 }
@@ -104,8 +127,8 @@ SORTS = {
 #: sort order would fetch every row at random for a term that matches few. Wrapping the
 #: columns in a no-op expression keeps the planner off those indexes (both dialects).
 _SCAN = (
-    ("lastname", "(lastname || '')"),
-    ("firstname", "(firstname || '')"),
+    ("sort_key", "(sort_key || '')"),
+    ("currency_code", "(currency_code || '')"),
     ("balance_cents", "(balance_cents + 0)"),
     ("id", "(id + 0)"),
 )
@@ -118,14 +141,13 @@ def _unindexed(sql: str) -> str:
 
 
 class ClientQueries:
-    """The client list's statements in one dialect: the count, and per sort order the first
-    page and the page after a key (keyset paging: an index seek, never an OFFSET scan); a
-    search has scanning variants of both."""
+    """The client list's statements: the count, and per sort order the first page and the
+    page after a key (keyset paging: an index seek, never an OFFSET scan); a search has
+    scanning variants of both."""
 
-    def __init__(self, like: str) -> None:
-        where = _client_filter(like)
-        select = f"SELECT {CLIENT_COLUMNS} FROM clients {where}"  # noqa: S608 constant text
-        self.count = "SELECT COUNT(*) FROM clients " + where  # noqa: S608 constant text
+    def __init__(self) -> None:
+        select = f"SELECT {CLIENT_COLUMNS} FROM clients {_CLIENT_FILTER}"  # noqa: S608 constant
+        self.count = "SELECT COUNT(*) FROM clients " + _CLIENT_FILTER  # noqa: S608 constant text
         self.first = {k: f"{select} ORDER BY {o} LIMIT :limit" for k, (_, o) in SORTS.items()}
         self.after = {
             k: f"{select} AND {key} ORDER BY {o} LIMIT :limit" for k, (key, o) in SORTS.items()
@@ -139,20 +161,24 @@ class ClientQueries:
         }
 
 
-CLIENTS = {"sqlite": ClientQueries("LIKE"), "postgres": ClientQueries("ILIKE")}
+CLIENTS = ClientQueries()
 
 _ACTIVITY = "SELECT id, at, actor, admin_id, client_id, ip, action, detail FROM activity "
-_ACTIVITY_FILTER = """AND id < :before AND (:admin_id = 0 OR admin_id = :admin_id)
+_ACTIVITY_FILTER = """AND id {cmp} :key AND (:admin_id = 0 OR admin_id = :admin_id)
   AND at >= :at_from AND at < :at_to
-ORDER BY id DESC LIMIT :limit"""
-ACTIVITY_PAGE = _ACTIVITY + "WHERE 1 = 1 " + _ACTIVITY_FILTER
+ORDER BY id {order} LIMIT :limit"""
 # A client's lines: those the partial index covers, and credits' lines through their entries.
-ACTIVITY_PAGE_CLIENT = f"""
+_ACTIVITY_CLIENT = f"""
 SELECT * FROM (
   {_ACTIVITY} WHERE client_id = :client_id AND via_entry = 0 {_ACTIVITY_FILTER}) AS lines
 UNION ALL
 SELECT * FROM (
-  {ENTRY_LINES} AND c.activity_id < :before
+  {ENTRY_LINES} AND c.activity_id {{cmp}} :key
     AND (:admin_id = 0 OR a.admin_id = :admin_id) AND a.at >= :at_from AND a.at < :at_to
-  ORDER BY c.seq DESC LIMIT :limit) AS entries
-ORDER BY id DESC LIMIT :limit"""  # noqa: S608 constant text
+  ORDER BY c.seq {{order}} LIMIT :limit) AS entries
+ORDER BY id {{order}} LIMIT :limit"""  # noqa: S608 constant text
+#: Pages newest first below an id, and the lines just above an id ("Newer"), oldest first.
+ACTIVITY_PAGE = _ACTIVITY + "WHERE 1 = 1 " + _ACTIVITY_FILTER.format(cmp="<", order="DESC")
+ACTIVITY_PAGE_CLIENT = _ACTIVITY_CLIENT.format(cmp="<", order="DESC")
+ACTIVITY_NEWER = _ACTIVITY + "WHERE 1 = 1 " + _ACTIVITY_FILTER.format(cmp=">", order="ASC")
+ACTIVITY_NEWER_CLIENT = _ACTIVITY_CLIENT.format(cmp=">", order="ASC")

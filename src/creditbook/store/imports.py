@@ -43,9 +43,10 @@ CREDIT_IDS = "SELECT id FROM credits WHERE client_id BETWEEN :lo AND :hi AND id 
 NEXT_ADJUSTMENT = "SELECT MAX(id) FROM credits WHERE id >= :adjustments"
 CLIENT_INSERT = """
 INSERT INTO clients (id, firstname, lastname, companyname, email, email_key, currency_code,
-                     status, balance_cents, details, created_at, entries, head_hash)
+                     status, balance_cents, details, created_at, entries, head_hash, search_key,
+                     sort_key)
 VALUES (:id, :firstname, :lastname, :companyname, :email, :email_key, :currency_code, :status,
-        0, :details, :created_at, 0, '')
+        0, :details, :created_at, 0, '', :search_key, :sort_key)
 """
 CLIENT_MOVE = """
 UPDATE clients SET balance_cents = :balance, entries = :entries, head_hash = :head,

@@ -18,7 +18,7 @@ from .protocol import CreditOp
 from .sql import Cursor, Deferred, credit_hash
 
 CLIENTS_READ = """
-SELECT id, balance_cents, entries, head_hash, last_date FROM clients
+SELECT id, balance_cents, entries, head_hash, last_date, status FROM clients
 WHERE id IN (SELECT value FROM json_each(?))
 """
 CLIENTS_WRITE = (
@@ -45,7 +45,7 @@ def apply_credits(
     """
     ids = json.dumps(sorted({op.client_id for op in ops}))
     state = {
-        row[0]: [row[1], row[2], heads.get(row[0], row[3]), row[4]]
+        row[0]: [row[1], row[2], heads.get(row[0], row[3]), row[4], row[5]]
         for row in cur.execute(CLIENTS_READ, (ids,))
     }
     outcomes: list[int | errors.CreditError] = []
@@ -56,6 +56,9 @@ def apply_credits(
             outcomes.append(errors.ClientIdNotFound())
             continue
         balance = client[0] + op.amount_cents
+        if op.amount_cents > 0 and client[4] == "Closed":
+            outcomes.append(errors.ClientClosed())
+            continue
         if balance < 0:
             outcomes.append(errors.InsufficientCredit())
             continue
@@ -75,7 +78,7 @@ def apply_credits(
         deferred.append((op, seq, balance, prev, digest, ""))
         touched.add(op.client_id)
         outcomes.append(balance)
-    cur.executemany(CLIENTS_WRITE, [(*state[c], c) for c in touched])
+    cur.executemany(CLIENTS_WRITE, [(*state[c][:4], c) for c in touched])
     for c in touched:
         heads.pop(c, None)
     return outcomes

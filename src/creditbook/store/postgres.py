@@ -33,7 +33,15 @@ from .batch import Collector, outcomes, settle
 from .listener import VersionListener
 from .loop import OffloadCommitter
 from .protocol import CreditOp, IdempotencyKey, Replay, Waitable
-from .sql import CHAIN_MIGRATION, Cursor, Row, Stream, credit_detail, migrations
+from .sql import (
+    CHAIN_MIGRATION,
+    CLIENT_KEYS_MIGRATION,
+    Cursor,
+    Row,
+    Stream,
+    credit_detail,
+    migrations,
+)
 from .transfer import IDENTITY_TABLES
 
 log = logging.getLogger("creditbook")
@@ -61,7 +69,7 @@ WITH p AS (
            %s::text AS description, %s::text AS at, %s::text AS actor, %s::bigint AS actor_admin,
            %s::text AS ip, %s::text AS detail, %s::bigint AS max
 ), c AS MATERIALIZED (
-    SELECT c.id, c.balance_cents, c.entries, c.head_hash, c.last_date
+    SELECT c.id, c.balance_cents, c.entries, c.head_hash, c.last_date, c.status
     FROM clients c, p WHERE c.id = p.client FOR UPDATE OF c
 ), n AS MATERIALIZED (
     SELECT c.id, c.balance_cents + p.amount AS bal, c.entries + 1 AS cnt, c.head_hash AS prev,
@@ -74,6 +82,7 @@ WITH p AS (
            nextval(pg_get_serial_sequence('activity', 'id')) AS act
     FROM c, p WHERE c.balance_cents + p.amount BETWEEN 0 AND p.max
                     AND (p.amount > 0 OR p.date >= c.last_date)
+                    AND (p.amount < 0 OR c.status <> 'Closed')
 ), u AS (
     UPDATE clients SET balance_cents = n.bal, entries = n.cnt, head_hash = n.hash,
                        last_date = n.last
@@ -93,12 +102,13 @@ WITH p AS (
            CASE WHEN p.amount > 0 THEN 'credit.added' ELSE 'credit.removed' END, n.id, n.cnt, p.at
     FROM n, p WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1)
 )
-SELECT c.balance_cents, n.bal, c.last_date FROM c LEFT JOIN n ON true
+SELECT c.balance_cents, n.bal, c.last_date, c.status FROM c LEFT JOIN n ON true
 """
 REFUSALS: dict[str, type[errors.CreditError]] = {
     "notfound": errors.ClientIdNotFound,
     "insufficient": errors.InsufficientCredit,
     "limit": errors.BalanceLimitExceeded,
+    "closed": errors.ClientClosed,
 }
 
 
@@ -327,9 +337,11 @@ class PostgresStore(SqlStore):
             row = cur.execute(ONE_CREDIT, (*_fields(op), MAX_BALANCE_CENTS)).fetchone()
         if row is None:
             return 1, None, "notfound"
-        before, after, last = row
+        before, after, last, status = row
         if after is not None:
             return 1, int(after), "ok"
+        if op.amount_cents > 0 and status == "Closed":
+            return 1, None, "closed"
         if before + op.amount_cents < 0:
             return 1, None, "insufficient"
         return 1, None, "backdated" if op.amount_cents < 0 and op.date < last else "limit"
@@ -361,6 +373,8 @@ class PostgresStore(SqlStore):
             raise errors.StoreError(f"migration failed: {exc}") from exc
         if CHAIN_MIGRATION in applied:
             self.backfill_chain()
+        if CLIENT_KEYS_MIGRATION in applied:
+            self.backfill_client_keys()
         return applied
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, Union
 
 from ..errors import CreditError
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
@@ -40,7 +40,8 @@ class CreditOp:
 
 @dataclass(frozen=True, slots=True)
 class NewClient:
-    """A client to create; ``details`` holds optional address and phone fields as JSON text."""
+    """A client to create; ``details`` holds optional address and phone fields as JSON text,
+    ``search_key`` and ``sort_key`` its folded search text and name (``clients.client_keys``)."""
 
     firstname: str
     lastname: str
@@ -51,6 +52,8 @@ class NewClient:
     details: str
     actor: Actor
     at: str
+    search_key: str = ""
+    sort_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,19 @@ class Store(Protocol):
 
     def add_client(self, op: NewClient, idem: IdempotencyKey | None = None) -> int | Replay:
         """Create a client; return its id."""
+
+    def submit_update(
+        self,
+        client_id: int,
+        row: dict[str, Any],
+        changed: dict[str, tuple[str, str]],
+        actor: Actor,
+        at: str,
+        *,
+        inline: bool = False,
+    ) -> Waitable[None]:
+        """Start writing a client's new fields with an activity line naming the old and new
+        values (``DuplicateEmail``; ``CurrencyLocked`` once the client has entries)."""
 
     def add_admin(
         self,

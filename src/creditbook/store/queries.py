@@ -9,21 +9,24 @@ CLIENT_COLUMNS = (
     "created_at, details"
 )
 
-# A balance change, refused (no row) when it would leave the balance's range, and for a removal
-# dated before the client's latest entry (that one is checked against every later day first,
-# and applied by ``CREDIT_UPDATE_CHECKED``).
+# A balance change, refused (no row) when it would leave the balance's range, for credit added
+# to a closed client, and for a removal dated before the client's latest entry (that one is
+# checked against every later day first, and applied by ``CREDIT_UPDATE_CHECKED``).
 _CREDIT_UPDATE = """
 UPDATE clients SET balance_cents = balance_cents + :amount, entries = entries + 1,
                    last_date = CASE WHEN :date > last_date THEN :date ELSE last_date END
 WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max{dated}
 RETURNING balance_cents, entries, head_hash
 """
-CREDIT_UPDATE = _CREDIT_UPDATE.format(dated=" AND (:amount > 0 OR :date >= last_date)")
+CREDIT_UPDATE = _CREDIT_UPDATE.format(
+    dated=" AND (:amount > 0 OR :date >= last_date) AND (:amount < 0 OR status <> 'Closed')"
+)
 CREDIT_UPDATE_CHECKED = _CREDIT_UPDATE.format(dated="")
 # A client's row, locked for the rest of the transaction (an update that changes nothing).
-CLIENT_LOCK = (
-    "UPDATE clients SET entries = entries WHERE id = :client_id RETURNING balance_cents, last_date"
-)
+CLIENT_LOCK = """
+UPDATE clients SET entries = entries WHERE id = :client_id
+RETURNING balance_cents, last_date, status
+"""
 # A client's entries dated after a day, summed per day in date order.
 DATED_AFTER = """
 SELECT date, SUM(amount_cents) FROM credits WHERE client_id = :client_id AND date > :date
@@ -82,19 +85,34 @@ ORDER BY id DESC LIMIT :limit
 
 CLIENT_INSERT = """
 INSERT INTO clients (firstname, lastname, companyname, email, email_key, currency_code, status,
-                     details, created_at)
+                     details, created_at, search_key, sort_key)
 VALUES (:firstname, :lastname, :companyname, :email, :email_key, :currency_code, :status,
-        :details, :at)
+        :details, :at, :search_key, :sort_key)
 RETURNING id
 """
-CLIENT_EMAIL_TAKEN = "SELECT 1 FROM clients WHERE email_key = :email_key"
+# A client's fields, all written at once (the caller merged the changes into the current row,
+# read in the same transaction); the balance, entries and chain head are never touched here.
+CLIENT_UPDATE = """
+UPDATE clients SET firstname = :firstname, lastname = :lastname, companyname = :companyname,
+                   email = :email, email_key = :email_key, status = :status,
+                   currency_code = :currency_code, details = :details,
+                   search_key = :search_key, sort_key = :sort_key
+WHERE id = :client_id
+"""
+CLIENT_ENTRIES_LOCK = "UPDATE clients SET entries = entries WHERE id = :client_id RETURNING entries"
+# The folded search text and sort key of clients written before they existed (``migrate``).
+CLIENT_NAMES = """
+SELECT id, firstname, lastname, companyname, email FROM clients
+WHERE sort_key = '' AND id > :after ORDER BY id LIMIT 1000
+"""
+CLIENT_KEYS = "UPDATE clients SET search_key = :search_key, sort_key = :sort_key WHERE id = :id"
+CLIENT_EMAIL_TAKEN = "SELECT id FROM clients WHERE email_key = :email_key"
 CLIENT_GET = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE id = :client_id"  # noqa: S608 constant
 CLIENT_BY_EMAIL = f"SELECT {CLIENT_COLUMNS} FROM clients WHERE email_key = :email_key"  # noqa: S608
 _CLIENT_FILTER = """
 FROM clients
 WHERE (:status = '' OR lower(status) = lower(:status))
-  AND (:search = '' OR lower(firstname) LIKE :pattern OR lower(lastname) LIKE :pattern
-       OR lower(companyname) LIKE :pattern OR email_key LIKE :pattern)
+  AND (:search = '' OR search_key LIKE :pattern OR id = :client_id)
 """
 CLIENT_COUNT = "SELECT COUNT(*) " + _CLIENT_FILTER
 CLIENT_PAGE_ASC = (

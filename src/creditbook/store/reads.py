@@ -70,9 +70,9 @@ class SqlReads(SqlBase):
     def list_clients(
         self, offset: int, limit: int, search: str, status: str, descending: bool
     ) -> ClientPage:
-        """Return a page of clients ordered by id."""
-        pattern = "%" + search.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
-        params = {"status": status, "search": search, "pattern": pattern}
+        """Return a page of clients ordered by id (``search``: folded text, or a client id)."""
+        params = search_params(search)
+        params["status"] = status
         page = Q.CLIENT_PAGE_DESC if descending else Q.CLIENT_PAGE_ASC
         with self._read() as cur:
             total = int(self._run(cur, Q.CLIENT_COUNT, **params).fetchone()[0])
@@ -294,3 +294,15 @@ class SqlReads(SqlBase):
                 for r in stream(Q.SLICE_HEADS, first=first, last=last)
             ]
             yield heads, map(ChainEntry._make, stream(Q.CHAIN_ENTRIES, first=first, last=last))
+
+
+def search_params(search: str) -> dict[str, Any]:
+    """A search's parameters: the folded text as a substring pattern (LIKE's own characters
+    dropped), and the client id it names when it is a number (-1 when not)."""
+    clean = search.strip().replace("\\", "").replace("%", "").replace("_", "")
+    digits = clean.isascii() and clean.isdigit() and len(clean) <= 18
+    return {
+        "search": clean,
+        "pattern": f"%{clean}%" if clean else "",
+        "client_id": int(clean) if digits else -1,
+    }

@@ -33,6 +33,8 @@ Stream = Callable[..., Iterator[Row]]
 
 #: The migration that adds the hash chain: entries older than it get their hashes computed.
 CHAIN_MIGRATION = 8
+#: The migration that adds clients' folded search text and sort key, computed in Python.
+CLIENT_KEYS_MIGRATION = 15
 #: A credit applied in the current transaction whose rows are still to be written: the
 #: operation, its sequence number, the balance after it, its predecessor's hash, its hash and
 #: the idempotency key it was made under ("" for none).

@@ -37,7 +37,7 @@ from .base import CreditWork, SqlStore
 from .batch import GroupCommitter, Outcome, Unit, apply_each, commit_units
 from .loop import LoopCommitter
 from .protocol import CreditOp, Waitable
-from .sql import CHAIN_MIGRATION, Cursor, T, Work, migrations
+from .sql import CHAIN_MIGRATION, CLIENT_KEYS_MIGRATION, Cursor, T, Work, migrations
 from .sqlite_writer import Checkpointer, WriterGate
 from .stamp import Stamp
 from .writeback import write_behind
@@ -330,4 +330,6 @@ class SQLiteStore(SqlStore):
             fcntl.flock(fd, fcntl.LOCK_UN)
         if CHAIN_MIGRATION in applied:
             self.backfill_chain()
+        if CLIENT_KEYS_MIGRATION in applied:
+            self.backfill_client_keys()
         return applied

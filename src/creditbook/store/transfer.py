@@ -23,7 +23,8 @@ TABLES: tuple[tuple[str, str], ...] = (
     (
         "clients",
         "id, firstname, lastname, companyname, email, email_key, currency_code, status, "
-        "balance_cents, details, created_at, entries, head_hash, last_date",
+        "balance_cents, details, created_at, entries, head_hash, last_date, search_key, "
+        "sort_key",
     ),
     ("roles", "id, name, actions"),
     (
@@ -51,7 +52,7 @@ TABLES: tuple[tuple[str, str], ...] = (
     ),
     ("events", "id, uid, type, client_id, seq, idem_key, data, at, fanned"),
     ("imported", "kind, id, source, at"),
-    ("reversals", "entry_id, client_id, at"),
+    ("reversals", "entry_id, client_id, at, reversal_seq"),
     ("bulk_rows", "file, row, at, content, file_name"),
     (
         "webhook_deliveries",

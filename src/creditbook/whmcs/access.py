@@ -59,6 +59,22 @@ def _networks(value: str) -> str:
     return ",".join(entries)
 
 
+def _currencies(value: str) -> str:
+    from .. import currencies
+
+    try:
+        return ",".join(currencies.parse_list(value))
+    except ValueError as exc:
+        raise errors.InvalidSetting(str(exc)) from None
+
+
+def _yes_no(value: str) -> str:
+    word = value.strip().lower()
+    if word not in ("yes", "no"):
+        raise errors.InvalidSetting("Expected yes or no")
+    return word
+
+
 def _access_key(value: str) -> str:
     if len(value) < 8:
         raise errors.InvalidSetting("The access key must be at least 8 characters")
@@ -92,6 +108,17 @@ SETTINGS: dict[str, Setting] = {
     ),
     "console_session_hours": Setting(
         "12", _count(1), help="web console: hours after logging in that end a session"
+    ),
+    "currencies": Setting(
+        "ISO4217",
+        _currencies,
+        help="currency codes clients may hold (ISO4217: every ISO 4217 code; creditbook "
+        "currency add|remove)",
+    ),
+    "csv_bom": Setting(
+        "no",
+        _yes_no,
+        help="console CSV downloads start with a UTF-8 byte order mark (yes/no, for Excel)",
     ),
     "bulk_repeat_days": Setting(
         "30",

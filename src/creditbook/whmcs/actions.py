@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
+from ..clients import EDITABLE
 from ..ledger import (
     CLIENT_DETAIL_FIELDS,
     ClientResult,
@@ -143,6 +144,34 @@ def add_client(ctx: Context, p: Params) -> Deferred[Result]:
     return pending.then(done)
 
 
+def _updated(client_id: int, future: Any) -> Result | Deferred[Result]:
+    result: Result = {"result": "success", "clientid": str(client_id)}
+    return result if future is None else Deferred(future, lambda _: result)
+
+
+def update_client(ctx: Context, p: Params) -> Result | Deferred[Result]:
+    """UpdateClient: change the fields given (empty means absent); WHMCS's card, bank,
+    password, group, language and custom-field parameters are accepted and ignored."""
+    clientid = scalar(p, "clientid")
+    client = ctx.ledger.get_client(clientid, None if clientid else scalar(p, "clientemail"))
+    changes = {f: v for f in EDITABLE if (v := scalar(p, f)) is not None}
+    _, future = ctx.ledger.start_update(client, changes, actor=ctx.actor, inline=ctx.blocking)
+    return _updated(client.id, future)
+
+
+def close_client(ctx: Context, p: Params) -> Result | Deferred[Result]:
+    """CloseClient: set the status to Closed (closing twice succeeds); the client's credit can
+    still be removed, never added."""
+    clientid = scalar(p, "clientid")
+    if not clientid:
+        raise errors.ClientLookupRequired()
+    client = ctx.ledger.get_client(clientid)
+    _, future = ctx.ledger.start_update(
+        client, {"status": "Closed"}, actor=ctx.actor, inline=ctx.blocking
+    )
+    return _updated(client.id, future)
+
+
 def get_clients(ctx: Context, p: Params) -> Result:
     """GetClients: a page of clients, with search and status filters."""
     offset, limit = integer(p, "limitstart", 0), integer(p, "limitnum", 25)
@@ -202,6 +231,8 @@ ACTIONS: dict[str, Handler] = {
     "addclient": add_client,
     "getclients": get_clients,
     "getadmindetails": get_admin_details,
+    "updateclient": update_client,
+    "closeclient": close_client,
 }
 IDEMPOTENT = frozenset({"addcredit", "addclient"})
 
@@ -213,4 +244,6 @@ ACTION_NAMES = {
     "addclient": "AddClient",
     "getclients": "GetClients",
     "getadmindetails": "GetAdminDetails",
+    "updateclient": "UpdateClient",
+    "closeclient": "CloseClient",
 }
