@@ -36,8 +36,18 @@ def test_get_credits(book: creditbook.Creditbook, seeded: Seed) -> None:
         ("-2.50", "7.50"),
         ("0.05", "7.55"),
     ]
-    assert set(credits[0]) == {"id", "date", "description", "amount", "relid", "adminid", "balance"}
+    base = {"id", "date", "description", "amount", "relid", "adminid", "balance", "kind"}
+    assert set(credits[0]) == base | {"category", "expires", "remaining"}
     assert credits[0]["relid"] == "0" and credits[0]["adminid"] == "0"
+    # Grants: category, expiry and what is left; a removal: what it took from which grant.
+    assert (credits[0]["kind"], credits[0]["category"], credits[0]["expires"]) == (
+        "grant",
+        "paid",
+        "",
+    )
+    assert credits[0]["remaining"] == "7.50" and credits[2]["remaining"] == "0.05"
+    assert set(credits[1]) == base | {"spent"}
+    assert credits[1]["spent"] == [{"id": credits[0]["id"], "amount": "2.50"}]
 
 
 def test_get_credits_paging(book: creditbook.Creditbook, seeded: Seed) -> None:

@@ -269,7 +269,7 @@ def test_loop_batch_with_a_failing_unit_retries_each_alone(store: SQLiteStore) -
 def test_a_loop_batch_applies_runs_of_credits_set_based(
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Runs of plain credits in one batch are applied together (``many``), between credits
+    """Runs of grants in one batch are applied together (``many``), between credits
     with an idempotency key and other writes on the same clients: the outcomes, entries and
     chains are those of one write at a time, in order."""
     import asyncio
@@ -280,13 +280,13 @@ def test_a_loop_batch_applies_runs_of_credits_set_based(
     a, b = clients(store, 2)
     assert store._on_loop is not None
     runs: list[int] = []
-    apply_credits = many.apply_credits
+    apply_grants = many.apply_grants
 
-    def spy(cur: Any, ops: Any, deferred: Any, heads: Any, lowest: Any) -> Any:
+    def spy(cur: Any, ops: Any, deferred: Any, heads: Any) -> Any:
         runs.append(len(ops))
-        return apply_credits(cur, ops, deferred, heads, lowest)
+        return apply_grants(cur, ops, deferred, heads)
 
-    monkeypatch.setattr(many, "apply_credits", spy)
+    monkeypatch.setattr(many, "apply_grants", spy)
 
     def keyed(n: int) -> IdempotencyKey:
         return IdempotencyKey("t", f"k{n}", "f", 1.0e9, 3600.0)
@@ -333,7 +333,8 @@ def test_a_loop_batch_applies_runs_of_credits_set_based(
         0,
         10,
     ]
-    assert runs == [3, 3, 3]  # "alone" stays a guarded UPDATE; a refusal ends no run
+    # Runs of grants only ("alone" stays a guarded UPDATE; removals take the row path).
+    assert runs == [2, 2]
     assert [e.description for e in store.iter_credits(a, 0, None)] == [
         "#1",
         "#2",

@@ -54,8 +54,14 @@ def test_every_entry_carries_its_chain_hash(ledger: tuple[creditbook.Creditbook,
     prev = chain.GENESIS
     rows = entries(book, cid)
     assert len(rows) == 8
+    spent = book.store.grants.allocations(cid, 1, 8)
     for e in rows:
         assert e.prev_hash == prev
+        moves = [(g, a) for g, _, a in spent.get(e.seq, [])]
+        grant = chain.grant_text(e.kind, e.category, e.expires, moves)
+        assert (e.kind, bool(grant)) == (
+            ("grant", False) if e.amount_cents > 0 else ("removal", True)
+        )
         assert e.hash == chain.entry_hash(
             e.client_id,
             e.seq,
@@ -67,10 +73,11 @@ def test_every_entry_carries_its_chain_hash(ledger: tuple[creditbook.Creditbook,
             e.actor,
             e.description,
             prev,
+            grant,
         )
         assert e.actor == "test"
         prev = e.hash
-    with book.store.ledger_slice(cid, cid) as (heads, _):
+    with book.store.ledger_slice(cid, cid) as (heads, _, _):
         assert [h.head_hash for h in heads] == [prev]
     assert verify(book.store).ok
 
@@ -104,10 +111,12 @@ def _fix_balances(book: creditbook.Creditbook, client_id: int, from_seq: int, de
 def _named(book: creditbook.Creditbook, entry_id: int) -> list[str]:
     report = verify(book.store)
     assert not report.ok
-    # The balances were "fixed up": only the chain can tell.
-    assert all("hash chain" in p for p in report.problems), report.problems
-    assert f"entry {entry_id} " in report.problems[0]
-    return report.problems
+    # The balances were "fixed up": only the chain (and the grants' allocations and remaining
+    # amounts, which were not) can tell.
+    chain_problems = [p for p in report.problems if "hash chain" in p]
+    assert not any("balance" in p for p in report.problems if "hash chain" not in p)
+    assert f"entry {entry_id} " in chain_problems[0]
+    return chain_problems
 
 
 def test_tampered_amount_is_named(ledger: tuple[creditbook.Creditbook, int]) -> None:
@@ -171,10 +180,12 @@ def test_removed_last_entry_is_caught_by_the_head(
     sql(book, "UPDATE clients SET entries = entries - 1 WHERE id = :c", c=cid)
     _fix_balances(book, cid, last.seq, -last.amount_cents)
     report = verify(book.store)
-    assert report.problems == [
+    assert report.problems[-1] == (
         f"client {cid}: hash chain broken after its last entry: the stored head does not match "
         "(entries were removed or rewritten)"
-    ]
+    )
+    # The removal's allocations are left behind, and the grant it took from was not fixed up.
+    assert all("allocation" in p or "grant #" in p for p in report.problems[:-1])
 
 
 def test_seal_holds_after_new_entries_and_breaks_on_a_rewrite(

@@ -145,9 +145,11 @@ def test_client_and_credit_commands(cli: Cli) -> None:
     code, out, _ = cli("credits", "1")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "DATE", "AMOUNT", "BALANCE", "ADMIN", "DESCRIPTION"]
-    assert lines[1].split()[2:4] == ["12.10", "12.10"]
-    assert lines[2].split()[2:4] == ["-2.10", "10.00"]
+    assert lines[0].split() == [
+        "ID", "DATE", "AMOUNT", "BALANCE", "CATEGORY", "EXPIRES", "LEFT", "ADMIN", "DESCRIPTION"
+    ]  # fmt: skip
+    assert lines[1].split()[2:7] == ["12.10", "12.10", "paid", "-", "10.00"]
+    assert lines[2].split()[2:8] == ["-2.10", "10.00", "-", "-", "from", "#1"]
     history = cli.json("credits", "1")
     assert [h["balance"] for h in history] == ["12.10", "10.00"]
     cli("admin", "add", "root", "--password-stdin", stdin="pw-0123456789\n")

@@ -397,14 +397,12 @@ def test_reverse_an_entry_once(desk: Desk) -> None:
     confirm = browser.get(f"/admin/entries/{removal}/reverse")
     assert confirm.status == 200 and "Confirm reversal" in confirm.text
     assert 'data-testid="balance-after">30.00 USD' in confirm.text
+    assert "gives what this removal took back to the credit it came from" in confirm.text
     token = confirm.csrf()
-    # reversing the 30.00 credit would take the balance (10.00) below zero
-    refused = browser.post(f"/admin/entries/{first}/reverse", {"csrf": token, "reason": "x"})
-    assert refused.status == 409
-    assert refused.alerts() == [
-        f"Entry #{first} cannot be reversed: Amount exceeds customer credit balance: "
-        "10.00 USD is available"
-    ]
+    # reversing the 30.00 credit takes back what remains of it (10.00): the rest was spent
+    grant = browser.get(f"/admin/entries/{first}/reverse")
+    assert 'data-testid="reversal-amount">-10.00 USD' in grant.text
+    assert "10.00 of 30.00: what was spent stays spent" in grant.text
     no_reason = browser.post(f"/admin/entries/{removal}/reverse", {"csrf": token, "reason": ""})
     assert no_reason.status == 400 and no_reason.alerts() == ["Give the reason for the reversal"]
     done = browser.post(
@@ -439,9 +437,12 @@ def test_a_refused_reversal_or_bulk_row_claims_nothing_even_in_a_shared_commit(
 
     desk.credit("30.00", "Prepayment")
     desk.credit("25.00", "Used", type="remove")
-    entry = next(iter(desk.book.ledger.get_credits(str(desk.client_id))[2])).id
-    staff = Staff(desk.book.ledger)
-    bulks = Bulk(desk.book.ledger, desk.book.store.bulk)
+    ledger = desk.book.ledger
+    entry = list(ledger.get_credits(str(desk.client_id))[2])[1].id  # the removal
+    client = ledger.get_client(str(desk.client_id))
+    ledger.update_client(client, {"status": "Closed"}, actor=ACTOR)  # nothing can be given back
+    staff = Staff(ledger)
+    bulks = Bulk(ledger, desk.book.store.bulk)
     bulk = bulks.read(
         f"clientid,amount,description\n{desk.client_id},-40.00,Too much\n".encode(), actor=ACTOR
     )
@@ -464,18 +465,19 @@ def test_a_refused_reversal_or_bulk_row_claims_nothing_even_in_a_shared_commit(
 
     def credit() -> None:
         start.wait()
-        desk.credit("0.01", "Noise")
+        desk.credit("0.01", "Noise", type="remove")
 
     threads = [threading.Thread(target=f) for f in [reverse] * 8 + [bulk_row] * 8 + [credit] * 8]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert set(outcomes) == {"Amount exceeds customer credit balance"}
+    assert set(outcomes) == {"Amount exceeds customer credit balance", "Client is closed"}
+    ledger.update_client(ledger.get_client(str(desk.client_id)), {"status": "Active"}, actor=ACTOR)
     desk.credit("100.00", "Top up")
     staff.reverse_credit(entry, reason="now", actor=ACTOR)  # not claimed by the refusals
     assert [o for _, o, _ in bulks.apply(bulk)] == ["applied"]
-    assert desk.cents() == 500 + 8 + 10000 - 3000 - 4000
+    assert desk.cents() == 3000 - 2500 - 8 + 10000 + 2500 - 4000
 
 
 def test_viewer_sees_everything_and_changes_nothing(desk: Desk) -> None:

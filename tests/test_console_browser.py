@@ -381,7 +381,7 @@ def test_phone_width_needs_no_sideways_scrolling(chromium: Any, site: Any, tmp_p
     table = page.locator("#history-table")
     assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
     for column in ("Amount", "Balance"):
-        header = page.get_by_role("columnheader", name=column)
+        header = table.get_by_role("columnheader", name=column)
         box = header.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390, (column, box)
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -510,3 +510,82 @@ def _screenshot(page: Any, name: str, tmp_path: Path) -> None:
     target = Path(folder) if folder else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target / name), full_page=True)
+
+
+def test_grants_alerts_and_credit_settings(chromium: Any, site: Any, tmp_path: Path) -> None:
+    """A manager adds promotional credit that expires and sees it spent first; the client page
+    lists open credit soonest expiry first and takes a low-balance alert; the overview splits
+    what is owed by category and shows what expires within 30 days; an owner's credit settings
+    add a category and refuse to make paid credit expire unconfirmed."""
+    import datetime as dt
+
+    server, book, client = site
+    soon = (dt.date.today() + dt.timedelta(days=10)).isoformat()
+    page = new_page(chromium)
+    log_in(page, server, "manager")
+    page.goto(f"{server.url}/admin/clients/{client}")
+    page.get_by_label("Add credit").check()
+    page.get_by_label("Amount").fill("10.00")
+    page.get_by_label("Description").fill("Launch promotion")
+    page.get_by_label("Category").select_option("promotional")
+    page.get_by_label("Expires").fill(soon)
+    page.get_by_role("button", name="Save").click()
+    assert balance(page) == "72.50"
+    assert page.get_by_test_id("split").inner_text() == "Paid 62.50 · Promotional 10.00"
+    first = page.locator("#grants-table tbody tr").first
+    assert "Promotional" in first.inner_text() and soon in first.inner_text()
+    page.get_by_label("Add credit").check()
+    page.get_by_label("Amount").fill("1.00")
+    page.get_by_label("Description").fill("Bad date")
+    page.get_by_label("Expires").fill("2020-01-01")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_role("alert").inner_text().startswith("Expiry date must be")
+    assert page.evaluate("document.activeElement.id") == "expires"
+    page.get_by_label("Remove credit").check()
+    page.get_by_label("Amount").fill("12.00")
+    page.get_by_label("Description").fill("Invoice 9")
+    page.get_by_label("Expires").fill("")
+    page.get_by_role("button", name="Save").click()
+    assert balance(page) == "60.50"
+    row = page.locator("#history-table tbody tr", has_text="Invoice 9")
+    assert "From #" in row.inner_text() and "10.00" in row.inner_text()
+    assert "Promotional" not in page.locator("#grants-table").inner_text()  # all spent
+    page.get_by_label("Alert below (USD)").fill("100")
+    page.get_by_role("button", name="Set alert").click()
+    assert page.get_by_test_id("threshold").inner_text() == "100.00 USD"
+    assert page.get_by_test_id("below-threshold").is_visible()
+    _screenshot(page, "grants.png", tmp_path)
+    page.goto(f"{server.url}/admin/clients?status=below")
+    assert page.get_by_role("link", name="Ann Lee").is_visible()
+    assert page.get_by_role("link", name="Bo Ng").count() == 0
+    page.context.close()
+
+    page = new_page(chromium)
+    log_in(page, server, "owner")
+    book.ledger.add_credit(clientid=str(client), amount="3.00", description="Goodwill",
+                           category="goodwill", expires=soon, actor=ACTOR)  # fmt: skip
+    page.goto(server.url + "/admin/")
+    assert page.get_by_test_id("owed-USD-goodwill").inner_text() == "3.00"
+    assert page.get_by_test_id("owed-USD-paid").inner_text() == "60.50"
+    assert page.get_by_test_id("expiring-USD-goodwill").inner_text() == "3.00"
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Credit settings").click()
+    page.get_by_label("Category", exact=True).fill("paid")
+    page.get_by_label("Expires after (days; 0: never)").fill("30")
+    page.get_by_role("button", name="Save category").click()
+    assert page.get_by_role("alert").inner_text() == (
+        "Paid credit is the client's money: confirm to make it expire"
+    )
+    page.get_by_label("Category", exact=True).fill("Referral")
+    page.get_by_label("Expires after (days; 0: never)").fill("45")
+    page.get_by_role("button", name="Save category").click()
+    assert (
+        "Category referral: its credit expires 45 days"
+        in page.get_by_role("status").first.inner_text()
+    )
+    assert "45 days" in page.locator("#categories-table tr", has_text="Referral").inner_text()
+    page.get_by_label("Currency").fill("USD")
+    page.get_by_label("Alert below").fill("20")
+    page.get_by_role("button", name="Set alert").click()
+    assert "Every client (default)" in page.locator("#alerts-table").inner_text()
+    _screenshot(page, "credit-settings.png", tmp_path)
+    page.context.close()

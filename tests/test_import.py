@@ -11,6 +11,7 @@ import pytest
 
 import creditbook
 from creditbook.cli import main
+from creditbook.importer.model import GRANT_NOTE
 from creditbook.store.transfer import row_counts
 from helpers import ACTOR
 from whmcs_fixture import build, run
@@ -77,6 +78,7 @@ def test_import_keeps_ids_and_history_and_reconciles_on_the_balance(
         (9, "0.00", "-4.00"),
     }
     assert report["adjustments"] == 3  # clients 2, 3 and 9 (whose log alone ends at -4.00)
+    assert report["category"] == {"name": "paid", "expires": None, "note": GRANT_NOTE}
     assert {
         ("zero-date", 4),  # the client's creation date
         ("zero-date", 5),  # the credit row's date
@@ -112,6 +114,10 @@ def test_import_keeps_ids_and_history_and_reconciles_on_the_balance(
                                    (state["credits"][9][1][0], state["credits"][9][1][1],
                                     "4.00", "0.00", "0", "0")]  # fmt: skip
     with creditbook.open(database) as book:
+        # Imported credit is paid and never expires; its removals took the oldest first.
+        grants = book.ledger.open_grants(1)
+        assert [(g.category, g.expires, g.remaining_cents) for g in grants] == [("paid", "", 1500)]
+        assert book.ledger.open_grants(9) == []
         text = book.local_api("GetCredits", {"clientid": 7})["credits"]["credit"][0]["description"]
         assert text == "Gutschrift für Rückerstattung €"
         client = book.local_api("GetClientsDetails", {"clientid": 7})

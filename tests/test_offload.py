@@ -17,10 +17,12 @@ import creditbook
 from conftest import new_pg_database
 from creditbook import errors
 from creditbook.audit import verify
+from creditbook.errors import InsufficientCredit
 from creditbook.model import Actor
 from creditbook.store import CreditOp
 from creditbook.store.loop import OffloadCommitter
-from creditbook.store.postgres import PostgresStore, int_array, text_array
+from creditbook.store.pg_credit import int_array, text_array
+from creditbook.store.postgres import PostgresStore
 from helpers import ACTOR, settled
 from pgserver import PostgresServer
 
@@ -128,8 +130,9 @@ def test_postgres_credits_on_the_loop(postgres: PostgresServer) -> None:
 
 
 def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: PostgresServer) -> None:
-    """A lone credit (one statement) and the same credits in a batch (the function) leave the
-    same entries, hash chains, activity lines and events, and the same refusals."""
+    """A lone grant (one statement) and the same grants in a batch (the function) leave the
+    same entries, hash chains, activity lines and events (balance.recovered with them), and
+    the same refusals (the batch function applies plain grants; removals take the row path)."""
     url = new_pg_database(postgres)
     book = creditbook.open(url)
     store = book.store
@@ -141,7 +144,9 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
         for name in ("alone", "batched")
     )
     store.add_endpoint("http://127.0.0.1:9/hook", ("*",), "", ACTOR, "2026-01-01T00:00:00Z")
-    amounts = [500, -200, 10**16, -1000, 1, -301]
+    amounts = [500, 200, 10**16, 1000, 1, 301]
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE clients SET low_below = 600")
     actor = Actor('api:k "q" \\', admin_id=3, ip="192.0.2.7")
 
     def credit(client_id: int, i: int, cents: int) -> CreditOp:
@@ -151,7 +156,7 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
     one_by_one = [store._apply_batch([credit(alone, i, c)])[0] for i, c in enumerate(amounts)]
     together = store._apply_batch([credit(batched, i, c) for i, c in enumerate(amounts)])
     assert [row[1:] for row in one_by_one] == [row[1:] for row in together]
-    assert [row[2] for row in together] == ["ok", "ok", "limit", "insufficient", "ok", "ok"]
+    assert [row[2] for row in together] == ["ok", "ok", "limit", "ok", "ok", "ok"]
     assert store._apply_batch([credit(10**9, 0, 1)]) == [(1, None, "notfound")]
 
     def written(client_id: int) -> list[list[Any]]:
@@ -160,17 +165,22 @@ def test_a_credit_alone_writes_what_the_batch_function_writes(postgres: Postgres
                 conn.execute(sql, (client_id,)).fetchall()
                 for sql in (
                     "SELECT seq, admin_id, date, description, amount_cents, balance_cents,"
-                    " relid, created_at, actor FROM credits WHERE client_id = %s ORDER BY seq",
+                    " relid, created_at, actor, kind, category, expires, remaining"
+                    " FROM credits WHERE client_id = %s ORDER BY seq",
                     "SELECT a.at, a.actor, a.admin_id, a.ip, a.action, a.detail, a.via_entry"
                     " FROM credits c JOIN activity a ON a.id = c.activity_id"
                     " AND a.client_id = c.client_id WHERE c.client_id = %s ORDER BY c.seq",
-                    "SELECT type, seq, at FROM events WHERE client_id = %s ORDER BY seq",
-                    "SELECT balance_cents, entries FROM clients WHERE id = %s",
+                    "SELECT type, seq, at, data FROM events WHERE client_id = %s ORDER BY id",
+                    "SELECT balance_cents, entries, open_from FROM clients WHERE id = %s",
                 )
             ]
 
     assert written(alone) == written(batched)
-    assert len(written(alone)[1]) == len(written(alone)[2]) == 4
+    assert len(written(alone)[1]) == 5
+    kinds = ["credit.added"] * 2 + ["balance.recovered"] + ["credit.added"] * 3
+    assert [e[0] for e in written(alone)[2]] == kinds
+    assert written(alone)[2][2][3] == '{"previous_balance":"5.00","threshold":"6.00"}'
+    assert written(alone)[3] == [(2002, 5, 1)]
     assert verify(store).problems == []
     book.close()
 
@@ -191,8 +201,9 @@ def test_array_text_reaches_postgresql_unchanged(postgres: PostgresServer) -> No
 
 
 def test_lone_credits_racing_on_one_client_chain_in_order(postgres: PostgresServer) -> None:
-    """Lone credits from many connections at once on one client: each statement locks the
-    client, so balances run exactly, sequence numbers have no gap and the chain verifies."""
+    """Lone credits from many connections at once on one client, grants by the one statement
+    and removals by the row path (which allocates): each locks the client, so balances run
+    exactly, sequence numbers have no gap and the chain and the grants verify."""
     url = new_pg_database(postgres)
     store = PostgresStore(url, pool_size=8)
     store.migrate()
@@ -206,7 +217,13 @@ def test_lone_credits_racing_on_one_client_chain_in_order(postgres: PostgresServ
         for i in range(25):
             cents = 300 if (n + i) % 3 else -500
             op = CreditOp(client_id, cents, "2026-01-01", f"{n}/{i}", 0, ACTOR, "2026-01-01")
-            outcomes.extend(store._apply_batch([op]))
+            if cents > 0:
+                outcomes.extend(store._apply_batch([op]))
+                continue
+            try:
+                outcomes.append((1, int(store.apply_credit(op)), "ok"))  # type: ignore[arg-type]
+            except InsufficientCredit:
+                outcomes.append((1, None, "insufficient"))
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for thread in threads:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TextIO
 
-from .chain import GENESIS, VERSION, seal_digest
+from .chain import GENESIS, VERSION, grant_text, seal_digest
 from .money import format_cents
-from .store import ChainEntry, ChainHead, Store, open_store
+from .replay import GrantReplay
+from .store import Allocation, ChainEntry, ChainHead, Store, open_store
 
 CHUNK = 5000
 
@@ -85,8 +86,8 @@ Checked = tuple[int, int, list[str]]
 def check_range(store: Store, first: int, last: int) -> Checked:
     """Check the clients of an id range and their entries, read from one snapshot."""
     problems: list[str] = []
-    with store.ledger_slice(first, last) as (heads, entries):
-        seen = check_slice(heads, entries, problems)
+    with store.ledger_slice(first, last) as (heads, entries, moves):
+        seen = check_slice(heads, entries, problems, moves)
     return len(heads), seen, problems
 
 
@@ -113,13 +114,22 @@ def _check_in_worker(bounds: tuple[int, int]) -> Checked:
     return check_range(_worker_store, *bounds)
 
 
-def check_slice(heads: list[ChainHead], entries: Iterable[ChainEntry], problems: list[str]) -> int:
+def check_slice(
+    heads: list[ChainHead],
+    entries: Iterable[ChainEntry],
+    problems: list[str],
+    moves: Iterable[Allocation] = (),
+) -> int:
     """Check a range of clients against their entries in one pass; return how many entries.
 
-    Figures (balance, running balances, count) are reported first, then each chain's first break.
+    Figures (balance, running balances, count, grants) are reported first, then each chain's
+    first break.
     """
     found: dict[int, tuple[int, int, int, str | None]] = {}  # sum, count, bad, head (None: broken)
     breaks: list[str] = []
+    grants = GrantReplay(problems)
+    pending = iter(moves)
+    move = next(pending, None)
     client = -1
     total = count = bad = 0
     prev: str | None = GENESIS
@@ -128,19 +138,33 @@ def check_slice(heads: list[ChainHead], entries: Iterable[ChainEntry], problems:
         if client_id != client:
             if count:
                 found[client] = (total, count, bad, prev)
+                grants.close(client)
             client, total, count, bad, prev = client_id, 0, 0, 0, GENESIS
         count += 1
         total += e.amount_cents
         if e.seq != count or e.balance_cents != total:
             bad += 1
+        spent: list[tuple[int, int]] = []
+        while move is not None and (move.client_id, move.seq) <= (client_id, e.seq):
+            if (move.client_id, move.seq) == (client_id, e.seq):
+                spent.append((move.grant_seq, move.amount))
+            else:
+                problems.append(f"client {move.client_id}: allocation of no entry (#{move.seq})")
+            move = next(pending, None)
+        if e.kind or e.amount_cents or spent:
+            grants.entry(e, spent)
         if prev is None:
             continue
         # chain.entry_hash, inlined: this loop runs once per entry of the whole ledger.
-        expected = sha256(
+        text = (
             f"{VERSION}|{client_id}|{e.seq}|{e.date}|{e.amount_cents}|{e.admin_id}|{e.relid}|"
             f"{e.created_at}|{len(e.actor)}:{e.actor}|{len(e.description)}:{e.description}|"
-            f"{prev}".encode()
-        ).hexdigest()
+            f"{prev}"
+        )
+        if e.kind and (e.kind != "grant" or e.category != "paid" or e.expires):
+            grant = grant_text(e.kind, e.category, e.expires, spent)
+            text += f"|{len(grant)}:{grant}"
+        expected = sha256(text.encode()).hexdigest()
         if e.prev_hash != prev or e.hash != expected:
             what = "does not follow its predecessor" if e.prev_hash != prev else "was altered"
             breaks.append(
@@ -152,6 +176,10 @@ def check_slice(heads: list[ChainHead], entries: Iterable[ChainEntry], problems:
             prev = e.hash
     if count:
         found[client] = (total, count, bad, prev)
+        grants.close(client)
+    while move is not None:
+        problems.append(f"client {move.client_id}: allocation of no entry (#{move.seq})")
+        move = next(pending, None)
     seen = sum(f[1] for f in found.values())
     for h in heads:
         total, count, bad, head = found.pop(h.client_id, (0, 0, 0, GENESIS))

@@ -27,9 +27,17 @@ from .store.protocol import CreditOp
 
 MAX_BULK_BYTES = 2 * 1024 * 1024
 MAX_BULK_ROWS = 10_000
-BULK_COLUMNS = ("clientid", "email", "amount", "type", "description", "date")
+BULK_COLUMNS = ("clientid", "email", "amount", "type", "description", "date", "category", "expires")
 #: Header spellings read as the columns above ("Client ID", "E-mail address", ...).
-_ALIASES = {"id": "clientid", "client": "clientid", "emailaddress": "email", "mail": "email"}
+_ALIASES = {
+    "id": "clientid",
+    "client": "clientid",
+    "emailaddress": "email",
+    "mail": "email",
+    "expiry": "expires",
+    "expirydate": "expires",
+    "expireson": "expires",
+}
 
 
 def column(header: str) -> str:
@@ -216,6 +224,8 @@ class Bulk:
                     description=fields["description"],
                     type=kind,
                     date=fields["date"] or None,
+                    category=fields["category"] or None,
+                    expires=fields["expires"] or None,
                     actor=actor,
                 )
             except errors.InvalidAmount as exc:

@@ -20,6 +20,19 @@ GENESIS = ""
 VERSION = "creditbook-entry-v1"
 
 
+def grant_text(
+    kind: str, category: str, expires: str, spent: Iterable[tuple[int, int]] = ()
+) -> str:
+    """What an entry's hash covers of its grant fields: nothing for paid credit that never
+    expires and for entries written before grants (so their hashes are as they always were);
+    else kind, category, expiry date and the allocations (grant number and amount, by grant
+    number: what a removal or expiry took, negative for what a restore gave back)."""
+    if not kind or (kind == "grant" and category == "paid" and not expires):
+        return ""
+    moves = ",".join(f"{grant}:{amount}" for grant, amount in spent)
+    return f"{kind}/{category}/{expires}/{moves}"
+
+
 def entry_hash(
     client_id: int,
     seq: int,
@@ -31,15 +44,19 @@ def entry_hash(
     actor: str,
     description: str,
     prev: str,
+    grant: str = "",
 ) -> str:
     """Return an entry's hash: lower-case hex SHA-256 of its canonical text.
 
-    Free-form fields carry their length, so none can borrow another's separator.
+    Free-form fields carry their length, so none can borrow another's separator. ``grant`` is
+    ``grant_text`` of the entry (appended only when not empty).
     """
     text = (
         f"{VERSION}|{client_id}|{seq}|{date}|{amount_cents}|{admin_id}|{relid}|{created_at}|"
         f"{len(actor)}:{actor}|{len(description)}:{description}|{prev}"
     )
+    if grant:
+        text += f"|{len(grant)}:{grant}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -55,6 +55,11 @@ class Settings:
             an endpoint may fail continuously before it is disabled.
         webhook_lease: seconds a delivering process holds the delivery lease between renewals;
             another process takes over this long after the holder dies.
+        expiry: ``serve`` expires grants past their expiry day in the background (one process
+            at a time, under a lease as webhook delivery is).
+        expiry_interval: seconds between expiry runs.
+        expiry_notice_days: days before a grant expires that ``credit.expiring`` announces it
+            (0: never).
     """
 
     database: str = DEFAULT_DATABASE
@@ -79,6 +84,9 @@ class Settings:
     webhook_retry_cap: int = 3600
     webhook_retry_window: int = 86400
     webhook_lease: int = 30
+    expiry: bool = True
+    expiry_interval: int = 60
+    expiry_notice_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -124,9 +132,14 @@ class Settings:
             "webhook_retry_cap",
             "webhook_retry_window",
             "webhook_lease",
+            "expiry_interval",
         ):
             if not 1 <= getattr(self, name) <= 1_000_000:
                 raise SettingsError(f"{name} must be 1 to 1000000, not {getattr(self, name)}")
+        if not 0 <= self.expiry_notice_days <= 3660:
+            raise SettingsError(
+                f"expiry_notice_days must be 0 to 3660, not {self.expiry_notice_days}"
+            )
         if self.sqlite_synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise SettingsError(
                 f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {self.sqlite_synchronous!r}"

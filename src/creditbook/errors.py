@@ -371,3 +371,30 @@ class LastOwner(Conflict):
 
 class InvalidAccessLevel(ValidationError):
     message = "The access level must be viewer, manager or owner"
+
+
+# --- credit grants -----------------------------------------------------------------------------
+
+
+class UnknownCategory(ValidationError):
+    message = "Unknown credit category"
+
+
+class InvalidExpiry(ValidationError):
+    message = "Expiry date must be a YYYY-MM-DD date after the entry's date"
+
+
+class NothingToTakeBack(Conflict):
+    message = "Nothing remains of this credit to take back"
+
+
+class NotReversible(Conflict):
+    message = "Expiry entries and reversals of removals cannot be reversed: add or remove credit"
+
+
+class InvalidCategory(ValidationError):
+    message = "Category names are 1 to 32 lower-case letters, digits, dashes or underscores"
+
+
+class PaidExpiryUnconfirmed(ValidationError):
+    message = "Paid credit is the client's money: confirm to make it expire"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import itertools
 import json
 import logging
@@ -38,6 +39,7 @@ from .whmcs.render import CONTENT_TYPES, render
 
 if TYPE_CHECKING:
     from .console import Console
+    from .expiry import Runner
     from .webhooks import Dispatcher
 
 
@@ -77,6 +79,8 @@ class App:
         self.console: Console | None = None
         #: Started with the server (lifespan) when webhooks are on.
         self.dispatcher: Dispatcher | None = None
+        #: Started with the server (lifespan) when expiry is on.
+        self.expiry: Runner | None = None
         self._settings = settings
         # Read by the server's protocol (transport.py) for each connection.
         self.request_timeout = settings.request_timeout
@@ -186,25 +190,38 @@ class App:
             if message["type"] == "lifespan.startup":
                 with contextlib.suppress(errors.StoreError):
                     self.api.policy.refresh()  # trusted proxies, before the first connection
-                self._start_webhooks()
+                self._start_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                loop = asyncio.get_running_loop()
                 if self.dispatcher is not None:
-                    await asyncio.get_running_loop().run_in_executor(None, self.dispatcher.stop)
+                    await loop.run_in_executor(None, self.dispatcher.stop)
+                if self.expiry is not None:
+                    await loop.run_in_executor(None, self.expiry.stop)
                 if self.access_log is not None:
                     self.access_log.flush()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _start_webhooks(self) -> None:
-        """Deliver webhooks on a thread of this process (the lease picks one process)."""
+    def _start_background(self) -> None:
+        """Deliver webhooks and expire grants on threads of this process (a lease each picks
+        one process)."""
+        from .expiry import Runner
         from .webhooks import dispatcher_for
 
-        if self._settings.webhooks:
-            self.dispatcher = dispatcher_for(self.store, self._settings)
+        settings = self._settings
+        if settings.webhooks:
+            self.dispatcher = dispatcher_for(self.store, settings)
             if self.dispatcher is not None:
                 self.dispatcher.start()
+        if settings.expiry:
+            self.expiry = Runner(
+                self.api.ledger,
+                interval=settings.expiry_interval,
+                notice_days=settings.expiry_notice_days,
+            )
+            self.expiry.start()
 
     def _metrics(self, scope: Scope) -> Reply:
         """Prometheus metrics, for addresses on the API's allow-list only."""
@@ -216,8 +233,19 @@ class App:
         except (errors.CreditError, errors.StoreError) as exc:
             return self.api.error(exc)
         backlog = getattr(self.store, "webhook_backlog", None)
-        body = metrics.render(backlog)
+        body = metrics.render(backlog, self._overdue)
         return Reply(200, metrics.CONTENT_TYPE_LATEST, iter([body]))
+
+    def _overdue(self) -> tuple[int, float]:
+        """Grants past their expiry day not expired yet, and seconds since the oldest's day
+        ended (in the configured zone)."""
+        ledger = self.api.ledger
+        count, oldest = self.store.grants.overdue(ledger.today())
+        if oldest is None:
+            return count, 0.0
+        day = datetime.date.fromisoformat(oldest) + datetime.timedelta(days=1)
+        ended = datetime.datetime.combine(day, datetime.time(), ledger.tz).timestamp()
+        return count, max(0.0, time.time() - ended)
 
     async def _api(self, scope: Scope, receive: Receive, note: Note) -> Reply | None:
         """Answer an API request; None when the request did not arrive whole (nothing done)."""

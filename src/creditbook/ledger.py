@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from . import errors, money
 from .admins import AccessCases
 from .clients import CLIENT_DETAIL_FIELDS, ClientCases, ClientResult
 from .deferred import Deferred, recorded
+from .grants import GrantCases
 from .model import Actor, Client, CreditEntry
 from .rules import check_text, parse_day, parse_id
 from .store import Balance, CreditOp, IdempotencyKey, Replay, Store
@@ -37,7 +38,16 @@ U = TypeVar("U")
 MAX_DESCRIPTION = 65_535
 _ZERO = re.compile(r"0+(\.0*)?")
 #: AddCredit's fields, as ``Ledger.credit_op`` takes them.
-CREDIT_FIELDS = ("clientid", "amount", "description", "type", "date", "adminid")
+CREDIT_FIELDS = (
+    "clientid",
+    "amount",
+    "description",
+    "type",
+    "date",
+    "adminid",
+    "category",
+    "expires",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +70,23 @@ def _client_result(value: int | Replay) -> ClientResult:
     return ClientResult(value)
 
 
-class Ledger(AccessCases, ClientCases):
+class Ledger(AccessCases, ClientCases, GrantCases):
     """The service layer: every operation Creditbook offers, over one Store.
 
     Credit is here; clients come from ``ClientCases`` (``clients.py``), admins, credentials,
-    roles and the activity log from ``AccessCases`` (``admins.py``).
+    roles and the activity log from ``AccessCases`` (``admins.py``), grants' categories and
+    thresholds from ``GrantCases`` (``grants.py``).
     """
 
     def __init__(self, store: Store, *, timezone: str | None = None) -> None:
         self.store = store
         self.tz = ZoneInfo(timezone) if timezone else None
+        #: The wall clock that decides today's date (tests move it to a later day).
+        self.clock: Callable[[ZoneInfo | None], dt.datetime] = dt.datetime.now
 
     def today(self) -> str:
         """Return today's date in the configured timezone (the server's by default)."""
-        return dt.datetime.now(self.tz).date().isoformat()  # noqa: DTZ005 server-local by design
+        return self.clock(self.tz).date().isoformat()
 
     # --- credit --------------------------------------------------------------------------------
 
@@ -90,11 +103,14 @@ class Ledger(AccessCases, ClientCases):
         type: str | None = None,
         date: str | None = None,
         adminid: str | None = None,
+        category: str | None = None,
+        expires: str | None = None,
         actor: Actor,
         at: str | None = None,
         today: str | None = None,
     ) -> CreditOp:
-        """Check rules 1-7 of spec section 6 in order and return the balance change to apply.
+        """Check rules 1-7 of spec section 6 in order, then the grant extensions (``category``
+        and ``expires``, section 7), and return the balance change to apply.
 
         ``at`` and ``today`` (the write's time and the default date) are given by batch callers,
         whose credits share one commit; others get the current ones.
@@ -107,7 +123,8 @@ class Ledger(AccessCases, ClientCases):
         if not money.is_amount_text(amount):
             raise errors.InvalidAmount()
         cents = _amount_cents(amount)
-        when = self._date(date) if date or today is None else today
+        day = today or self.today()
+        when = self._date(date) if date else day
         if not description:
             raise errors.NoDescription()
         if len(description) > MAX_DESCRIPTION:
@@ -124,6 +141,10 @@ class Ledger(AccessCases, ClientCases):
             if admin is None or admin.disabled:
                 raise errors.AdminIdNotFound()
             admin_id = admin.id
+        if category or expires or self.category_periods()["paid"]:
+            grant_category, grant_expires = self.grant_fields(kind, when, category, expires)
+        else:
+            grant_category, grant_expires = "paid", ""
         return CreditOp(
             client_id,
             -cents if kind == "remove" else cents,
@@ -132,6 +153,9 @@ class Ledger(AccessCases, ClientCases):
             admin_id,
             actor,
             at or self.now(),
+            category=grant_category,
+            expires=grant_expires,
+            today=day,
         )
 
     def submit_credit(
@@ -232,6 +256,10 @@ class Ledger(AccessCases, ClientCases):
     def balances_asof(self, asof: str) -> Iterator[Balance]:
         """Yield every client's balance at the end of a day, streamed in id order."""
         return self.store.iter_balances_asof(self.day(asof))
+
+    def balances_by_category(self, asof: str) -> Iterator[tuple[Balance, dict[str, int]]]:
+        """Yield every client's balance at the end of a day with its split by category."""
+        return self.store.grants.iter_balances_by_category(self.day(asof))
 
     # --- clients -------------------------------------------------------------------------------
 

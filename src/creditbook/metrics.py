@@ -96,7 +96,34 @@ class Backlog(Collector):
         )
 
 
-def render(backlog: Callable[[], tuple[int, int, float | None, str | None]] | None) -> bytes:
+class Overdue(Collector):
+    """Grants past their expiry day not expired yet, and the oldest one's age, from the store."""
+
+    def __init__(self, read: Callable[[], tuple[int, float]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the gauges (read from the store at each scrape)."""
+        try:
+            count, age = self.read()
+        except Exception:  # noqa: BLE001 a scrape must not fail because the database does
+            return
+        yield GaugeMetricFamily(
+            "creditbook_grants_overdue",
+            "Grants past their expiry day whose remaining amount has not expired yet",
+            value=count,
+        )
+        yield GaugeMetricFamily(
+            "creditbook_grants_oldest_overdue_seconds",
+            "Time since the oldest overdue grant should have expired (0 when none)",
+            value=age,
+        )
+
+
+def render(
+    backlog: Callable[[], tuple[int, int, float | None, str | None]] | None,
+    overdue: Callable[[], tuple[int, float]] | None = None,
+) -> bytes:
     """The metrics of every worker process, in the Prometheus text format."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -108,6 +135,8 @@ def render(backlog: Callable[[], tuple[int, int, float | None, str | None]] | No
         registry.register(_Default())
     if backlog is not None:
         registry.register(Backlog(backlog))
+    if overdue is not None:
+        registry.register(Overdue(overdue))
     return generate_latest(registry)
 
 

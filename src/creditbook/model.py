@@ -95,6 +95,15 @@ class CreditEntry:
         balance_cents: the client's balance right after this entry.
         relid: related record id (always 0 for manual credits).
         created_at: ISO-8601 UTC timestamp of the write.
+        kind: ``grant`` (added credit), ``removal``, ``expiry``, ``restore`` (a reversal of a
+            removal), or "" for entries written before grants.
+        category, expires: a grant's category and expiry date ("": never); an expiry's
+            category is its grant's.
+        remaining: what is left of a grant (0 for other entries).
+        seq: the entry's number within its client (1, 2, ...).
+        spent: what a removal or an expiry took from which grants, as (grant entry id, cents)
+            pairs; negative cents for what a restore gave back. Empty unless read with the
+            entry's allocations (``Ledger.with_allocations``).
     """
 
     id: int
@@ -106,6 +115,18 @@ class CreditEntry:
     balance_cents: int
     relid: int
     created_at: str
+    kind: str = ""
+    category: str = ""
+    expires: str = ""
+    remaining: int = 0
+    seq: int = 0
+    spent: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def is_grant(self) -> bool:
+        """Whether the entry added credit that can be spent (a grant, or credit added before
+        grants existed)."""
+        return self.kind == "grant" or (self.kind == "" and self.amount_cents > 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from ..ledger import Ledger
 from ..version import __version__
 from .access import config_command, currency_command, ip_command, log_command, role_command
 from .common import MAX_ID, Parser, bounded, settings_for, store_for
+from .grants import add_parsers as add_grant_parsers
 from .operations import VERIFY_JOBS, backup_command, restore_command, seal_command, verify_command
 from .records import (
     admin_add,
@@ -177,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--description", required=True)
         s.add_argument("--date", help="YYYY-MM-DD (default today)")
         s.add_argument("--admin", help="admin username to record on the entry")
+        if name == "add":
+            s.add_argument("--category", help="paid (default), promotional, goodwill, refund...")
+            s.add_argument("--expires", help="YYYY-MM-DD: what is left expires after that day")
         s.set_defaults(func=credit_change)
     s = sub.add_parser("credits", parents=[common], help="a client's credit history")
     s.add_argument("clientid")
@@ -240,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
         default="table",
         help="table (clients holding credit, totals per currency), csv or jsonl (every client)",
     )
+    s.add_argument("--by", choices=["category"], help="split each balance by credit category")
     s.set_defaults(func=balances_command)
 
     s = sub.add_parser("log", parents=[common], help="the activity log, newest first")
@@ -248,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=log_command)
     add_webhook_parsers(sub, common)
     add_transfer_parsers(sub, common)
+    add_grant_parsers(sub, common)
     return p
 
 

@@ -12,6 +12,7 @@ from .. import errors
 from ..ledger import Ledger
 from ..model import Actor
 from ..money import format_cents
+from ..rules import parse_id
 from .common import cli_actor, plural, print_json, table
 
 # --- admins, credentials, clients ---------------------------------------------------------------
@@ -256,6 +257,8 @@ def credit_change(args: argparse.Namespace, ledger: Ledger) -> int:
         description=args.description,
         type=args.credit_command,
         date=args.date,
+        category=getattr(args, "category", None),
+        expires=getattr(args, "expires", None),
         actor=actor,
     )
     balance = format_cents(result.balance_cents)
@@ -270,6 +273,7 @@ def credits(args: argparse.Namespace, ledger: Ledger) -> int:
     """Print a client's credit history with the running balance (the order recorded)."""
     total, _, entries = ledger.get_credits(args.clientid)
     names = {a.id: a.username for a in ledger.list_admins()}
+    client_id = parse_id(args.clientid) or 0
     rows = [
         {
             "id": e.id,
@@ -279,20 +283,28 @@ def credits(args: argparse.Namespace, ledger: Ledger) -> int:
             "balance": format_cents(e.balance_cents),
             "adminid": e.admin_id,
             "admin": names.get(e.admin_id, ""),
+            "kind": "grant" if e.is_grant else (e.kind or "removal"),
+            "category": (e.category or "paid") if e.is_grant else e.category,
+            "expires": e.expires,
+            "remaining": format_cents(e.remaining) if e.is_grant else "",
+            "spent": [{"id": g, "amount": format_cents(abs(a))} for g, a in e.spent],
         }
-        for e in entries
+        for e in ledger.with_allocations(client_id, entries)
     ]
     if args.json:
         print_json(rows)
         return 0
     table(
-        ["ID", "DATE", "AMOUNT", "BALANCE", "ADMIN", "DESCRIPTION"],
+        ["ID", "DATE", "AMOUNT", "BALANCE", "CATEGORY", "EXPIRES", "LEFT", "ADMIN", "DESCRIPTION"],
         [
             [
                 r["id"],
                 r["date"],
                 r["amount"],
                 r["balance"],
+                r["category"] or "-",
+                r["expires"] or "-",
+                r["remaining"] or _moves(r),
                 r["admin"] or (f"#{r['adminid']}" if r["adminid"] else "-"),
                 _cut(str(r["description"]).replace("\n", " "), 60),
             ]
@@ -301,6 +313,14 @@ def credits(args: argparse.Namespace, ledger: Ledger) -> int:
     )
     print(f"({plural(total, 'entry', 'entries')})")
     return 0
+
+
+def _moves(row: dict[str, Any]) -> str:
+    """What a removal took (``from #3 5.00``), an expiry ended or a restore gave back."""
+    moves = ", ".join(f"#{m['id']} {m['amount']}" for m in row["spent"])
+    if not moves:
+        return "-"
+    return ("to " if row["kind"] == "restore" else "from ") + moves
 
 
 def _cut(text: str, width: int) -> str:

@@ -16,6 +16,8 @@ from .common import cell, plural
 
 def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Print every client's balance at the end of a day, streamed, with totals per currency."""
+    if getattr(args, "by", None) == "category":
+        return _by_category(args, ledger)
     rows = ledger.balances_asof(args.asof)
     out = sys.stdout
     if args.format == "csv":
@@ -56,4 +58,45 @@ def balances_command(args: argparse.Namespace, ledger: Ledger) -> int:
             f"Total {currency}: {format_cents(totals[currency])} owed to "
             f"{plural(holders[currency], 'client')}\n"
         )
+    return 0
+
+
+def _by_category(args: argparse.Namespace, ledger: Ledger) -> int:
+    """``balances --by category``: each balance split by credit category, totals per currency
+    and category."""
+    names = [c.name for c in ledger.categories()]
+    rows = ledger.balances_by_category(args.asof)
+    out = sys.stdout
+    head = ["clientid", "firstname", "lastname", "companyname", "email", "currency", "balance"]
+    if args.format == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(head + names)
+        for b, split in rows:
+            text = [b.firstname, b.lastname, b.companyname, b.email, b.currency_code]
+            writer.writerow(
+                [b.client_id, *map(safe_cell, text), format_cents(b.balance_cents)]
+                + [format_cents(split.get(n, 0)) for n in names]
+            )
+        return 0
+    if args.format == "jsonl":
+        for b, split in rows:
+            values = [b.client_id, b.firstname, b.lastname, b.companyname, b.email,
+                      b.currency_code, format_cents(b.balance_cents)]  # fmt: skip
+            item = dict(zip(head, values, strict=True))
+            item["categories"] = {n: format_cents(c) for n, c in split.items()}
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return 0
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    out.write(f"Balances by category at the end of {args.asof}\n")
+    out.write(f"{'CLIENT':>8}  {'BALANCE':>16} CUR  CATEGORIES  NAME\n")
+    for b, split in rows:
+        for name, cents in split.items():
+            totals[(b.currency_code, name)] += cents
+        if b.balance_cents:
+            parts = ", ".join(f"{n} {format_cents(c)}" for n, c in split.items() if c)
+            name = cell(f"{b.firstname} {b.lastname}".strip())
+            out.write(f"{b.client_id:>8}  {format_cents(b.balance_cents):>16} {b.currency_code}  ")
+            out.write(f"{parts}  {name}\n")
+    for (currency, name), cents in sorted(totals.items()):
+        out.write(f"Total {currency} {name}: {format_cents(cents)}\n")
     return 0

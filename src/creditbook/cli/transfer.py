@@ -12,6 +12,7 @@ from .. import errors
 from ..backup import copy
 from ..exports import TABLES, export
 from ..importer import Importer, Report
+from ..importer.model import GRANT_NOTE
 from ..ledger import Ledger
 from ..money import format_cents
 from ..store.imports import ImportStore
@@ -199,6 +200,7 @@ def _print_report(r: Report) -> None:
         f"{r.credits_already} already here; {r.adjustments} opening-balance adjustment(s)"
     )
     print(f"  admins: {r.admins_imported} imported (disabled, no usable password)")
+    print(f"  credit: {GRANT_NOTE}")
     if r.admins_imported:
         print("    set a password, then enable: creditbook admin password NAME; admin enable NAME")
     if r.differences:

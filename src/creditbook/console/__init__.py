@@ -21,6 +21,7 @@ from ..asgi import Message, Receive, Scope, Send
 from ..whmcs import Api
 from .changes import ChangePages
 from .client_forms import ClientForms
+from .credit_settings import CreditSettings
 from .lists import ListExports
 from .owner import OwnerPages
 from .pages import ReadPages
@@ -48,6 +49,7 @@ class Console:
                     *ChangePages(self.web, pages).routes(),
                     *ClientForms(self.web, pages).routes(),
                     *OwnerPages(self.web).routes(),
+                    *CreditSettings(self.web).routes(),
                 ],
             ),
         ]

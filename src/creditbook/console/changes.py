@@ -41,6 +41,8 @@ FIELDS: dict[type[errors.CreditError], str] = {
     errors.NoDescription: "description",
     errors.DescriptionTooLong: "description",
     errors.InvalidText: "description",
+    errors.UnknownCategory: "category",
+    errors.InvalidExpiry: "expires",
 }
 
 
@@ -124,7 +126,10 @@ class ChangePages:
             "amount": form.get("amount", "").strip(),
             "description": form.get("description", "").strip(),
             "date": form.get("date", "").strip(),
+            "category": form.get("category", "").strip(),
+            "expires": form.get("expires", "").strip(),
         }
+        adding = fields["type"].lower() != "remove"
         try:
             result = self.web.ledger.add_credit(
                 clientid=str(client.id),
@@ -132,6 +137,8 @@ class ChangePages:
                 description=fields["description"],
                 type=fields["type"],
                 date=fields["date"] or None,
+                category=(fields["category"] or None) if adding else None,
+                expires=(fields["expires"] or None) if adding else None,
                 actor=who.actor,
                 idem=self._once(who, form.get("token", ""), fields),
             )
@@ -199,13 +206,15 @@ class ChangePages:
         error: str = "",
         reason: str = "",
     ) -> Response:
+        change = self.web.staff.reversal_cents(found)
         return self.web.render(
             "reverse.html",
             who,
             status,
             item=found,
             client=client,
-            after=client.balance_cents - found.entry.amount_cents,
+            change=change,
+            after=client.balance_cents + (change or 0),
             error=error,
             reason=reason,
         )

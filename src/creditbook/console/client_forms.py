@@ -13,7 +13,7 @@ from ..clients import CLIENT_DETAIL_FIELDS, EDITABLE, STATUSES, label
 from ..model import Client
 from .pages import ReadPages
 from .session import Staffer
-from .web import PREFIX, Web
+from .web import PREFIX, Web, money
 
 #: The form's fields in order, with their labels.
 FIELDS = (
@@ -67,7 +67,28 @@ class ClientForms:
         return [
             Route("/clients/new", g(self.new), methods=["GET", "POST"]),
             Route("/clients/{client_id:int}/edit", g(self.edit), methods=["GET", "POST"]),
+            Route("/clients/{client_id:int}/alert", g(self.alert), methods=["POST"]),
         ]
+
+    def alert(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
+        """Set a client's own low-balance threshold, or go back to its currency's."""
+        view = self.pages.view
+        client = view.find_client(int(request.path_params["client_id"]))
+        ledger, code = self.web.ledger, client.currency_code
+        try:
+            if form.get("do") == "remove":
+                ledger.remove_threshold(clientid=str(client.id), currency=code, actor=who.actor)
+                said = f"Client {client.id} now has its currency's low-balance alert."
+            else:
+                found = ledger.set_threshold(
+                    clientid=str(client.id), currency=code, below=form.get("below"),
+                    actor=who.actor,
+                )  # fmt: skip
+                said = f"Client {client.id} is alerted below {money(found.below_cents)} {code}."
+        except errors.CreditError as exc:
+            return view.page(request, who, client, status=400, error=exc.message, field="below")
+        self.web.sessions.flash(who, said)
+        return RedirectResponse(f"{PREFIX}/clients/{client.id}#alert", 303)
 
     def _render(
         self,

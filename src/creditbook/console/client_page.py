@@ -195,12 +195,20 @@ class ClientView:
                 who, client.id, first.item.entry.date, first.item.entry.id, first.balance_cents
             )
         filters = {k: v for k, v in (("from", date_from), ("to", date_to)) if v}
+        ledger = self.web.ledger
+        own, default = ledger.store.grants.threshold_of(client.id, client.currency_code)
         return self.web.render(
             "client.html",
             who,
             status,
             client=client,
             rows=rows,
+            spent=self.spent(client.id, entries),
+            categories=ledger.categories(),
+            grants=ledger.open_grants(client.id, 50),
+            split=ledger.client_categories(client),
+            threshold=own,
+            default_threshold=default,
             older=older,
             newer=newer,
             filters=filters,
@@ -213,6 +221,17 @@ class ClientView:
             today=self.web.ledger.today(),
             token=self.web.form_token(),
         )
+
+    def spent(
+        self, client_id: int, entries: list[HistoryEntry]
+    ) -> dict[int, list[tuple[int, int]]]:
+        """What the page's removals, expiries and restores moved, by entry number: (grant entry
+        id, cents) each."""
+        seqs = [h.seq for h in entries if h.entry.kind in ("removal", "expiry", "restore")]
+        if not seqs:
+            return {}
+        found = self.web.ledger.store.grants.allocations(client_id, min(seqs), max(seqs))
+        return {seq: [(grant, cents) for _, grant, cents in moves] for seq, moves in found.items()}
 
     def chart(self, client: Client) -> Chart:
         """The client's balance over its whole history, day by day, to today."""

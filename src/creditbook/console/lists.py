@@ -18,6 +18,7 @@ from ..exports import safe_cell
 from ..model import Client
 from ..money import format_cents
 from ..rules import fold
+from ..store.grants import GrantStore
 from .client_page import Row, day
 from .pages import ReadPages, client_filters, key_after
 from .session import Staffer
@@ -69,25 +70,60 @@ def file_name(stem: str, parts: Iterable[tuple[str, str]]) -> str:
     return f"{safe or stem}.csv"
 
 
-def history_rows(client: Client, rows: Iterable[Row]) -> Iterator[list[Any]]:
-    """A client's history as CSV rows, as the page lists it (balances in date order)."""
+def history_rows(
+    client: Client, rows: Iterable[Row], grants: GrantStore | None = None
+) -> Iterator[list[Any]]:
+    """A client's history as CSV rows, as the page lists it (balances in date order), with
+    each grant's category, expiry and what is left, and what each removal took from which."""
     name = safe_cell(f"{client.firstname} {client.lastname}")
-    for row in rows:
-        item, e = row.item, row.item.entry
-        yield [
-            e.id,
-            row.recorded,
-            e.date,
-            safe_cell(e.description),
-            format_cents(e.amount_cents),
-            client.currency_code,
-            format_cents(row.balance_cents),
-            safe_cell(item.actor),
-            client.id,
-            name,
-            item.reversed_by or ("yes" if item.reversed else ""),
-            item.reverses or "",
+    for chunk in _chunks(rows, 500):
+        spending = [
+            r.item.seq for r in chunk if r.item.entry.kind in ("removal", "expiry", "restore")
         ]
+        moves = (
+            grants.allocations(client.id, min(spending), max(spending))
+            if spending and grants
+            else {}
+        )
+        for row in chunk:
+            yield _history_row(client, name, row, moves.get(row.item.seq, []))
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _history_row(
+    client: Client, name: str, row: Row, moves: list[tuple[int, int, int]]
+) -> list[Any]:
+    item, e = row.item, row.item.entry
+    grant = e.is_grant
+    return [
+        e.id,
+        row.recorded,
+        e.date,
+        safe_cell(e.description),
+        format_cents(e.amount_cents),
+        client.currency_code,
+        format_cents(row.balance_cents),
+        safe_cell(item.actor),
+        client.id,
+        name,
+        item.reversed_by or ("yes" if item.reversed else ""),
+        item.reverses or "",
+        "grant" if grant else (e.kind or "removal"),
+        (e.category or "paid") if grant else e.category,
+        e.expires,
+        format_cents(e.remaining) if grant else "",
+        "; ".join(f"#{gid} {format_cents(abs(cents))}" for _, gid, cents in moves),
+    ]
 
 
 HISTORY_HEADER = [
@@ -103,6 +139,11 @@ HISTORY_HEADER = [
     "client",
     "reversed_by",
     "reverses",
+    "kind",
+    "category",
+    "expires",
+    "remaining",
+    "grants",
 ]
 
 
@@ -137,7 +178,9 @@ class ListExports:
         q = request.query_params
         date_from, date_to = day(q.get("from")), day(q.get("to"))
         name = file_name(f"client-{client.id}-credits", [("from", date_from), ("to", date_to)])
-        rows = history_rows(client, view.rows(client, date_from, date_to))
+        rows = history_rows(
+            client, view.rows(client, date_from, date_to), self.web.ledger.store.grants
+        )
         return csv_response(name, HISTORY_HEADER, rows, self._bom(request))
 
     def clients(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:

@@ -94,10 +94,22 @@ class ReadPages:
         """The overview: credit owed per currency, its 90-day chart, the last 20 changes."""
         store = self.web.staff.console
         totals = store.totals()
+        grants = self.web.ledger.store.grants
+        others = grants.totals_by_category()
+        split = {
+            t.currency: {"paid": t.balance_cents - sum(others.get(t.currency, {}).values()),
+                         **others.get(t.currency, {})}
+            for t in totals
+        }  # fmt: skip
+        today = dt.date.fromisoformat(self.web.ledger.today())
+        until = (today + dt.timedelta(days=30)).isoformat()
         return self.web.render(
             "overview.html",
             who,
             totals=totals,
+            split=split,
+            expiring=grants.expiring_between(today.isoformat(), until),
+            expiring_until=until,
             recent=store.recent(20),
             charts=self._overview_charts(totals),
         )
@@ -178,7 +190,10 @@ class ReadPages:
         found = self.web.staff.entry(int(request.path_params["entry_id"]))
         client = self.view.find_client(found.entry.client_id)
         when = recorded(found.entry.created_at, self.web.ledger.tz)
-        return self.web.render("entry.html", who, item=found, client=client, recorded=when)
+        spent = self.view.spent(client.id, [found]).get(found.seq, [])
+        return self.web.render(
+            "entry.html", who, item=found, client=client, recorded=when, spent=spent
+        )
 
     # --- activity --------------------------------------------------------------------------
 
@@ -258,12 +273,17 @@ class ReadPages:
         return where, filters, matches
 
 
+#: The client list's filter of balances below their low-balance alert (beside the statuses).
+BELOW = "below"
+
+
 def client_filters(q: Mapping[str, str]) -> tuple[str, str, str]:
     """The client list's search, status and sort order from a query string."""
     search = q.get("q", "")[:100].strip()
     status = q.get("status", "")
     sort = q.get("sort", "name")
-    return search, status if status in STATUSES else "", sort if sort in SORTS else "name"
+    known = status in STATUSES or status == BELOW
+    return search, status if known else "", sort if sort in SORTS else "name"
 
 
 def _client_key(sort: str, text: str) -> dict[str, Any] | None:

@@ -237,6 +237,7 @@ class Importer:
         self.store.write_rows(cur, Q.CLIENT_INSERT, new_clients)
         self.store.write_rows(cur, Q.CREDIT_INSERT, credits)
         self.store.write_rows(cur, Q.CLIENT_MOVE, moves)
+        self.store.settle_grants(cur, lo, hi)
         self._provenance(cur, provenance)
 
     def _out_of_range(self, client_id: int, row: SourceCredit, balance: int) -> None:

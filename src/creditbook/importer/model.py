@@ -47,6 +47,13 @@ def source_day(text: str) -> str:
     return text
 
 
+#: What the import makes of WHMCS credit (which has neither categories nor expiry).
+GRANT_NOTE = (
+    "WHMCS credit is imported as paid credit that never expires; a removal in its log took "
+    "the oldest credit first"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceAdmin:
     """An admin as the source has it (its password is never read)."""
@@ -172,6 +179,7 @@ class Report:
             },
             "admins": {"imported": self.admins_imported, "already_imported": self.admins_already},
             "adjustments": self.adjustments,
+            "category": {"name": "paid", "expires": None, "note": GRANT_NOTE},
             "differences": self.differences,
             "skipped": self.skipped,
             "warnings": self.warnings,

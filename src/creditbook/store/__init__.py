@@ -6,6 +6,7 @@ import os
 
 from ..config import Settings, sqlite_path
 from .protocol import (
+    Allocation,
     Balance,
     ChainEntry,
     ChainHead,
@@ -21,6 +22,7 @@ from .protocol import (
 
 __all__ = [
     "Balance",
+    "Allocation",
     "ChainEntry",
     "ChainHead",
     "ClientPage",

@@ -15,20 +15,23 @@ from functools import cached_property, partial
 from typing import Any
 
 from .. import errors
-from ..chain import GENESIS, entry_hash, seal_digest
+from ..chain import seal_digest
 from ..model import Actor
-from ..money import MAX_BALANCE_CENTS, format_cents
-from ..rules import client_keys
+from ..money import MAX_BALANCE_CENTS
+from . import backfill
+from . import grant_sql as G
 from . import queries as Q
 from .admin import AdminWrites
 from .batch import Stats, commit_units, outcomes
 from .bulk import BulkStore
 from .console import ConsoleStore
 from .exports import ExportReads
+from .grants import GrantStore
 from .imports import ImportStore
 from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
 from .reads import SqlReads
-from .sql import Cursor, T, Work, credit_hash, dump_json, event_uid
+from .spend import Spender
+from .sql import Cursor, T, Work, alert_for, credit_hash, dump_json, event_uid
 from .webhooks import WebhookStore
 
 __all__ = ["CreditWork", "SqlStore"]
@@ -61,6 +64,11 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
     def bulk(self) -> BulkStore:
         """Bulk credit's claims."""
         return BulkStore(self)
+
+    @cached_property
+    def grants(self) -> GrantStore:
+        """Credit grants' categories, thresholds, figures and expiry."""
+        return GrantStore(self)
 
     # --- idempotency and write submission ------------------------------------------------------
 
@@ -119,62 +127,56 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
     # --- writes --------------------------------------------------------------------------------
 
     def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
+        if op.kind_of != "grant":
+            return Spender(self, cur, partial(self._lowest_from, cur)).apply(op, key)
         row = self._run(
             cur,
-            Q.CREDIT_UPDATE,
+            Q.GRANT_UPDATE,
             amount=op.amount_cents,
             client_id=op.client_id,
             date=op.date,
             max=MAX_BALANCE_CENTS,
+            lasting=0 if op.expires else 1,
         ).fetchone()
         if row is None:
-            row = self._credit_checked(cur, op)
-        balance, seq = int(row[0]), int(row[1])
+            raise self._grant_refusal(cur, op)
+        balance, seq, below = int(row[0]), int(row[1]), int(row[3])
         heads = self._heads()
         prev = heads.get(op.client_id, row[2])
         digest = credit_hash(op, seq, prev)
         heads[op.client_id] = digest
+        alert, data = alert_for(balance - op.amount_cents, balance, below)
         # The entry and activity rows (and the new chain heads) are written by the transaction
         # just before it commits, one executemany each for the batch (``_write_deferred``).
-        self._deferred().append((op, seq, balance, prev, digest, key))
+        self._deferred().append((op, seq, balance, prev, digest, key, alert, data))
         return balance
 
-    def _credit_checked(self, cur: Cursor, op: CreditOp) -> Any:
-        """Apply a change the guarded update refused, if it was refused only for its date: a
-        removal dated before the client's latest entry, which must leave every later day's
-        balance at zero or more. Otherwise raise why it was refused (before any write)."""
+    def _grant_refusal(self, cur: Cursor, op: CreditOp) -> errors.CreditError:
+        """Why the guarded update refused a grant (it wrote nothing)."""
         row = self._run(cur, Q.CLIENT_LOCK, client_id=op.client_id).fetchone()
         if row is None:
-            raise errors.ClientIdNotFound()
-        balance, last = int(row[0]), str(row[1])
-        if op.amount_cents > 0 and row[2] == "Closed":
-            raise errors.ClientClosed()
-        if op.amount_cents < 0 <= balance + op.amount_cents and op.date < last:
-            day, lowest = self._lowest_from(cur, op.client_id, op.date, balance)
-            if lowest + op.amount_cents < 0:
-                raise errors.BackdatedOverdraw(op.date, day, format_cents(lowest))
-            return self._run(
-                cur,
-                Q.CREDIT_UPDATE_CHECKED,
-                amount=op.amount_cents,
-                client_id=op.client_id,
-                date=op.date,
-                max=MAX_BALANCE_CENTS,
-            ).fetchone()
-        if op.amount_cents < 0:
-            raise errors.InsufficientCredit()
-        raise errors.BalanceLimitExceeded()
+            return errors.ClientIdNotFound()
+        if row[2] == "Closed":
+            return errors.ClientClosed()
+        return errors.BalanceLimitExceeded()
 
-    def _lowest_from(self, cur: Cursor, client_id: int, date: str, balance: int) -> tuple[str, int]:
+    def _lowest_from(
+        self, cur: Cursor, client_id: int, date: str, balance: int,
+        extra: Sequence[tuple[str, int]] = (),
+    ) -> tuple[str, int]:  # fmt: skip
         """The lowest balance at the end of a day from ``date`` on, and that day, for a client
-        whose balance is ``balance`` now (this transaction's unwritten entries included)."""
+        whose balance is ``balance`` now (this transaction's unwritten entries included), after
+        ``extra`` (date, cents) changes that are not written yet."""
         later: dict[str, int] = {
             str(d): int(amount)
             for d, amount in self._run(cur, Q.DATED_AFTER, client_id=client_id, date=date)
         }
-        for op, *_ in self._deferred():
-            if op.client_id == client_id and op.date > date:
-                later[op.date] = later.get(op.date, 0) + op.amount_cents
+        pending = [(op.date, op.amount_cents) for op, *_ in self._deferred()
+                   if op.client_id == client_id]  # fmt: skip
+        for when, amount in [*pending, *extra]:
+            if when > date:
+                later[when] = later.get(when, 0) + amount
+        balance += sum(amount for _, amount in extra)
         return lowest_balance(date, balance - sum(later.values()), sorted(later.items()))
 
     def submit_credit(
@@ -202,61 +204,14 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
         return self.submit_credit(op, idem, inline=True).result()
 
     def backfill_chain(self) -> int:
-        """Compute the hashes of entries written before the chain existed; return how many.
-
-        Clients are done a thousand at a time, each range in one transaction; every chain is
-        recomputed from its first entry, so running it again changes nothing.
-        """
-        done = 0
-        first, last = self.client_id_range()
-        low = first
-        while last and low <= last:
-            high = low + 999
-            with self._write() as cur:
-                updates: list[dict[str, Any]] = []
-                heads: dict[int, str] = {}
-                for e in self.chain_entries(low, high):
-                    prev = heads.get(e.client_id, GENESIS)
-                    digest = entry_hash(
-                        e.client_id,
-                        e.seq,
-                        e.date,
-                        e.amount_cents,
-                        e.admin_id,
-                        e.relid,
-                        e.created_at,
-                        e.actor,
-                        e.description,
-                        prev,
-                    )
-                    updates.append({"id": e.id, "prev_hash": prev, "hash": digest})
-                    heads[e.client_id] = digest
-                if updates:
-                    self._run_many(cur, Q.CHAIN_SET, updates)
-                    self._run_many(
-                        cur, Q.CLIENT_HEAD, [{"client_id": c, "hash": h} for c, h in heads.items()]
-                    )
-            done += len(updates)
-            low = high + 1
-        return done
+        """Compute the hashes of entries written before the chain existed; return how many
+        (``backfill.chain``)."""
+        return backfill.chain(self)
 
     def backfill_client_keys(self) -> int:
         """Fill in the folded search text and sort key of clients written before they existed
-        (migration 15), a thousand at a time; return how many."""
-        done, after = 0, 0
-        while True:
-            with self._read() as cur:
-                rows = self._run(cur, Q.CLIENT_NAMES, after=after).fetchall()
-            if not rows:
-                return done
-            keys = []
-            for client_id, first, last, company, email in rows:
-                search, sort = client_keys(first, last, company, email)
-                keys.append({"id": client_id, "search_key": search, "sort_key": sort})
-            with self._write() as cur:
-                self._run_many(cur, Q.CLIENT_KEYS, keys)
-            done += len(rows)
-            after = int(rows[-1][0])
+        (``backfill.client_keys``); return how many."""
+        return backfill.client_keys(self)
 
     def seal(self, at: str) -> tuple[Seal, list[tuple[int, int, str]]]:
         """Record a seal over every client's chain head now; return it and the heads.
@@ -348,6 +303,9 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
             if other is not None and int(other[0]) != client_id:
                 raise errors.DuplicateEmail()
             self._run(cur, Q.CLIENT_UPDATE, client_id=client_id, email_key=key, **row)
+            if "currency" in changed:  # the new currency's threshold applies
+                currency = row["currency_code"]
+                self._run(cur, G.THRESHOLDS_REFRESH, client_id=client_id, currency=currency)
             said = "; ".join(f"{field}: {old[:100]!r} -> {new[:100]!r}"
                              for field, (old, new) in changed.items())  # fmt: skip
             self._activity(cur, actor, at, "updateclient", f"Updated client: {said}", client_id)

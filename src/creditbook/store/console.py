@@ -58,7 +58,7 @@ class Total(NamedTuple):
 
 def _history(row: tuple[Any, ...]) -> HistoryEntry:
     return HistoryEntry(
-        _credit(row), int(row[9]), row[10], bool(row[11]), int(row[12]), int(row[13])
+        _credit(row), int(row[14]), row[15], bool(row[16]), int(row[17]), int(row[18])
     )
 
 

@@ -98,10 +98,11 @@ GROUP BY c.date, k.currency_code
 """
 
 
-#: Status, and the search: folded text (``rules.fold``) anywhere in the client's folded names,
-#: company and e-mail, or the client's id.
+#: Status (or ``below``: balances below their low-balance alert), and the search: folded text
+#: (``rules.fold``) anywhere in the client's folded names, company and e-mail, or the client's id.
 _CLIENT_FILTER = """
-WHERE (:status = '' OR status = :status)
+WHERE (:status = '' OR status = :status
+       OR (:status = 'below' AND low_below >= 0 AND balance_cents < low_below))
   AND (:pattern = '' OR search_key LIKE :pattern OR id = :client_id)
 """
 

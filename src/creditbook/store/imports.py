@@ -14,6 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..model import Actor
+from ..replay import GrantReplay
+from . import grant_sql as G
+from . import queries as Q
+from .protocol import Allocation, ChainEntry
+from .spend import REMAINING_SET
 from .sql import Cursor, SqlBase
 
 #: Entries the import itself makes (opening-balance adjustments) take ids from here up, above
@@ -67,6 +72,12 @@ USERNAME_TAKEN = "SELECT id FROM admins WHERE username = :username"
 PROVENANCE = "INSERT INTO imported (kind, id, source, at) VALUES (:kind, :id, :source, :at)"
 EMAIL_KEYS = "SELECT email_key FROM clients"
 CREDIT_OWNER = "SELECT client_id FROM credits WHERE id = :id"
+OPEN_FROM_RANGE = """
+UPDATE clients SET open_from = COALESCE((
+    SELECT MIN(c.seq) FROM credits c
+    WHERE c.client_id = clients.id AND c.expires = '' AND c.remaining > 0), 0)
+WHERE id BETWEEN :lo AND :hi
+"""
 IMPORTED_TOTALS = """
 SELECT c.id, c.currency_code, c.balance_cents, COALESCE(SUM(cr.amount_cents), 0)
 FROM clients c JOIN imported i ON i.kind = 'client' AND i.id = c.id AND i.source = :source
@@ -164,6 +175,36 @@ class ImportStore(SqlBase):
         """Whether an admin already has this username."""
         return self._run(cur, USERNAME_TAKEN, username=username).fetchone() is not None
 
+    def settle_grants(self, cur: Cursor, lo: int, hi: int) -> None:
+        """Set what remains of each grant of the clients in an id range from their entries
+        (imported credit is paid and never expires: an imported removal takes the oldest
+        first), where each client's scan of grants starts, and the thresholds in force."""
+        replay = GrantReplay([])
+        updates: list[dict[str, Any]] = []
+        moves = map(Allocation._make, self._run(cur, G.ALLOCATIONS_OF_CLIENTS, first=lo, last=hi))
+        entries = map(ChainEntry._make, self._run(cur, Q.CHAIN_ENTRIES, first=lo, last=hi))
+        pending = next(moves, None)
+        client = -1
+        stored: dict[int, int] = {}
+        for e in entries:
+            if e.client_id != client:
+                updates += _changed(client, replay.left(), stored)
+                replay.close(client)
+                client, stored = e.client_id, {}
+            spent = []
+            while pending is not None and (pending.client_id, pending.seq) <= (client, e.seq):
+                if (pending.client_id, pending.seq) == (client, e.seq):
+                    spent.append((pending.grant_seq, pending.amount))
+                pending = next(moves, None)
+            if e.kind or e.amount_cents or spent:
+                replay.entry(e, spent)
+            if e.amount_cents > 0 and e.kind in ("", "grant"):
+                stored[e.seq] = e.remaining
+        updates += _changed(client, replay.left(), stored)
+        self.write_rows(cur, REMAINING_SET, updates)
+        self._run(cur, OPEN_FROM_RANGE, lo=lo, hi=hi)
+        self._run(cur, G.THRESHOLDS_REFRESH_RANGE, lo=lo, hi=hi)
+
     def write_rows(self, cur: Cursor, sql: str, rows: list[dict[str, Any]]) -> None:
         """Insert or update rows with one of this module's constant statements."""
         if rows:
@@ -178,3 +219,12 @@ class ImportStore(SqlBase):
         """``imported_totals`` inside a transaction (a dry run's own, before it rolls back)."""
         rows = self._run(cur, IMPORTED_TOTALS, source=source).fetchall()
         return [(int(r[0]), r[1], int(r[2]), int(r[3])) for r in rows]
+
+
+def _changed(client_id: int, left: dict[int, int], stored: dict[int, int]) -> list[dict[str, Any]]:
+    """Updates for the grants whose replayed remaining amount is not the stored one."""
+    return [
+        {"client_id": client_id, "seq": seq, "remaining": cents}
+        for seq, cents in left.items()
+        if stored.get(seq) != cents
+    ]

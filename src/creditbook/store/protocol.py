@@ -14,6 +14,7 @@ from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Rol
 
 if TYPE_CHECKING:
     from .bulk import BulkStore
+    from .grants import GrantStore
 
 T = TypeVar("T")
 #: A write's future: ``asyncio`` when the caller awaits it on its event loop, else
@@ -27,6 +28,18 @@ class CreditOp:
 
     ``amount_cents`` is signed (negative removes). The store refuses with ``ClientIdNotFound``,
     ``InsufficientCredit`` or ``BalanceLimitExceeded`` and then changes nothing.
+
+    Attributes:
+        kind: ``grant``, ``removal``, ``expiry`` or ``restore`` ("": by the sign, a grant or a
+            removal: ``kind_of``).
+        category, expires: a grant's.
+        grant_seq: an expiry's grant, or the grant a reversal of a grant takes back (what
+            remains of it, whatever ``amount_cents`` says).
+        restore_of: the removal (its number within the client) whose allocations a restore
+            gives back.
+        today: the day the change is made, in the configured zone (grants past their expiry
+            day cannot be spent); the entry's date when empty.
+        spent: the allocations, filled in by the store as it applies a spending change.
     """
 
     client_id: int
@@ -36,6 +49,32 @@ class CreditOp:
     admin_id: int
     actor: Actor
     at: str
+    kind: str = ""
+    category: str = "paid"
+    expires: str = ""
+    grant_seq: int = 0
+    restore_of: int = 0
+    today: str = ""
+    spent: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def kind_of(self) -> str:
+        """The entry's kind: the one given, else a grant or a removal by the sign."""
+        return self.kind or ("grant" if self.amount_cents > 0 else "removal")
+
+    @property
+    def plain(self) -> bool:
+        """Whether this adds paid credit that never expires (AddCredit's common case)."""
+        return self.kind_of == "grant" and self.category == "paid" and not self.expires
+
+    @property
+    def grant_fields(self) -> tuple[str, str, str]:
+        """The entry's kind, category and expiry date as stored (a grant's or an expiry's
+        own; a removal's and a restore's category and date are their allocations')."""
+        kind = self.kind_of
+        if kind in ("grant", "expiry"):
+            return kind, self.category, self.expires
+        return kind, "", ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +145,19 @@ class ChainEntry(NamedTuple):
     prev_hash: str
     hash: str
     balance_cents: int
+    kind: str
+    category: str
+    expires: str
+    remaining: int
+
+
+class Allocation(NamedTuple):
+    """What a spending entry took from a grant (negative: what a restore gave back)."""
+
+    client_id: int
+    seq: int
+    grant_seq: int
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +200,10 @@ class Store(Protocol):
     @property
     def bulk(self) -> BulkStore:
         """Bulk credit's claims (a part of the store)."""
+
+    @property
+    def grants(self) -> GrantStore:
+        """Credit grants' categories, thresholds, figures and expiry (a part of the store)."""
 
     def migrate(self) -> list[int]:
         """Apply pending migrations; return the versions applied."""
@@ -344,5 +400,6 @@ class Store(Protocol):
 
     def ledger_slice(
         self, first: int, last: int
-    ) -> AbstractContextManager[tuple[list[ChainHead], Iterator[ChainEntry]]]:
-        """Read the clients of an id range and stream their entries, from one snapshot."""
+    ) -> AbstractContextManager[tuple[list[ChainHead], Iterator[ChainEntry], Iterator[Allocation]]]:
+        """Read the clients of an id range and stream their entries and allocations, from one
+        snapshot."""

@@ -9,19 +9,16 @@ CLIENT_COLUMNS = (
     "created_at, details"
 )
 
-# A balance change, refused (no row) when it would leave the balance's range, for credit added
-# to a closed client, and for a removal dated before the client's latest entry (that one is
-# checked against every later day first, and applied by ``CREDIT_UPDATE_CHECKED``).
-_CREDIT_UPDATE = """
+# A grant: refused (no row) past the balance's range and for a closed client. A grant that never
+# expires opens the client's oldest-first scan when none was open (``spend.py``).
+GRANT_UPDATE = """
 UPDATE clients SET balance_cents = balance_cents + :amount, entries = entries + 1,
-                   last_date = CASE WHEN :date > last_date THEN :date ELSE last_date END
-WHERE id = :client_id AND balance_cents + :amount BETWEEN 0 AND :max{dated}
-RETURNING balance_cents, entries, head_hash
+                   last_date = CASE WHEN :date > last_date THEN :date ELSE last_date END,
+                   open_from = CASE WHEN open_from = 0 AND :lasting = 1 THEN entries + 1
+                                    ELSE open_from END
+WHERE id = :client_id AND balance_cents + :amount <= :max AND status <> 'Closed'
+RETURNING balance_cents, entries, head_hash, low_below
 """
-CREDIT_UPDATE = _CREDIT_UPDATE.format(
-    dated=" AND (:amount > 0 OR :date >= last_date) AND (:amount < 0 OR status <> 'Closed')"
-)
-CREDIT_UPDATE_CHECKED = _CREDIT_UPDATE.format(dated="")
 # A client's row, locked for the rest of the transaction (an update that changes nothing).
 CLIENT_LOCK = """
 UPDATE clients SET entries = entries WHERE id = :client_id
@@ -34,9 +31,10 @@ GROUP BY date ORDER BY date
 """
 CREDIT_INSERT = """
 INSERT INTO credits (client_id, seq, admin_id, date, description, amount_cents, balance_cents,
-                     relid, created_at, actor, prev_hash, hash, activity_id)
+                     relid, created_at, actor, prev_hash, hash, activity_id, kind, category,
+                     expires, remaining)
 VALUES (:client_id, :seq, :admin_id, :date, :description, :amount, :balance, 0, :at, :actor,
-        :prev_hash, :hash, :activity_id)
+        :prev_hash, :hash, :activity_id, :kind, :category, :expires, :remaining)
 """
 # A credit's activity line, numbered in advance so that its entry can record the number: the
 # line is found through the entry (the index of activity by client leaves these lines out).
@@ -85,9 +83,11 @@ ORDER BY id DESC LIMIT :limit
 
 CLIENT_INSERT = """
 INSERT INTO clients (firstname, lastname, companyname, email, email_key, currency_code, status,
-                     details, created_at, search_key, sort_key)
+                     details, created_at, search_key, sort_key, low_below)
 VALUES (:firstname, :lastname, :companyname, :email, :email_key, :currency_code, :status,
-        :details, :at, :search_key, :sort_key)
+        :details, :at, :search_key, :sort_key,
+        COALESCE((SELECT below_cents FROM alerts WHERE client_id = 0
+                  AND currency = :currency_code), -1))
 RETURNING id
 """
 # A client's fields, all written at once (the caller merged the changes into the current row,
@@ -202,7 +202,8 @@ VERSIONS = (
 CONFIG_BUMP = "UPDATE meta SET value = value + 1 WHERE name = 'config_version'"
 
 CREDIT_COLUMNS = (
-    "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, created_at"
+    "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, created_at, "
+    "kind, category, expires, remaining, seq"
 )
 CREDIT_COUNT = "SELECT entries FROM clients WHERE id = :client_id"
 CREDIT_TOTAL_UNTIL = """
@@ -268,7 +269,7 @@ IDEM_RECORD = "UPDATE idempotency SET outcome = :outcome WHERE scope = :scope AN
 
 CHAIN_ENTRIES = """
 SELECT id, client_id, seq, date, amount_cents, admin_id, relid, created_at, actor, description,
-       prev_hash, hash, balance_cents
+       prev_hash, hash, balance_cents, kind, category, expires, remaining
 FROM credits WHERE client_id BETWEEN :first AND :last ORDER BY client_id, seq
 """
 SLICE_HEADS = """

@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..model import Activity, Admin, Client, Credential, CreditEntry, Role
+from . import grant_sql as G
 from . import queries as Q
-from .protocol import Balance, ChainEntry, ChainHead, ClientPage, Seal
+from .protocol import Allocation, Balance, ChainEntry, ChainHead, ClientPage, Seal
 from .sql import Cursor, Row, SqlBase, Stream
 
 _PAGE = 2000
@@ -43,6 +44,11 @@ def _credit(row: Row) -> CreditEntry:
         int(row[6]),
         int(row[7]),
         row[8],
+        row[9],
+        row[10],
+        row[11],
+        int(row[12]),
+        seq=int(row[13]),
     )
 
 
@@ -282,8 +288,9 @@ class SqlReads(SqlBase):
     @contextmanager
     def ledger_slice(
         self, first: int, last: int
-    ) -> Iterator[tuple[list[ChainHead], Iterator[ChainEntry]]]:
-        """Read the clients of an id range and stream their entries, from one snapshot.
+    ) -> Iterator[tuple[list[ChainHead], Iterator[ChainEntry], Iterator[Allocation]]]:
+        """Read the clients of an id range and stream their entries and allocations, from one
+        snapshot.
 
         One snapshot, so a credit written meanwhile is either in both or in neither: a head
         read later than the entries would look like a rewritten chain.
@@ -293,7 +300,9 @@ class SqlReads(SqlBase):
                 ChainHead(int(r[0]), int(r[1]), int(r[2]), r[3])
                 for r in stream(Q.SLICE_HEADS, first=first, last=last)
             ]
-            yield heads, map(ChainEntry._make, stream(Q.CHAIN_ENTRIES, first=first, last=last))
+            entries = map(ChainEntry._make, stream(Q.CHAIN_ENTRIES, first=first, last=last))
+            moves = map(Allocation._make, stream(G.ALLOCATIONS_OF_CLIENTS, first=first, last=last))
+            yield heads, entries, moves
 
 
 def search_params(search: str) -> dict[str, Any]:

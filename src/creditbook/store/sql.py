@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any, TypeVar
 
-from ..chain import entry_hash
+from ..chain import entry_hash, grant_text
 from ..model import Actor
 from ..money import format_cents
 from . import queries as Q
@@ -36,9 +36,17 @@ CHAIN_MIGRATION = 8
 #: The migration that adds clients' folded search text and sort key, computed in Python.
 CLIENT_KEYS_MIGRATION = 15
 #: A credit applied in the current transaction whose rows are still to be written: the
-#: operation, its sequence number, the balance after it, its predecessor's hash, its hash and
-#: the idempotency key it was made under ("" for none).
-Deferred = tuple[CreditOp, int, int, str, str, str]
+#: operation, its sequence number, the balance after it, its predecessor's hash, its hash, the
+#: idempotency key it was made under ("" for none), and the low-balance event it raises with its
+#: data ("" and "" for none; ``alert_for``).
+Deferred = tuple[CreditOp, int, int, str, str, str, str, str]
+#: The webhook event of each kind of entry.
+EVENT_OF_KIND = {
+    "grant": "credit.added",
+    "removal": "credit.removed",
+    "expiry": "credit.expired",
+    "restore": "credit.added",
+}
 
 
 class SqlBase(abc.ABC):
@@ -49,6 +57,9 @@ class SqlBase(abc.ABC):
     """
 
     url: str
+    #: Whether a statement can lock the rows it reads (``FOR UPDATE``): PostgreSQL; SQLite's
+    #: writer holds the whole database.
+    LOCKS_ROWS = False
 
     @abc.abstractmethod
     def _read(self) -> AbstractContextManager[Cursor]:
@@ -160,31 +171,30 @@ class SqlBase(abc.ABC):
                     "prev_hash": prev,
                     "hash": digest,
                     "activity_id": line,
+                    "kind": (fields := op.grant_fields)[0],
+                    "category": fields[1],
+                    "expires": fields[2],
+                    "remaining": op.amount_cents if fields[0] == "grant" else 0,
                 }
-                for line, (op, seq, balance, prev, digest, _) in zip(ids, rows, strict=True)
+                for line, (op, seq, balance, prev, digest, *_) in zip(ids, rows, strict=True)
             ],
         )
         heads = self._heads()
         self._run_many(cur, Q.CLIENT_HEAD, [{"client_id": c, "hash": h} for c, h in heads.items()])
         if self._listened(cur):
-            self._run_many(
-                cur,
-                Q.EVENT_INSERT,
-                [
-                    {
-                        "uid": event_uid(),
-                        "type": "credit.added" if op.amount_cents > 0 else "credit.removed",
-                        "client_id": op.client_id,
-                        "seq": seq,
-                        "idem_key": key,
-                        "data": "",
-                        "at": op.at,
-                    }
-                    for op, seq, _, _, _, key in rows
-                ],
-            )
+            events = []
+            for op, seq, _, _, _, key, alert, alert_data in rows:
+                events.append(event_row(EVENT_OF_KIND[op.kind_of], op, seq, key))
+                if alert:
+                    events.append(event_row(alert, op, seq, key, alert_data))
+            self._run_many(cur, Q.EVENT_INSERT, events)
         rows.clear()
         heads.clear()
+
+    def _flush(self, cur: Cursor) -> None:
+        """Write the transaction's pending entries now (before a change that reads them)."""
+        if self._deferred():
+            self._write_deferred(cur)
 
     def _activity_ids(self, cur: Cursor, count: int) -> list[int]:
         """Ids for ``count`` new activity lines, ascending (SQLite: after the last, as the
@@ -231,6 +241,7 @@ class SqlBase(abc.ABC):
 
 def credit_hash(op: CreditOp, seq: int, prev: str) -> str:
     """The chain hash of the entry a balance change writes as its client's ``seq``-th."""
+    kind, category, expires = op.grant_fields
     return entry_hash(
         op.client_id,
         seq,
@@ -242,13 +253,48 @@ def credit_hash(op: CreditOp, seq: int, prev: str) -> str:
         op.actor.name,
         op.description,
         prev,
+        grant_text(kind, category, expires, op.spent),
     )
 
 
 def credit_detail(op: CreditOp) -> str:
     """Describe a balance change for the activity log."""
-    verb = "Added" if op.amount_cents > 0 else "Removed"
+    verb = {"expiry": "Expired", "restore": "Gave back"}.get(
+        op.kind_of, "Added" if op.amount_cents > 0 else "Removed"
+    )
     return f"{verb} credit {format_cents(abs(op.amount_cents))}: {op.description[:200]}"
+
+
+def alert_for(before: int, after: int, below: int) -> tuple[str, str]:
+    """The low-balance event a change from ``before`` to ``after`` raises under a threshold
+    (``below`` cents; -1: none) and its data: ``balance.depleted`` when it reaches exactly
+    zero from above, ``balance.low`` when it falls below the threshold from at or above it,
+    ``balance.recovered`` when it comes back to at or above it; ("", "") for none."""
+    if below < 0:
+        return "", ""
+    if after == 0 < before:
+        kind = "balance.depleted"
+    elif before >= below > after:
+        kind = "balance.low"
+    elif before < below <= after:
+        kind = "balance.recovered"
+    else:
+        return "", ""
+    data = {"threshold": format_cents(below), "previous_balance": format_cents(before)}
+    return kind, dump_json(data)
+
+
+def event_row(kind: str, op: CreditOp, seq: int, key: str, data: str = "") -> dict[str, Any]:
+    """An outbox row for an entry's event (its data is read from the entry when delivered)."""
+    return {
+        "uid": event_uid(),
+        "type": kind,
+        "client_id": op.client_id,
+        "seq": seq,
+        "idem_key": key,
+        "data": data,
+        "at": op.at,
+    }
 
 
 def event_uid() -> str:

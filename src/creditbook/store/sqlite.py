@@ -27,8 +27,8 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from .. import errors
@@ -134,36 +134,40 @@ class SQLiteStore(SqlStore):
         return self._committer.submit(work, inline=inline)
 
     def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | errors.CreditError]:
-        """Apply many balance changes in one transaction, set-based (``many.py``)."""
+        """Apply many balance changes in one transaction, in order (runs of grants set-based,
+        ``many.py``); a database failure applies none of them."""
         if not ops:
             return []
         with self._write() as cur:
-            return many.apply_credits(
-                cur, ops, self._deferred(), self._heads(), partial(self._lowest_from, cur)
-            )
+            units: list[Unit] = [(CreditWork(self._apply_credit, op), Future()) for op in ops]
+            results = self._apply_units(cur, units)
+        return [value for _, _, value in results]
 
     def _apply_units(self, cur: Cursor, batch: Sequence[Unit]) -> list[Outcome]:
-        """Apply a group commit's units in order; each run of plain credits set-based.
+        """Apply a group commit's units in order; each run of grants set-based.
 
-        Two or more credits in a row are one read and one write of their clients (``many``)
+        Two or more grants in a row are one read and one write of their clients (``many``)
         instead of a guarded UPDATE each: fewer statements under the writer lock (and fewer
-        releases of the GIL). A lone credit keeps its UPDATE, which is faster alone.
+        releases of the GIL). A lone grant keeps its UPDATE, which is faster alone; a change
+        that spends grants takes the row path (``spend.py``).
         """
         results: list[Outcome] = []
         start = 0
         while start < len(batch):
             ops: list[CreditOp] = []
             end = start
-            while end < len(batch) and isinstance(work := batch[end][0], CreditWork):
+            while (
+                end < len(batch)
+                and isinstance(work := batch[end][0], CreditWork)
+                and work.op.kind_of == "grant"
+            ):
                 ops.append(work.op)
                 end += 1
             if len(ops) < 2:
                 results += apply_each(cur, batch[start : start + 1])
                 start += 1
                 continue
-            outcomes = many.apply_credits(
-                cur, ops, self._deferred(), self._heads(), partial(self._lowest_from, cur)
-            )
+            outcomes = many.apply_grants(cur, ops, self._deferred(), self._heads())
             for (_, future), outcome in zip(batch[start:end], outcomes, strict=True):
                 results.append((future, not isinstance(outcome, errors.CreditError), outcome))
             start = end

@@ -24,7 +24,7 @@ TABLES: tuple[tuple[str, str], ...] = (
         "clients",
         "id, firstname, lastname, companyname, email, email_key, currency_code, status, "
         "balance_cents, details, created_at, entries, head_hash, last_date, search_key, "
-        "sort_key",
+        "sort_key, open_from, low_below",
     ),
     ("roles", "id, name, actions"),
     (
@@ -35,8 +35,13 @@ TABLES: tuple[tuple[str, str], ...] = (
     (
         "credits",
         "id, client_id, admin_id, date, description, amount_cents, balance_cents, relid, "
-        "created_at, seq, actor, prev_hash, hash, activity_id",
+        "created_at, seq, actor, prev_hash, hash, activity_id, kind, category, expires, "
+        "remaining",
     ),
+    ("allocations", "client_id, seq, grant_seq, amount, category, date"),
+    ("categories", "name, expires_days, builtin"),
+    ("alerts", "client_id, currency, below_cents"),
+    ("grant_notices", "client_id, seq, at"),
     ("activity", "id, at, actor, admin_id, client_id, ip, action, detail, via_entry"),
     ("settings", "name, value"),
     ("ip_allow", "entry, created_at"),
@@ -84,7 +89,7 @@ INSERTS = {
 }
 COUNTS = {t: f"SELECT COUNT(*) FROM {t}" for t, _ in TABLES}  # noqa: S608
 #: Rows a freshly migrated store holds before anything is written (defaults, counters).
-SEEDED = ("ip_allow", "meta")
+SEEDED = ("ip_allow", "meta", "categories")
 CLEAR_SEEDED = {t: f"DELETE FROM {t}" for t in SEEDED}  # noqa: S608
 #: One statement per table a copy writes: any row there means the store is in use.
 ANY_ROW = {t: f"SELECT 1 FROM {t} LIMIT 1" for t, _ in TABLES if t not in SEEDED}  # noqa: S608

@@ -49,7 +49,8 @@ FANOUT_MARK = "UPDATE events SET fanned = 1 WHERE fanned = 0 AND id <= :upto"
 # holds back its client's later ones on that endpoint, and nobody else's.
 DUE = """
 SELECT d.id, d.endpoint_id, d.attempts, d.created_at, e.uid, e.type, e.client_id, e.idem_key,
-       e.data, e.at, c.id, c.amount_cents, c.balance_cents, c.description, c.date, c.admin_id
+       e.data, e.at, c.id, c.amount_cents, c.balance_cents, c.description, c.date, c.admin_id,
+       c.kind, c.category, c.expires, c.remaining
 FROM (SELECT MIN(id) AS id FROM webhook_deliveries
       WHERE endpoint_id = :endpoint_id AND status = 'pending' GROUP BY client_id) AS h
 JOIN webhook_deliveries d ON d.id = h.id
@@ -61,7 +62,8 @@ WHERE d.next_at <= :now ORDER BY d.id LIMIT :limit
 # when the endpoint's own wait is over (that wait, not the delivery's, decides).
 PROBE = """
 SELECT d.id, d.endpoint_id, d.attempts, d.created_at, e.uid, e.type, e.client_id, e.idem_key,
-       e.data, e.at, c.id, c.amount_cents, c.balance_cents, c.description, c.date, c.admin_id
+       e.data, e.at, c.id, c.amount_cents, c.balance_cents, c.description, c.date, c.admin_id,
+       c.kind, c.category, c.expires, c.remaining
 FROM (SELECT id FROM webhook_deliveries
       WHERE endpoint_id = :endpoint_id AND status = 'pending' ORDER BY id LIMIT 1) AS h
 JOIN webhook_deliveries d ON d.id = h.id

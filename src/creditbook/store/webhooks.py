@@ -17,7 +17,16 @@ from ..model import Actor
 from . import webhook_sql as W
 from .sql import Cursor, SqlBase
 
-EVENT_TYPES = ("credit.added", "credit.removed", "client.created")
+EVENT_TYPES = (
+    "credit.added",
+    "credit.removed",
+    "client.created",
+    "credit.expired",
+    "credit.expiring",
+    "balance.low",
+    "balance.depleted",
+    "balance.recovered",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +129,16 @@ def _delivery(row: Any) -> Delivery:
 
 
 def event_data(row: Any) -> dict[str, Any]:
-    """The ``data`` of an event from a ``DUE`` row (credits: read from the entry itself)."""
-    if row[5] == "client.created":
-        data: dict[str, Any] = json.loads(row[8])
-        data["idempotency_key"] = row[7] or None
-        return data
+    """The ``data`` of an event from a ``DUE`` row: an entry's events read the entry itself
+    (with what the event recorded beside it: a threshold crossed); the others carry theirs."""
     from ..money import format_cents
 
-    return {
+    extra: dict[str, Any] = json.loads(row[8]) if row[8] else {}
+    if row[10] is None:
+        extra["idempotency_key"] = row[7] or None
+        return extra
+    kind = row[16] or ("grant" if int(row[11]) > 0 else "removal")
+    data: dict[str, Any] = {
         "client_id": int(row[6]),
         "entry_id": int(row[10]),
         "amount": format_cents(int(row[11])),
@@ -135,8 +146,15 @@ def event_data(row: Any) -> dict[str, Any]:
         "description": row[13],
         "date": row[14],
         "admin_id": int(row[15]),
-        "idempotency_key": row[7] or None,
+        "kind": kind,
     }
+    if kind in ("grant", "expiry"):
+        data.update(category=row[17] or "paid", expires=row[18])
+    if kind == "grant":
+        data["remaining"] = format_cents(int(row[19]))
+    data.update(extra)
+    data["idempotency_key"] = row[7] or None
+    return data
 
 
 class WebhookStore(SqlBase):

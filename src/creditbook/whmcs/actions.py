@@ -48,6 +48,8 @@ def add_credit(ctx: Context, p: Params) -> Deferred[Result]:
         type=scalar(p, "type"),
         date=scalar(p, "date"),
         adminid=scalar(p, "adminid"),
+        category=scalar(p, "category"),
+        expires=scalar(p, "expires"),
         actor=ctx.actor,
         idem=ctx.idem,
         inline=ctx.blocking,
@@ -61,7 +63,7 @@ def add_credit(ctx: Context, p: Params) -> Deferred[Result]:
 
 
 def _credit(entry: CreditEntry) -> Result:
-    return {
+    found: Result = {
         "id": str(entry.id),
         "date": entry.date,
         "description": entry.description,
@@ -70,6 +72,24 @@ def _credit(entry: CreditEntry) -> Result:
         "adminid": str(entry.admin_id),
         "balance": format_cents(entry.balance_cents),
     }
+    # Creditbook's extensions (section 7): a grant's category, expiry and what is left of it;
+    # what a removal or an expiry spent of which grants, what a restore gave back.
+    if entry.is_grant:
+        found.update(
+            kind="grant",
+            category=entry.category or "paid",
+            expires=entry.expires,
+            remaining=format_cents(entry.remaining),
+        )
+    else:
+        found["kind"] = entry.kind or "removal"
+        if entry.kind == "expiry":
+            found["category"] = entry.category
+        key = "restored" if entry.kind == "restore" else "spent"
+        found[key] = [
+            {"id": str(grant), "amount": format_cents(abs(cents))} for grant, cents in entry.spent
+        ]
+    return found
 
 
 def get_credits(ctx: Context, p: Params) -> Result:
@@ -90,6 +110,8 @@ def get_credits(ctx: Context, p: Params) -> Result:
         result.update(asof=asof, balance=format_cents(balance))
     if paged:
         result.update(startnumber=offset, numreturned=count)
+    client_id = parse_id(clientid) or 0
+    entries = ctx.ledger.with_allocations(client_id, entries)
     result["credits"] = {"credit": Stream(_credit(e) for e in entries) if count else []}
     return result
 
@@ -119,6 +141,12 @@ def get_clients_details(ctx: Context, p: Params) -> Result:
     asof = scalar(p, "asof")
     if asof is not None:  # Creditbook's extension: the balance at the end of that day
         fields.update(credit=format_cents(ctx.ledger.balance_asof(client, asof)), asof=asof)
+    else:  # Creditbook's extensions: the balance per category and the next expiry
+        for category, cents in ctx.ledger.client_categories(client).items():
+            fields[f"credit_{category}"] = format_cents(cents)
+        upcoming = ctx.ledger.next_expiry(client.id)
+        fields["next_expiry_date"] = upcoming[0] if upcoming else ""
+        fields["next_expiry_amount"] = format_cents(upcoming[1] if upcoming else 0)
     return {"result": "success", **fields, "client": fields}
 
 
