@@ -35,6 +35,7 @@ from .sql import Cursor, T, Work, alert_for, credit_hash, dump_json, event_uid
 from .webhooks import WebhookStore
 
 __all__ = ["CreditWork", "SqlStore"]
+_NONE = ("", "")
 
 
 class CreditWork:
@@ -127,7 +128,7 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
     # --- writes --------------------------------------------------------------------------------
 
     def _apply_credit(self, cur: Cursor, op: CreditOp, key: str = "") -> int:
-        if op.kind_of != "grant":
+        if not (op.kind == "grant" or (not op.kind and op.amount_cents > 0)):
             return Spender(self, cur, partial(self._lowest_from, cur)).apply(op, key)
         row = self._run(
             cur,
@@ -145,7 +146,7 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
         prev = heads.get(op.client_id, row[2])
         digest = credit_hash(op, seq, prev)
         heads[op.client_id] = digest
-        alert, data = alert_for(balance - op.amount_cents, balance, below)
+        alert, data = alert_for(balance - op.amount_cents, balance, below) if below >= 0 else _NONE
         # The entry and activity rows (and the new chain heads) are written by the transaction
         # just before it commits, one executemany each for the batch (``_write_deferred``).
         self._deferred().append((op, seq, balance, prev, digest, key, alert, data))

@@ -66,8 +66,11 @@ def apply_grants(
         client[3] = max(client[3], op.date)
         if client[4] == 0 and not op.expires:
             client[4] = seq
-        alert, data = alert_for(before, balance, client[6])
-        deferred.append((op, seq, balance, prev, digest, "", alert, data))
+        if client[6] < 0:  # no threshold: no low-balance event
+            deferred.append((op, seq, balance, prev, digest, "", "", ""))
+        else:
+            alert, data = alert_for(before, balance, client[6])
+            deferred.append((op, seq, balance, prev, digest, "", alert, data))
         touched.add(op.client_id)
         outcomes.append(balance)
     cur.executemany(CLIENTS_WRITE, [(*state[c][:5], c) for c in touched])

@@ -171,7 +171,7 @@ class SqlBase(abc.ABC):
                     "prev_hash": prev,
                     "hash": digest,
                     "activity_id": line,
-                    "kind": (fields := op.grant_fields)[0],
+                    "kind": (fields := entry_fields(op))[0],
                     "category": fields[1],
                     "expires": fields[2],
                     "remaining": op.amount_cents if fields[0] == "grant" else 0,
@@ -184,7 +184,7 @@ class SqlBase(abc.ABC):
         if self._listened(cur):
             events = []
             for op, seq, _, _, _, key, alert, alert_data in rows:
-                events.append(event_row(EVENT_OF_KIND[op.kind_of], op, seq, key))
+                events.append(event_row(EVENT_OF_KIND[entry_fields(op)[0]], op, seq, key))
                 if alert:
                     events.append(event_row(alert, op, seq, key, alert_data))
             self._run_many(cur, Q.EVENT_INSERT, events)
@@ -241,7 +241,8 @@ class SqlBase(abc.ABC):
 
 def credit_hash(op: CreditOp, seq: int, prev: str) -> str:
     """The chain hash of the entry a balance change writes as its client's ``seq``-th."""
-    kind, category, expires = op.grant_fields
+    kind, category, expires = entry_fields(op)
+    plain = kind == "grant" and category == "paid" and not expires
     return entry_hash(
         op.client_id,
         seq,
@@ -253,15 +254,29 @@ def credit_hash(op: CreditOp, seq: int, prev: str) -> str:
         op.actor.name,
         op.description,
         prev,
-        grant_text(kind, category, expires, op.spent),
+        "" if plain else grant_text(kind, category, expires, op.spent),
     )
+
+
+_VERBS = {"expiry": "Expired", "restore": "Gave back"}
+
+
+def entry_fields(op: CreditOp) -> tuple[str, str, str]:
+    """An entry's kind, category and expiry date as stored (``CreditOp.grant_fields``, without
+    its property calls: this runs for every entry written)."""
+    kind = op.kind
+    if not kind or kind == "grant":
+        if op.amount_cents > 0:
+            return "grant", op.category, op.expires
+        return "removal", "", ""
+    if kind == "expiry":
+        return kind, op.category, op.expires
+    return kind, "", ""
 
 
 def credit_detail(op: CreditOp) -> str:
     """Describe a balance change for the activity log."""
-    verb = {"expiry": "Expired", "restore": "Gave back"}.get(
-        op.kind_of, "Added" if op.amount_cents > 0 else "Removed"
-    )
+    verb = _VERBS.get(op.kind) or ("Added" if op.amount_cents > 0 else "Removed")
     return f"{verb} credit {format_cents(abs(op.amount_cents))}: {op.description[:200]}"
 
 

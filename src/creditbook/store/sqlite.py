@@ -27,7 +27,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -136,12 +135,27 @@ class SQLiteStore(SqlStore):
     def apply_credits(self, ops: Sequence[CreditOp]) -> list[int | errors.CreditError]:
         """Apply many balance changes in one transaction, in order (runs of grants set-based,
         ``many.py``); a database failure applies none of them."""
+        outcomes: list[int | errors.CreditError] = []
         if not ops:
-            return []
+            return outcomes
         with self._write() as cur:
-            units: list[Unit] = [(CreditWork(self._apply_credit, op), Future()) for op in ops]
-            results = self._apply_units(cur, units)
-        return [value for _, _, value in results]
+            start = 0
+            while start < len(ops):
+                end = start
+                while end < len(ops) and _grant(ops[end]):
+                    end += 1
+                if end > start:
+                    outcomes += many.apply_grants(
+                        cur, ops[start:end], self._deferred(), self._heads()
+                    )
+                    start = end
+                    continue
+                try:
+                    outcomes.append(self._apply_credit(cur, ops[start]))
+                except errors.CreditError as exc:  # refused before writing: nothing to undo
+                    outcomes.append(exc)
+                start += 1
+        return outcomes
 
     def _apply_units(self, cur: Cursor, batch: Sequence[Unit]) -> list[Outcome]:
         """Apply a group commit's units in order; each run of grants set-based.
@@ -159,7 +173,7 @@ class SQLiteStore(SqlStore):
             while (
                 end < len(batch)
                 and isinstance(work := batch[end][0], CreditWork)
-                and work.op.kind_of == "grant"
+                and _grant(work.op)
             ):
                 ops.append(work.op)
                 end += 1
@@ -337,3 +351,8 @@ class SQLiteStore(SqlStore):
         if CLIENT_KEYS_MIGRATION in applied:
             self.backfill_client_keys()
         return applied
+
+
+def _grant(op: CreditOp) -> bool:
+    """Whether a change adds credit as a grant (``CreditOp.kind_of``, inline)."""
+    return op.kind == "grant" or (not op.kind and op.amount_cents > 0)
