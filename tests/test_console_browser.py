@@ -82,7 +82,9 @@ def site(database: str, tmp_path: Path) -> Iterator[tuple[Server, creditbook.Cre
             date=f"2026-10-{day:02d}",
             actor=ACTOR,
         )
-    server = Server(database, "--workers", "1", env={"CREDITBOOK_WEBHOOKS": "0"}).start()
+    key = str(tmp_path / "secret.key")  # two-factor secrets (PostgreSQL names no file itself)
+    env = {"CREDITBOOK_WEBHOOKS": "0", "CREDITBOOK_SECRET_KEY_FILE": key}
+    server = Server(database, "--workers", "1", env=env).start()
     try:
         yield server, book, client
     finally:
@@ -583,7 +585,7 @@ def test_grants_alerts_and_credit_settings(chromium: Any, site: Any, tmp_path: P
         in page.get_by_role("status").first.inner_text()
     )
     assert "45 days" in page.locator("#categories-table tr", has_text="Referral").inner_text()
-    page.get_by_label("Currency").fill("USD")
+    page.get_by_label("Currency", exact=True).fill("USD")
     page.get_by_label("Alert below").fill("20")
     page.get_by_role("button", name="Set alert").click()
     assert "Every client (default)" in page.locator("#alerts-table").inner_text()

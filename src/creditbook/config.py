@@ -60,6 +60,9 @@ class Settings:
         expiry_interval: seconds between expiry runs.
         expiry_notice_days: days before a grant expires that ``credit.expiring`` announces it
             (0: never).
+        ssl_certfile, ssl_keyfile: serve HTTPS with this certificate chain and key (PEM), for
+            an install without a proxy in front.
+        grace_seconds: on SIGTERM, how long requests in flight may take to finish.
     """
 
     database: str = DEFAULT_DATABASE
@@ -87,6 +90,9 @@ class Settings:
     expiry: bool = True
     expiry_interval: int = 60
     expiry_notice_days: int = 7
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    grace_seconds: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: Any) -> Settings:

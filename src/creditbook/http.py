@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from . import errors, metrics
 from .accesslog import AccessLog
 from .asgi import Message, Receive, Scope, Send, form_items, read_body
-from .config import Settings
+from .config import Settings, SettingsError
 from .ledger import Ledger
 from .serve import setup_logging
 from .store import Store, store_from_settings
@@ -172,7 +172,11 @@ class App:
         if self.console is None:
             from .console import Console
 
-            self.console = Console(self.api)
+            try:
+                key_file = self._settings.key_file()
+            except SettingsError:
+                key_file = ""  # two-factor enrolment says what to set
+            self.console = Console(self.api, key_file)
         status = "-"
 
         async def watch(message: Message) -> None:

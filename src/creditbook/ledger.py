@@ -81,12 +81,18 @@ class Ledger(AccessCases, ClientCases, GrantCases):
     def __init__(self, store: Store, *, timezone: str | None = None) -> None:
         self.store = store
         self.tz = ZoneInfo(timezone) if timezone else None
-        #: The wall clock that decides today's date (tests move it to a later day).
-        self.clock: Callable[[ZoneInfo | None], dt.datetime] = dt.datetime.now
+        #: The wall clock that decides today's date and the time changes are recorded at
+        #: (tests move it to a later day).
+        self.clock: Callable[[Any], dt.datetime] = dt.datetime.now
 
     def today(self) -> str:
         """Return today's date in the configured timezone (the server's by default)."""
         return self.clock(self.tz).date().isoformat()
+
+    def now(self) -> str:
+        """Return the current UTC time as ISO-8601 text, by the ledger's clock."""
+        moment = self.clock(dt.UTC).astimezone(dt.UTC)
+        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
     # --- credit --------------------------------------------------------------------------------
 

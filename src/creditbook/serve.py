@@ -13,7 +13,7 @@ import tempfile
 from typing import Any
 
 from .accesslog import iso_millis
-from .config import Settings
+from .config import Settings, SettingsError
 from .ledger import Ledger
 from .model import Actor
 from .store import store_from_settings
@@ -142,6 +142,7 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
     """Migrate, optionally seed the demo, then serve until interrupted."""
     import uvicorn
 
+    _tls(settings)  # a missing certificate is said before anything starts
     setup_logging(settings.log_level, settings.log_format)
     store = store_from_settings(settings)
     try:
@@ -167,6 +168,18 @@ def serve(settings: Settings, *, demo: bool = False) -> int:
     return 0
 
 
+def _tls(settings: Settings) -> dict[str, str]:
+    """uvicorn's TLS arguments: both files or neither."""
+    if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
+        raise SettingsError("HTTPS needs both --ssl-certfile and --ssl-keyfile")
+    if not settings.ssl_certfile:
+        return {}
+    for path in (settings.ssl_certfile, settings.ssl_keyfile):
+        if not os.access(path, os.R_OK):
+            raise SettingsError(f"cannot read {path}")
+    return {"ssl_certfile": settings.ssl_certfile, "ssl_keyfile": settings.ssl_keyfile}
+
+
 def _run(uvicorn: Any, settings: Settings) -> None:
     # uvicorn stops gracefully on SIGTERM, then raises the signal again with the handler it
     # found: an ignoring one lets the stop end as what it is, a clean exit (status 0).
@@ -184,6 +197,7 @@ def _run(uvicorn: Any, settings: Settings) -> None:
         proxy_headers=False,
         log_level=settings.log_level.lower(),
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.grace_seconds,
+        **_tls(settings),
         **({"log_config": UVICORN_JSON_LOGS} if settings.log_format == "json" else {}),
     )

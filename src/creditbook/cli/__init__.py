@@ -13,7 +13,10 @@ from ..config import Settings
 from ..ledger import Ledger
 from ..version import __version__
 from .access import config_command, currency_command, ip_command, log_command, role_command
+from .closing import add_parsers as add_closing_parsers
 from .common import MAX_ID, Parser, bounded, settings_for, store_for
+from .controls import add_parsers as add_control_parsers
+from .controls import add_totp_parsers
 from .grants import add_parsers as add_grant_parsers
 from .operations import VERIFY_JOBS, backup_command, restore_command, seal_command, verify_command
 from .records import (
@@ -61,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=bounded(1, 65535), help="port (default 8080)")
     s.add_argument("--workers", type=bounded(1, 256), help="worker processes (default 1)")
+    s.add_argument("--ssl-certfile", metavar="PEM", help="serve HTTPS: the certificate chain")
+    s.add_argument("--ssl-keyfile", metavar="PEM", help="serve HTTPS: the private key")
     s.add_argument(
         "--demo",
         action="store_true",
@@ -105,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("admin", help="manage admins").add_subparsers(
         dest="admin_command", required=True, metavar="ACTION"
     )
+    add_totp_parsers(a, common)
     s = a.add_parser("add", parents=[common], help="create an admin")
     s.add_argument("username")
     s.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
@@ -254,6 +260,8 @@ def _parser() -> argparse.ArgumentParser:
     add_webhook_parsers(sub, common)
     add_transfer_parsers(sub, common)
     add_grant_parsers(sub, common)
+    add_closing_parsers(sub, common)
+    add_control_parsers(sub, common)
     return p
 
 
@@ -277,7 +285,12 @@ def _main(argv: Sequence[str] | None) -> int:
             from ..serve import serve
 
             settings = Settings.from_env(
-                database=args.database, host=args.host, port=args.port, workers=args.workers
+                database=args.database,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                ssl_certfile=args.ssl_certfile,
+                ssl_keyfile=args.ssl_keyfile,
             )
             return serve(settings, demo=args.demo)
         if args.command == "copy":  # two stores of its own: none from --database

@@ -16,6 +16,7 @@ from ..importer.model import GRANT_NOTE
 from ..ledger import Ledger
 from ..money import format_cents
 from ..store.imports import ImportStore
+from .closing import add_journal_options, journal_command
 from .common import MAX_ID, bounded, plural, print_json
 
 
@@ -53,13 +54,16 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     _import_options(s)
     _skip_option(s)
 
-    s = sub.add_parser("export", parents=[common], help="clients, credits or activity as CSV/JSONL")
-    s.add_argument("table", choices=TABLES)
+    s = sub.add_parser(
+        "export", parents=[common], help="clients, credits or activity as CSV/JSONL, or a journal"
+    )
+    s.add_argument("table", choices=[*TABLES, "journal"])
     s.add_argument("--client", type=bounded(1, MAX_ID), default=0, help="only this client")
     s.add_argument("--from", dest="start", metavar="DATE", help="from this day (YYYY-MM-DD)")
     s.add_argument("--to", dest="end", metavar="DATE", help="to this day, inclusive")
     s.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     s.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    add_journal_options(s)
     s.set_defaults(func=export_command)
 
     s = sub.add_parser(
@@ -227,6 +231,8 @@ def _print_report(r: Report) -> None:
 
 def export_command(args: argparse.Namespace, ledger: Ledger) -> int:
     """Stream a table to stdout or a file."""
+    if args.table == "journal":
+        return journal_command(args, ledger)
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
         rows = export(

@@ -19,12 +19,16 @@ from starlette.staticfiles import StaticFiles
 
 from ..asgi import Message, Receive, Scope, Send
 from ..whmcs import Api
+from .account import AccountPages
+from .approvals import ApprovalPages
 from .changes import ChangePages
 from .client_forms import ClientForms
 from .credit_settings import CreditSettings
 from .lists import ListExports
 from .owner import OwnerPages
 from .pages import ReadPages
+from .passkey_pages import PasskeyPages
+from .reports import ReportPages
 from .session import COOKIE, LoginRefused, Staffer
 from .web import MAX_FORM, PREFIX, SECURITY_HEADERS, Refused, Web, not_found, read_form
 
@@ -32,8 +36,8 @@ from .web import MAX_FORM, PREFIX, SECURITY_HEADERS, Refused, Web, not_found, re
 class Console:
     """The console's ASGI app: routes under ``/admin``, security headers on every response."""
 
-    def __init__(self, api: Api) -> None:
-        self.web = Web(api.ledger, api.policy)
+    def __init__(self, api: Api, key_file: str = "") -> None:
+        self.web = Web(api.ledger, api.policy, key_file)
         pages = ReadPages(self.web)
         static = StaticFiles(directory=str(resources.files("creditbook.console") / "static"))
         routes = [
@@ -50,6 +54,10 @@ class Console:
                     *ClientForms(self.web, pages).routes(),
                     *OwnerPages(self.web).routes(),
                     *CreditSettings(self.web).routes(),
+                    *ReportPages(self.web).routes(),
+                    *AccountPages(self.web).routes(),
+                    *ApprovalPages(self.web).routes(),
+                    *PasskeyPages(self.web).routes(),
                 ],
             ),
         ]
@@ -67,22 +75,6 @@ class Console:
         """``/admin`` -> ``/admin/``."""
         return RedirectResponse(PREFIX + "/", 308)
 
-    def _cookie(self, request: Request, response: Response, staffer: Staffer | None) -> None:
-        secure = self.web.is_https(request)
-        if staffer is None:
-            response.delete_cookie(
-                COOKIE, path=PREFIX, secure=secure, httponly=True, samesite="lax"
-            )
-            return
-        response.set_cookie(
-            COOKIE,
-            staffer.session_id,
-            path=PREFIX,
-            secure=secure,
-            httponly=True,
-            samesite="lax",
-        )
-
     async def login(self, request: Request) -> Response:
         """The login form, and logging in (the session id is new at every login)."""
         web = self.web
@@ -90,7 +82,11 @@ class Console:
         if request.method == "GET":
             out = request.query_params.get("out") == "1"
             notice = "You have been logged out." if out else ""
-            return web.render("login.html", None, next=target, notice=notice)
+            await run_in_threadpool(web.policy.refresh)
+            return web.render(
+                "login.html", None, next=target, notice=notice,
+                passkey_login=web.policy.yes("console_passkey_login"),
+            )  # fmt: skip
         form: dict[str, str] = {}
         try:
             if not web.same_origin(request):
@@ -112,11 +108,12 @@ class Console:
                 error=exc.message,
                 next=target,
                 username=form.get("username", "")[:64],
+                passkey_login=web.policy.yes("console_passkey_login"),
             )
         except Refused as exc:
             return web.refusal(None, exc.status, exc.message)
         response = RedirectResponse(target, 303)
-        self._cookie(request, response, staffer)
+        self.web.set_cookie(request, response, staffer)
         return response
 
     async def logout(self, request: Request) -> Response:
@@ -125,10 +122,10 @@ class Console:
         def end(request: Request, who: Staffer, form: dict[str, str]) -> Response:
             self.web.sessions.logout(who)
             response = RedirectResponse(f"{PREFIX}/login?out=1", 303)
-            self._cookie(request, response, None)
+            self.web.set_cookie(request, response, None)
             return response
 
-        response: Response = await self.web.guard()(end)(request)
+        response: Response = await self.web.guard(stages=("", "code", "enrol"))(end)(request)
         return response
 
 

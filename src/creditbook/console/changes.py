@@ -131,6 +131,10 @@ class ChangePages:
         }
         adding = fields["type"].lower() != "remove"
         try:
+            sent = self._for_approval(who, client, fields, adding)
+            if sent:
+                self.web.sessions.flash(who, sent)
+                return RedirectResponse(f"{PREFIX}/clients/{client.id}", 303)
             result = self.web.ledger.add_credit(
                 clientid=str(client.id),
                 amount=fields["amount"],
@@ -167,6 +171,25 @@ class ChangePages:
         self.web.sessions.flash(who, said)
         return RedirectResponse(f"{PREFIX}/clients/{client.id}", 303)
 
+    def _for_approval(
+        self, who: Staffer, client: Client, fields: dict[str, str], adding: bool
+    ) -> str:
+        """Record the change as a request when a rule says it needs a second person; what to
+        say then ("" when it does not)."""
+        try:
+            cents = money_cents(fields["amount"])
+        except (ValueError, ArithmeticError):
+            return ""  # the ledger refuses it, saying why
+        approvals = self.web.approvals
+        if approvals.needed(client.currency_code, cents if adding else -cents) is None:
+            return ""
+        days = self.web.policy.number("approval_days")
+        found = approvals.request_credit(fields, who.actor, days)
+        return (
+            f"Sent for approval (request #{found.id}): {money(found.amount_cents)} "
+            f"{found.currency} is not applied until another manager or owner approves it."
+        )
+
     def reverse(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """Reverse an entry: a confirmation first (the entry, the balance after, a required
         reason), then the reversal (once per entry, ever)."""
@@ -179,6 +202,19 @@ class ChangePages:
         if request.method == "GET":
             return self._confirm(who, found, client)
         try:
+            change = self.web.staff.reversal_cents(found)
+            approvals = self.web.approvals
+            if change is not None and approvals.needed(client.currency_code, change):
+                days = self.web.policy.number("approval_days")
+                sent = approvals.request_reversal(
+                    found.entry.id, form.get("reason", ""), who.actor, days
+                )
+                self.web.sessions.flash(
+                    who,
+                    f"Sent for approval (request #{sent.id}): the reversal of entry "
+                    f"#{found.entry.id} waits for another manager or owner.",
+                )
+                return RedirectResponse(f"{PREFIX}/clients/{client.id}", 303)
             balance = self.web.staff.reverse_credit(
                 found.entry.id, reason=form.get("reason", ""), actor=who.actor
             )
@@ -254,6 +290,17 @@ class ChangePages:
         bulk = self._read(form, who)
         if bulk.error:
             return self._page(who, 400, bulk)
+        approvals = self.web.approvals
+        needed = approvals.bulk_needs(bulk)
+        if needed:
+            days = self.web.policy.number("approval_days")
+            sent = approvals.request_bulk(bulk, _as_text(form), needed, who.actor, days)
+            self.web.sessions.flash(
+                who,
+                f"Sent for approval (request #{sent.id}): the file's rows are not applied until "
+                "another manager or owner approves them.",
+            )
+            return RedirectResponse(f"{PREFIX}/bulk", 303)
         head = bytes(self.web.render("bulk_apply.html", who, bulk=bulk).body).decode()
         top, _, bottom = head.partition("<!--rows-->")
         return StreamingResponse(

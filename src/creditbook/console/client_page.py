@@ -220,6 +220,9 @@ class ClientView:
             values=values or {},
             today=self.web.ledger.today(),
             token=self.web.form_token(),
+            requests=[
+                r for r in self.web.approvals.store.of_client(client.id) if r.status == "pending"
+            ],
         )
 
     def spent(

@@ -36,6 +36,7 @@ class CreditSettings:
             status,
             categories=ledger.categories(),
             thresholds=ledger.thresholds(),
+            rules=self.web.approvals.rules(),
             error=error,
             values=values or {},
         )
@@ -72,6 +73,20 @@ class CreditSettings:
                 said = (
                     f"{t.currency} clients are alerted below {money(t.below_cents)} {t.currency}."
                 )
+            elif name == "approval":
+                rule = self.web.approvals.set_rule(
+                    form.get("currency", ""), form.get("above", ""),
+                    form.get("removals") == "yes", actor,
+                )  # fmt: skip
+                extra = " and every removal" if rule.removals else ""
+                said = (
+                    f"{rule.currency} changes above {money(rule.above_cents)}{extra} now wait "
+                    "for a second person."
+                )
+            elif name == "approval-remove":
+                code = form.get("currency", "").strip().upper()
+                self.web.approvals.remove_rule(code, actor)
+                said = f"The {code} approval rule is removed."
             elif name == "alert-remove":
                 code = form.get("currency", "")
                 ledger.remove_threshold(currency=code, actor=actor)

@@ -23,6 +23,7 @@ from .. import errors, security
 from ..ledger import Ledger
 from ..model import Actor, Admin
 from ..store.console import console_store
+from ..twofactor import Factors
 from ..whmcs.access import AccessPolicy, Attempt
 
 COOKIE = "creditbook_session"
@@ -49,6 +50,9 @@ class Staffer:
     ip: str
     #: A message left for this page by the request before (shown once).
     flash: str = ""
+    #: "" for a whole session; "code" while it waits for the second factor, "enrol" while an
+    #: admin who must have one has none.
+    stage: str = ""
 
     @property
     def actor(self) -> Actor:
@@ -65,12 +69,18 @@ class Sessions:
     """Logins and sessions over the store, with the access policy's settings and ban counts."""
 
     def __init__(
-        self, ledger: Ledger, policy: AccessPolicy, clock: Callable[[], float] = time.time
+        self,
+        ledger: Ledger,
+        policy: AccessPolicy,
+        clock: Callable[[], float] = time.time,
+        factors: Factors | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = console_store(ledger.store)
         self.policy = policy
         self.clock = clock
+        #: Second factors (None: the console was built without a key file).
+        self.factors = factors
 
     def _limits(self) -> tuple[float, float]:
         return (
@@ -88,7 +98,7 @@ class Sessions:
         found = self.store.get_session(key)
         if found is None:
             return None
-        admin_id, created, seen, flash = found
+        admin_id, created, seen, flash, stage = found
         now = self.clock()
         idle, longest = self._limits()
         if now - seen > idle or now - created > longest:
@@ -100,7 +110,7 @@ class Sessions:
             return None
         if now - seen >= TOUCH_EVERY or flash:
             self.store.touch_session(key, now)
-        return Staffer(admin, session_id, csrf_token(session_id), ip, flash)
+        return Staffer(admin, session_id, csrf_token(session_id), ip, flash, stage)
 
     def flash(self, staffer: Staffer, message: str) -> None:
         """Leave a message for the staffer's next page (shown once)."""
@@ -143,6 +153,10 @@ class Sessions:
         self, ok: bool, admin: Admin | None, attempt: Attempt, ip: str, old: str
     ) -> Staffer:
         if not ok or admin is None or admin.disabled:
+            if admin is not None:
+                actor = Actor(f"console:{admin.username}", admin.id, ip)
+                detail = "Console login refused: wrong password"
+                self.ledger.store.factors.log(actor, self.ledger.now(), "login-failed", detail)
             raise LoginRefused(self._wrong(attempt.left))
         self.policy.release(attempt)
         if old:
@@ -150,9 +164,61 @@ class Sessions:
         now = self.clock()
         idle, longest = self._limits()
         self.store.forget_sessions(now - idle, now - longest)
+        stage = ""
+        if self.factors is not None and self.factors.enabled(admin):
+            stage = "code"
+        elif self.policy.yes("console_require_2fa"):
+            stage = "enrol"
+        actor = Actor(f"console:{admin.username}", admin.id, ip)
+        said = "password right, waiting for the second factor" if stage == "code" else "logged in"
+        self.ledger.store.factors.log(actor, self.ledger.now(), "login", f"Console login: {said}")
+        return self._new_session(admin, ip, stage)
+
+    def _new_session(self, admin: Admin, ip: str, stage: str, old: str = "") -> Staffer:
+        """A fresh session id (the old one, if any, ends): at login and when it becomes whole."""
+        if old:
+            self.store.end_session(security.hash_secret(old))
         session_id = secrets.token_urlsafe(32)
-        self.store.create_session(security.hash_secret(session_id), admin.id, now, ip)
-        return Staffer(admin, session_id, csrf_token(session_id), ip)
+        key = security.hash_secret(session_id)
+        self.store.create_session(key, admin.id, self.clock(), ip, stage)
+        return Staffer(admin, session_id, csrf_token(session_id), ip, stage=stage)
+
+    def begin(self, admin: Admin, ip: str, stage: str) -> Staffer:
+        """A session that waits for a passkey (logging in without the password)."""
+        return self._new_session(admin, ip, stage)
+
+    def second_factor(self, staffer: Staffer, code: str) -> Staffer:
+        """Check the code of a session waiting for it; return the whole session."""
+        assert self.factors is not None
+        factors = self.factors
+        return self.second_step(staffer, lambda: factors.check(staffer.admin, code), "code")
+
+    def second_step(self, staffer: Staffer, check: Callable[[], bool], what: str) -> Staffer:
+        """Run a second factor's ``check`` (a code, a passkey), throttled per username with the
+        attempt counted before it; return the whole session, under a new id."""
+        admin, user = staffer.admin, staffer.admin.username.lower()
+        limits = [(f"console-code:{user}", self.policy.number("ban_user_failures"))]
+        self.policy.refresh()
+        try:
+            attempt = self.policy.reserve(limits)
+        except (errors.IPBanned, errors.LoginBanned) as exc:
+            message = f"Too many wrong codes: try again after {_clock(exc.until)}"
+            raise LoginRefused(message) from None
+        if not check():
+            said = "Wrong or reused authentication code" if what == "code" else "Passkey refused"
+            self.ledger.store.factors.log(staffer.actor, self.ledger.now(), "2fa-failed", said)
+            more = " One more blocks codes for a while." if attempt.left == 1 else ""
+            if what == "code":
+                raise LoginRefused(f"That code is not right, or was used already.{more}")
+            raise LoginRefused(f"The passkey was not accepted.{more}")
+        self.policy.release(attempt)
+        detail = f"Console login: {'second factor right' if what == 'code' else 'passkey'}"
+        self.ledger.store.factors.log(staffer.actor, self.ledger.now(), "login", detail)
+        return self._new_session(admin, staffer.ip, "", staffer.session_id)
+
+    def whole(self, staffer: Staffer) -> Staffer:
+        """A session that had to enrol, now enrolled: whole, under a new id."""
+        return self._new_session(staffer.admin, staffer.ip, "", staffer.session_id)
 
     def _wrong(self, left: int) -> str:
         """The refusal of a wrong login, warning before the attempt that would ban."""

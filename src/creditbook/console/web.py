@@ -20,12 +20,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from .. import errors
 from ..admins import ACCESS_LEVELS
+from ..approvals import Approvals
 from ..asgi import form_items, read_body
 from ..bulk import Bulk
 from ..ledger import Ledger
 from ..money import format_cents
 from ..rules import NUL
 from ..staff import Staff, may
+from ..twofactor import Factors
 from ..whmcs.access import AccessPolicy
 from .session import COOKIE, Sessions, Staffer, check_csrf
 
@@ -70,10 +72,12 @@ def money(cents: int) -> str:
 class Web:
     """Templates, sessions and the request guard shared by every console page."""
 
-    def __init__(self, ledger: Ledger, policy: AccessPolicy) -> None:
+    def __init__(self, ledger: Ledger, policy: AccessPolicy, key_file: str = "") -> None:
         self.ledger = ledger
         self.policy = policy
-        self.sessions = Sessions(ledger, policy)
+        self.factors = Factors(ledger, key_file)
+        self.approvals = Approvals(ledger)
+        self.sessions = Sessions(ledger, policy, factors=self.factors)
         self.staff = Staff(ledger)
         self._bulk_store = ledger.store.bulk
         self.env = Environment(
@@ -125,6 +129,18 @@ class Web:
         """The client's address (X-Forwarded-For believed from trusted proxies only)."""
         return self.policy.address_of(request.scope)
 
+    def set_cookie(self, request: Request, response: Response, staffer: Staffer | None) -> None:
+        """Give the browser a session's cookie (or take it back with None)."""
+        secure = self.is_https(request)
+        if staffer is None:
+            response.delete_cookie(
+                COOKIE, path=PREFIX, secure=secure, httponly=True, samesite="lax"
+            )
+            return
+        response.set_cookie(
+            COOKIE, staffer.session_id, path=PREFIX, secure=secure, httponly=True, samesite="lax"
+        )
+
     def is_https(self, request: Request) -> bool:
         """Whether the browser's connection is HTTPS (directly, or through a trusted proxy)."""
         if request.url.scheme == "https":
@@ -148,10 +164,14 @@ class Web:
         host = request.headers.get("host", "")
         return origin in (f"http://{host}", f"https://{host}")
 
-    def guard(self, level: str = "viewer", *, upload: bool = False) -> Callable[[Handler], Any]:
+    def guard(
+        self, level: str = "viewer", *, upload: bool = False, stages: tuple[str, ...] = ("",)
+    ) -> Callable[[Handler], Any]:
         """Wrap a handler: session, access level, and for POST origin, form and CSRF token.
 
-        The handler runs on a worker thread (it reads and writes the database).
+        A session waiting for its second factor reaches only the pages of its ``stages``
+        (the code page; enrolment on the Account page). The handler runs on a worker thread
+        (it reads and writes the database).
         """
 
         def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -169,6 +189,11 @@ class Web:
                         query = urllib.parse.urlencode({"next": target})
                         return RedirectResponse(f"{PREFIX}/login?{query}", 303)
                     _check_request(request)
+                    if who.stage not in stages:
+                        where = "/login/code" if who.stage == "code" else "/account"
+                        if who.stage == "" or request.method != "GET":
+                            raise Refused(403, "Give your second factor first")
+                        return RedirectResponse(f"{PREFIX}{where}", 303)
                     form: dict[str, str] = {}
                     if request.method == "POST":
                         if not self.same_origin(request):

@@ -22,14 +22,17 @@ from . import backfill
 from . import grant_sql as G
 from . import queries as Q
 from .admin import AdminWrites
+from .approvals import ApprovalStore
 from .batch import Stats, commit_units, outcomes
 from .bulk import BulkStore
 from .console import ConsoleStore
 from .exports import ExportReads
+from .factors import FactorStore
 from .grants import GrantStore
 from .imports import ImportStore
 from .protocol import CreditOp, IdempotencyKey, NewClient, Replay, Seal, Waitable
 from .reads import SqlReads
+from .reports import ReportStore
 from .spend import Spender
 from .sql import Cursor, T, Work, alert_for, credit_hash, dump_json, event_uid
 from .webhooks import WebhookStore
@@ -70,6 +73,21 @@ class SqlStore(ConsoleStore, WebhookStore, ImportStore, ExportReads, AdminWrites
     def grants(self) -> GrantStore:
         """Credit grants' categories, thresholds, figures and expiry."""
         return GrantStore(self)
+
+    @cached_property
+    def approvals(self) -> ApprovalStore:
+        """Four-eyes approval's rules and requests."""
+        return ApprovalStore(self)
+
+    @cached_property
+    def factors(self) -> FactorStore:
+        """Two-factor login's secrets and recovery codes."""
+        return FactorStore(self)
+
+    @cached_property
+    def reports(self) -> ReportStore:
+        """The month-end reports' reads."""
+        return ReportStore(self)
 
     # --- idempotency and write submission ------------------------------------------------------
 

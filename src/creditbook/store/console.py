@@ -74,19 +74,47 @@ class ConsoleStore(SqlReads):
 
     # --- sessions --------------------------------------------------------------------------
 
-    def create_session(self, id_hash: str, admin_id: int, now: float, ip: str) -> None:
-        """Record a new session (known by the hash of its id)."""
+    def create_session(
+        self, id_hash: str, admin_id: int, now: float, ip: str, stage: str = ""
+    ) -> None:
+        """Record a new session (known by the hash of its id); ``stage``: "" for a whole one,
+        "code" or "enrol" while it waits for a second factor."""
+        params = {"id_hash": id_hash, "admin_id": admin_id, "now": now, "ip": ip, "stage": stage}
+        self._transact(lambda cur: self._run(cur, C.SESSION_INSERT, **params))
+
+    def get_session(self, id_hash: str) -> tuple[int, float, float, str, str] | None:
+        """Return a session's admin id, creation time, last-seen time, waiting message and
+        stage."""
+        with self._read() as cur:
+            row = self._run(cur, C.SESSION_GET, id_hash=id_hash).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), float(row[1]), float(row[2]), str(row[3]), str(row[4])
+
+    def set_challenge(self, id_hash: str, challenge: str) -> None:
+        """Keep a WebAuthn ceremony's challenge with the session (one at a time)."""
         self._transact(
             lambda cur: self._run(
-                cur, C.SESSION_INSERT, id_hash=id_hash, admin_id=admin_id, now=now, ip=ip
+                cur, C.SESSION_CHALLENGE_SET, id_hash=id_hash, challenge=challenge
             )
         )
 
-    def get_session(self, id_hash: str) -> tuple[int, float, float, str] | None:
-        """Return a session's admin id, creation time, last-seen time and waiting message."""
-        with self._read() as cur:
-            row = self._run(cur, C.SESSION_GET, id_hash=id_hash).fetchone()
-        return None if row is None else (int(row[0]), float(row[1]), float(row[2]), str(row[3]))
+    def take_challenge(self, id_hash: str) -> str:
+        """The session's challenge, used once ("" when none, or already taken)."""
+
+        def work(cur: Cursor) -> str:
+            row = self._run(cur, C.SESSION_CHALLENGE_GET, id_hash=id_hash).fetchone()
+            if row is None or not row[0]:
+                return ""
+            taken = self._run(cur, C.SESSION_CHALLENGE_TAKE, id_hash=id_hash, challenge=row[0])
+            return str(row[0]) if taken.rowcount else ""
+
+        challenge: str = self._transact(work)
+        return challenge
+
+    def set_session_stage(self, id_hash: str, stage: str) -> None:
+        """Move a session on (to "" once the second factor is given)."""
+        self._transact(lambda cur: self._run(cur, C.SESSION_STAGE, id_hash=id_hash, stage=stage))
 
     def touch_session(self, id_hash: str, now: float) -> None:
         """Record that a session was used now (its waiting message is shown: it goes)."""
@@ -122,8 +150,11 @@ class ConsoleStore(SqlReads):
         def work(cur: Cursor) -> int:
             if self._run(cur, C.REVERSAL_FIND, entry_id=entry_id).fetchone() is not None:
                 raise errors.AlreadyReversed()
+            start = len(self._deferred())
             balance = self._apply_credit(cur, op)
-            seq = self._deferred()[-1][1]  # the entry this credit writes at commit
+            # The entry this credit writes at commit: not an expiry the change made fall due
+            # (a grant given back past its expiry day expires again in the same transaction).
+            seq = next(r[1] for r in self._deferred()[start:] if r[0].kind_of != "expiry")
             claim = {"entry_id": entry_id, "client_id": op.client_id, "reversal_seq": seq}
             if not self._run(cur, C.REVERSAL_CLAIM, **claim, at=op.at).rowcount:
                 raise errors.AlreadyReversed()

@@ -7,10 +7,21 @@ import re
 from .queries import CLIENT_COLUMNS, CREDIT_COLUMNS, ENTRY_LINES
 
 SESSION_INSERT = """
-INSERT INTO console_sessions (id_hash, admin_id, created, seen, ip)
-VALUES (:id_hash, :admin_id, :now, :now, :ip)
+INSERT INTO console_sessions (id_hash, admin_id, created, seen, ip, stage)
+VALUES (:id_hash, :admin_id, :now, :now, :ip, :stage)
 """
-SESSION_GET = "SELECT admin_id, created, seen, flash FROM console_sessions WHERE id_hash = :id_hash"
+SESSION_GET = """
+SELECT admin_id, created, seen, flash, stage FROM console_sessions WHERE id_hash = :id_hash
+"""
+SESSION_STAGE = "UPDATE console_sessions SET stage = :stage WHERE id_hash = :id_hash"
+SESSION_CHALLENGE_SET = """
+UPDATE console_sessions SET challenge = :challenge WHERE id_hash = :id_hash
+"""
+#: A challenge is used once: read and cleared together (the clearing decides).
+SESSION_CHALLENGE_TAKE = """
+UPDATE console_sessions SET challenge = '' WHERE id_hash = :id_hash AND challenge = :challenge
+"""
+SESSION_CHALLENGE_GET = "SELECT challenge FROM console_sessions WHERE id_hash = :id_hash"
 SESSION_TOUCH = "UPDATE console_sessions SET seen = :now, flash = '' WHERE id_hash = :id_hash"
 SESSION_FLASH = "UPDATE console_sessions SET flash = :flash WHERE id_hash = :id_hash"
 SESSION_DELETE = "DELETE FROM console_sessions WHERE id_hash = :id_hash"

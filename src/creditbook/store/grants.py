@@ -21,6 +21,7 @@ from .sql import dump_json, event_uid
 
 if TYPE_CHECKING:
     from .base import SqlStore
+    from .sql import Stream
 
 
 class Category(NamedTuple):
@@ -300,31 +301,37 @@ class GrantStore:
         dated after it moved per category, taken from today's split (what remains of open
         grants; paid is the rest of the balance), or what those dated up to it add up to.
         """
+        with self._store._snapshot() as stream:
+            yield from self.balances_by_category(stream, until)
+
+    def balances_by_category(
+        self, stream: Stream, until: str
+    ) -> Iterator[tuple[Balance, dict[str, int]]]:
+        """``iter_balances_by_category`` within a snapshot the caller holds."""
         store = self._store
-        with store._snapshot() as stream:
-            later = store._later_side_shorter(stream, until)
-            sql = G.CATEGORY_SUMS_LATER if later else G.CATEGORY_SUMS_UNTIL
-            moves = _by_client(stream(sql, until=until))
-            now = _by_client(stream(G.OPEN_BY_CATEGORY)) if later else iter(())
-            move, held = next(moves, None), next(now, None)
-            for r in stream(Q.BALANCES_CLIENTS):
-                client_id, balance = int(r[0]), int(r[6])
-                split: dict[str, int] = {}
-                if later:
-                    while held is not None and held[0] < client_id:
-                        held = next(now, None)
-                    if held is not None and held[0] == client_id:
-                        split = dict(held[1])
-                    split = {"paid": balance - sum(split.values()), **split}
-                while move is not None and move[0] < client_id:
-                    move = next(moves, None)
-                if move is not None and move[0] == client_id:
-                    for category, cents in move[1].items():
-                        sign = -1 if later else 1
-                        split[category] = split.get(category, 0) + sign * cents
-                split = {c: v for c, v in split.items() if v or c == "paid"}
-                total = sum(split.values())
-                yield Balance(client_id, r[1], r[2], r[3], r[4], r[5], total), split
+        later = store._later_side_shorter(stream, until)
+        sql = G.CATEGORY_SUMS_LATER if later else G.CATEGORY_SUMS_UNTIL
+        moves = _by_client(stream(sql, until=until))
+        now = _by_client(stream(G.OPEN_BY_CATEGORY)) if later else iter(())
+        move, held = next(moves, None), next(now, None)
+        for r in stream(Q.BALANCES_CLIENTS):
+            client_id, balance = int(r[0]), int(r[6])
+            split: dict[str, int] = {}
+            if later:
+                while held is not None and held[0] < client_id:
+                    held = next(now, None)
+                if held is not None and held[0] == client_id:
+                    split = dict(held[1])
+                split = {"paid": balance - sum(split.values()), **split}
+            while move is not None and move[0] < client_id:
+                move = next(moves, None)
+            if move is not None and move[0] == client_id:
+                for category, cents in move[1].items():
+                    sign = -1 if later else 1
+                    split[category] = split.get(category, 0) + sign * cents
+            split = {c: v for c, v in split.items() if v or c == "paid"}
+            total = sum(split.values())
+            yield Balance(client_id, r[1], r[2], r[3], r[4], r[5], total), split
 
 
 def _by_client(rows: Iterator[Any]) -> Iterator[tuple[int, dict[str, int]]]:

@@ -66,19 +66,21 @@ WITH p AS (
     INSERT INTO activity (id, at, actor, admin_id, client_id, ip, action, detail, via_entry)
     SELECT n.act, p.at, p.actor, p.actor_admin, n.id, p.ip, 'addcredit', p.detail, 1 FROM n, p
 ), v AS (
+    INSERT INTO events (uid, type, client_id, seq, at)
+    SELECT 'evt_' || replace(gen_random_uuid()::text, '-', ''), 'credit.added', n.id, n.cnt, p.at
+    FROM n, p WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1)
+    RETURNING client_id
+), w AS (
+    -- After the entry's own event (it reads that one's row): a balance brought back to at or
+    -- above the client's threshold.
     INSERT INTO events (uid, type, client_id, seq, data, at)
-    SELECT 'evt_' || replace(gen_random_uuid()::text, '-', ''), x.type, n.id, n.cnt, x.data, p.at
-    FROM n, p, c, LATERAL (
-        SELECT 'credit.added' AS type, '' AS data, 0 AS k
-        UNION ALL
-        SELECT 'balance.recovered',
-               '{"previous_balance":"' || (c.balance_cents / 100)::text || '.'
-               || lpad((c.balance_cents %% 100)::text, 2, '0') || '","threshold":"'
-               || (c.low_below / 100)::text || '.' || lpad((c.low_below %% 100)::text, 2, '0')
-               || '"}', 1
-        WHERE c.low_below >= 0 AND c.balance_cents < c.low_below AND n.bal >= c.low_below
-    ) AS x
-    WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled = 1) ORDER BY x.k
+    SELECT 'evt_' || replace(gen_random_uuid()::text, '-', ''), 'balance.recovered', n.id, n.cnt,
+           '{"previous_balance":"' || (c.balance_cents / 100)::text || '.'
+           || lpad((c.balance_cents %% 100)::text, 2, '0') || '","threshold":"'
+           || (c.low_below / 100)::text || '.' || lpad((c.low_below %% 100)::text, 2, '0') || '"}',
+           p.at
+    FROM v, n, p, c
+    WHERE c.low_below >= 0 AND c.balance_cents < c.low_below AND n.bal >= c.low_below
 )
 SELECT c.balance_cents, n.bal, c.last_date, c.status FROM c LEFT JOIN n ON true
 """

@@ -67,6 +67,7 @@ class PostgresStore(SqlStore):
     """Store protocol on PostgreSQL."""
 
     LOCKS_ROWS = True
+    AGGREGATES_IN_DATABASE = True
 
     def __init__(
         self,
@@ -160,11 +161,15 @@ class PostgresStore(SqlStore):
             raise errors.StoreError(str(exc)) from exc
 
     @contextmanager
-    def _snapshot(self) -> Iterator[Stream]:
-        """Stream queries from one ``REPEATABLE READ`` snapshot (server-side cursors)."""
+    def _snapshot(self, work_mem_mb: int = 0) -> Iterator[Stream]:
+        """Stream queries from one ``REPEATABLE READ`` snapshot (server-side cursors);
+        ``work_mem_mb`` raises the memory per sort or hash for this transaction only (a
+        report's aggregates over a whole ledger, kept off disk)."""
         try:
             with self.pool.connection() as conn, conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                if work_mem_mb:
+                    conn.execute(f"SET LOCAL work_mem = '{int(work_mem_mb)}MB'")
                 names = itertools.count()
 
                 def stream(sql: str, **params: Any) -> Iterator[Row]:

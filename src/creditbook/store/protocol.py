@@ -13,8 +13,11 @@ from ..errors import CreditError
 from ..model import Activity, Actor, Admin, Client, Credential, CreditEntry, Role
 
 if TYPE_CHECKING:
+    from .approvals import ApprovalStore
     from .bulk import BulkStore
+    from .factors import FactorStore
     from .grants import GrantStore
+    from .reports import ReportStore
 
 T = TypeVar("T")
 #: A write's future: ``asyncio`` when the caller awaits it on its event loop, else
@@ -204,6 +207,18 @@ class Store(Protocol):
     @property
     def grants(self) -> GrantStore:
         """Credit grants' categories, thresholds, figures and expiry (a part of the store)."""
+
+    @property
+    def approvals(self) -> ApprovalStore:
+        """Four-eyes approval's rules and requests (a part of the store)."""
+
+    @property
+    def factors(self) -> FactorStore:
+        """Two-factor login's secrets and recovery codes (a part of the store)."""
+
+    @property
+    def reports(self) -> ReportStore:
+        """The month-end reports' reads (a part of the store)."""
 
     def migrate(self) -> list[int]:
         """Apply pending migrations; return the versions applied."""

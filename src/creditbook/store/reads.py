@@ -222,17 +222,21 @@ class SqlReads(SqlBase):
         each balance) or those up to it, whichever a sample of entry dates says is shorter.
         """
         with self._snapshot() as stream:
-            later = self._later_side_shorter(stream, until)
-            sums = stream(Q.ASOF_SUMS_LATER if later else Q.ASOF_SUMS_UNTIL, until=until)
-            pending = next(sums, None)
-            for r in stream(Q.BALANCES_CLIENTS):
-                client_id, cents = int(r[0]), 0
-                while pending is not None and int(pending[0]) <= client_id:
-                    if int(pending[0]) == client_id:
-                        cents = int(pending[1])
-                    pending = next(sums, None)
-                balance = int(r[6]) - cents if later else cents
-                yield Balance(client_id, r[1], r[2], r[3], r[4], r[5], balance)
+            yield from self._balances_asof(stream, until)
+
+    def _balances_asof(self, stream: Stream, until: str) -> Iterator[Balance]:
+        """``iter_balances_asof`` within a snapshot the caller holds."""
+        later = self._later_side_shorter(stream, until)
+        sums = stream(Q.ASOF_SUMS_LATER if later else Q.ASOF_SUMS_UNTIL, until=until)
+        pending = next(sums, None)
+        for r in stream(Q.BALANCES_CLIENTS):
+            client_id, cents = int(r[0]), 0
+            while pending is not None and int(pending[0]) <= client_id:
+                if int(pending[0]) == client_id:
+                    cents = int(pending[1])
+                pending = next(sums, None)
+            balance = int(r[6]) - cents if later else cents
+            yield Balance(client_id, r[1], r[2], r[3], r[4], r[5], balance)
 
     def _later_side_shorter(self, stream: Stream, until: str) -> bool:
         """Whether fewer entries are dated after ``until`` than up to it, by a sample of dates."""

@@ -60,6 +60,9 @@ class SqlBase(abc.ABC):
     #: Whether a statement can lock the rows it reads (``FOR UPDATE``): PostgreSQL; SQLite's
     #: writer holds the whole database.
     LOCKS_ROWS = False
+    #: Whether whole-ledger report sums are best left to the database (PostgreSQL's parallel
+    #: hash aggregates) rather than streamed and merged client by client (SQLite).
+    AGGREGATES_IN_DATABASE = False
 
     @abc.abstractmethod
     def _read(self) -> AbstractContextManager[Cursor]:
@@ -97,8 +100,9 @@ class SqlBase(abc.ABC):
         cur.executemany(self._q(sql), rows)
 
     @contextmanager
-    def _snapshot(self) -> Iterator[Stream]:
-        """Yield a function that streams queries, all from one consistent snapshot."""
+    def _snapshot(self, work_mem_mb: int = 0) -> Iterator[Stream]:
+        """Yield a function that streams queries, all from one consistent snapshot
+        (``work_mem_mb``: PostgreSQL's memory per sort or hash for a large report)."""
         with self._read() as cur:
             cur.execute("BEGIN")  # SQLite: the first read fixes the snapshot until COMMIT
             try:

@@ -58,6 +58,19 @@ TABLES: tuple[tuple[str, str], ...] = (
     ("events", "id, uid, type, client_id, seq, idem_key, data, at, fanned"),
     ("imported", "kind, id, source, at"),
     ("reversals", "entry_id, client_id, at, reversal_seq"),
+    ("approval_rules", "currency, above_cents, removals"),
+    (
+        "approval_requests",
+        "id, client_id, kind, amount_cents, currency, description, date, category, expires, "
+        "entry_id, requested_by, requester, requested_at, expires_at, status, decided_by, "
+        "decider, decided_at, note, result, payload",
+    ),
+    ("admin_totp", "admin_id, secret, confirmed, last_step, created_at"),
+    ("recovery_codes", "admin_id, hash, used_at"),
+    (
+        "passkeys",
+        "id, admin_id, credential_id, public_key, sign_count, name, created_at, last_used",
+    ),
     ("bulk_rows", "file, row, at, content, file_name"),
     (
         "webhook_deliveries",
@@ -78,6 +91,8 @@ IDENTITY_TABLES = (
     "webhook_endpoints",
     "events",
     "webhook_deliveries",
+    "approval_requests",
+    "passkeys",
 )
 
 SELECTS = {t: f"SELECT {cols} FROM {t} ORDER BY {cols.split(',')[0]}" for t, cols in TABLES}  # noqa: S608

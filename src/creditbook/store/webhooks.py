@@ -26,6 +26,8 @@ EVENT_TYPES = (
     "balance.low",
     "balance.depleted",
     "balance.recovered",
+    "approval.requested",
+    "approval.decided",
 )
 
 
