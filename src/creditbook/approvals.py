@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from . import errors, money
 from .bulk import Bulk, BulkFile
 from .model import Actor, Admin
+from .rules import utc_text
 from .staff import Staff
 from .store.approvals import Request, Rule
 
@@ -33,11 +34,9 @@ class AlreadyDecided(errors.Conflict):
 class Approvals:
     """Rules, requests and decisions over a ledger."""
 
-    def __init__(self, ledger: Ledger, bulk_days: int = 30) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.store = ledger.store.approvals
-        #: Days a bulk row applied before is recognised (the console's setting).
-        self.bulk_days = bulk_days
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -83,7 +82,7 @@ class Approvals:
 
     def _expires_at(self, now: str, days: int) -> str:
         moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00")) + dt.timedelta(days=days)
-        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return utc_text(moment)
 
     def request_credit(self, fields: dict[str, str], actor: Actor, days: int = DAYS) -> Request:
         """Check a console credit as the ledger would (bad input is refused now) and record
@@ -209,9 +208,11 @@ class Approvals:
         actor: Actor,
         note: str = "",
         owners_only: bool = False,
+        bulk_days: int = 30,
     ) -> Request:
         """Approve (apply now, checked again) or reject (with a reason) a pending request;
-        exactly one decision is taken."""
+        exactly one decision is taken. ``bulk_days``: how long a bulk row applied before is
+        recognised (the console's ``bulk_repeat_days``)."""
         found = self.store.get(request_id)
         if found is None:
             raise errors.NotFound(f"No approval request #{request_id}")
@@ -229,16 +230,16 @@ class Approvals:
             return self.store.settle(request_id, "rejected", "", actor, now)
         both = Actor(f"{found.requester}, approved by {actor.name}", found.requested_by, actor.ip)
         try:
-            result = self._apply(found, both)
+            result = self._apply(found, both, bulk_days)
         except errors.CreditError as exc:
             return self.store.settle(request_id, "refused", exc.message, actor, self.ledger.now())
         return self.store.settle(request_id, "approved", result, actor, self.ledger.now())
 
-    def _apply(self, found: Request, actor: Actor) -> str:
+    def _apply(self, found: Request, actor: Actor, bulk_days: int) -> str:
         """Apply an approved request through the ledger's rules; what it did, in words."""
         code = found.currency
         if found.kind == "bulk":
-            return self._apply_bulk(found, actor)
+            return self._apply_bulk(found, actor, bulk_days)
         if found.kind == "reversal":
             balance = Staff(self.ledger).reverse_credit(
                 found.entry_id, reason=f"{found.description} (approval #{found.id})", actor=actor
@@ -254,11 +255,11 @@ class Approvals:
         )  # fmt: skip
         return f"balance {money.format_cents(result.balance_cents)} {code}"
 
-    def _apply_bulk(self, found: Request, actor: Actor) -> str:
+    def _apply_bulk(self, found: Request, actor: Actor, bulk_days: int) -> str:
         """Check a bulk file's rows again, as of now, and apply them (each its own change,
         once per file, as the console's Apply does)."""
         data = json.loads(found.payload or "{}")
-        files = Bulk(self.ledger, self.ledger.store.bulk, self.bulk_days)
+        files = Bulk(self.ledger, self.ledger.store.bulk, bulk_days)
         bulk = files.read(
             str(data.get("csv", "")).encode(), actor=actor, name=str(data.get("name", "")),
             again=frozenset(int(n) for n in data.get("again", [])),

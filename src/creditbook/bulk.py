@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import errors, money
 from .ledger import Ledger
 from .model import Actor, Client
-from .rules import NUL, amount_hint
+from .rules import NUL, amount_hint, utc_text
 from .store.bulk import AlreadyApplied, BulkStore, Seen
 from .store.protocol import CreditOp
 
@@ -135,7 +135,7 @@ class Bulk:
 
     def _since(self) -> str:
         moment = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.repeat_days)
-        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return utc_text(moment)
 
     def read(
         self, data: bytes, *, actor: Actor, name: str = "", again: frozenset[int] = frozenset()

@@ -196,15 +196,7 @@ class ClientCases:
         if "currency" in fields:
             fields["currency"] = self._currency(fields["currency"])
         self._check_fields({k: v for k, v in fields.items() if k != "currency"})
-        now: dict[str, str] = {
-            "firstname": client.firstname,
-            "lastname": client.lastname,
-            "companyname": client.companyname,
-            "email": client.email,
-            "status": client.status,
-            "currency": client.currency_code,
-            **{f: client.details.get(f, "") for f in CLIENT_DETAIL_FIELDS},
-        }
+        now = client_fields(client)
         changed = {k: (now[k], v) for k, v in fields.items() if now[k] != v}
         if not changed:
             return {}, None
@@ -223,3 +215,16 @@ class ClientCases:
         }
         future = self.store.submit_update(client.id, row, changed, actor, self.now(), inline=inline)
         return changed, future
+
+
+def client_fields(client: Client) -> dict[str, str]:
+    """A client's editable fields by name, as ``UpdateClient`` and the console's form take them."""
+    return {
+        "firstname": client.firstname,
+        "lastname": client.lastname,
+        "companyname": client.companyname,
+        "email": client.email,
+        "status": client.status,
+        "currency": client.currency_code,
+        **{f: client.details.get(f, "") for f in CLIENT_DETAIL_FIELDS},
+    }

@@ -223,16 +223,16 @@ def check(
 def write(
     ledger: Ledger,
     out: TextIO,
-    first: str | None,
-    last: str | None,
+    start: str,
+    end: str,
     accounts: Accounts,
     daily: bool = False,
     layout: str = "generic",
     currency: str = "",
 ) -> dict[str, Any]:
-    """Write the journal as CSV; return what was written (lines, journals, totals per
-    currency), having checked that debits equal credits per journal and per currency."""
-    start, end = check(ledger, first, last, accounts, layout, currency)
+    """Write the journal of a period ``check`` accepted as CSV; return what was written (lines,
+    journals, totals per currency), having checked that debits equal credits per journal and
+    per currency."""
     code = currency.strip().upper()
     writer = csv.writer(out, lineterminator="\r\n" if layout != "generic" else "\n")
     writer.writerow(LAYOUTS[layout])

@@ -20,7 +20,7 @@ from .clients import CLIENT_DETAIL_FIELDS, ClientCases, ClientResult
 from .deferred import Deferred, recorded
 from .grants import GrantCases
 from .model import Actor, Client, CreditEntry
-from .rules import check_text, parse_day, parse_id
+from .rules import check_text, parse_day, parse_id, utc_text
 from .store import Balance, CreditOp, IdempotencyKey, Replay, Store
 
 __all__ = [
@@ -91,8 +91,7 @@ class Ledger(AccessCases, ClientCases, GrantCases):
 
     def now(self) -> str:
         """Return the current UTC time as ISO-8601 text, by the ledger's clock."""
-        moment = self.clock(dt.UTC).astimezone(dt.UTC)
-        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return utc_text(self.clock(dt.UTC))
 
     # --- credit --------------------------------------------------------------------------------
 

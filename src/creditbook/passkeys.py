@@ -55,10 +55,7 @@ class Passkeys:
                 resident_key=ResidentKeyRequirement.PREFERRED,
                 user_verification=UserVerificationRequirement.PREFERRED,
             ),
-            exclude_credentials=[
-                PublicKeyCredentialDescriptor(id=webauthn.base64url_to_bytes(k.credential_id))
-                for k in self.store.passkeys(admin.id)
-            ],
+            exclude_credentials=_descriptors(self.store.passkeys(admin.id)),
         )
         return webauthn.options_to_json(options), bytes_to_base64url(challenge)
 
@@ -105,10 +102,7 @@ class Passkeys:
         options = webauthn.generate_authentication_options(
             rp_id=rp_id,
             challenge=challenge,
-            allow_credentials=[
-                PublicKeyCredentialDescriptor(id=webauthn.base64url_to_bytes(k.credential_id))
-                for k in keys
-            ],
+            allow_credentials=_descriptors(keys),
             user_verification=UserVerificationRequirement.PREFERRED,
         )
         return webauthn.options_to_json(options), bytes_to_base64url(challenge)
@@ -145,6 +139,12 @@ class Passkeys:
         except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError):
             return False
         return self.store.passkey_used(key.id, int(verified.new_sign_count), self.ledger.now())
+
+
+def _descriptors(keys: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
+    return [
+        PublicKeyCredentialDescriptor(id=webauthn.base64url_to_bytes(k.credential_id)) for k in keys
+    ]
 
 
 def _parsed(credential: str) -> dict[str, object]:

@@ -4,12 +4,12 @@ per currency (and category), checked on every row."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import currencies, errors
+from . import currencies, errors, rules
 from .money import format_cents
+from .rules import utc_text
 from .store.reports import COLUMNS, Figures
 
 if TYPE_CHECKING:
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 #: Late entries listed in full (the count and totals cover them all).
 LATE_LIMIT = 1000
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+#: A row's fields, in the order of the table, the CSV and the JSON.
+FIELDS = ("currency", "category", "opening", *COLUMNS, "closing", "clients")
 
 
 class RollforwardMismatch(errors.CreditError):
@@ -85,12 +88,10 @@ class Rollforward:
 
 def parse_day(text: str | None, name: str) -> str:
     """A ``YYYY-MM-DD`` day given as ``--name``, or ``ValidationError`` saying so."""
-    try:
-        if text and _DAY.fullmatch(text.strip()):
-            return dt.date.fromisoformat(text.strip()).isoformat()
-    except ValueError:
-        pass
-    raise errors.ValidationError(f"--{name} must be a date, YYYY-MM-DD")
+    day = rules.parse_day((text or "").strip())
+    if day is None:
+        raise errors.ValidationError(f"--{name} must be a date, YYYY-MM-DD")
+    return day
 
 
 def period(first: str | None, last: str | None) -> tuple[str, str]:
@@ -106,8 +107,7 @@ def end_of_day_utc(ledger: Ledger, day: str) -> str:
     recording times."""
     zone = ledger.tz or dt.datetime.now().astimezone().tzinfo
     end = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), zone)
-    moment = end.astimezone(dt.UTC).isoformat(timespec="microseconds")
-    return moment.replace("+00:00", "Z")
+    return utc_text(end)
 
 
 def recorded_after(ledger: Ledger, text: str | None, last: str) -> str:
@@ -116,7 +116,7 @@ def recorded_after(ledger: Ledger, text: str | None, last: str) -> str:
     if not text:
         return end_of_day_utc(ledger, last)
     value = text.strip()
-    if _DAY.fullmatch(value):
+    if len(value) == 10:  # a day, not a time
         return end_of_day_utc(ledger, parse_day(value, "recorded-after"))
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -126,7 +126,7 @@ def recorded_after(ledger: Ledger, text: str | None, last: str) -> str:
         raise errors.ValidationError(
             "--recorded-after must be a day (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)"
         )
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_text(moment)
 
 
 def build(

@@ -101,4 +101,10 @@ def parse_id(value: str | None) -> int | None:
 
 def now() -> str:
     """Return the current UTC time as ISO-8601 text."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_text(dt.datetime.now(dt.UTC))
+
+
+def utc_text(moment: dt.datetime) -> str:
+    """A moment as the UTC text entries and sessions are recorded with (``...000000Z``): such
+    texts compare as the moments do."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -14,8 +14,7 @@ from ..ledger import Ledger
 from ..money import format_cents
 from .common import plural, print_json
 
-HEAD = ["currency", "category", "opening", "added", "spent", "reversed", "expired", "closing",
-        "clients"]  # fmt: skip
+HEAD = list(rollforward.FIELDS)
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -105,15 +104,13 @@ def journal_command(args: argparse.Namespace, ledger: Ledger) -> int:
     if not args.accounts:
         raise ValueError("export journal needs --accounts FILE (the TOML mapping to accounts)")
     accounts = journal.load_accounts(args.accounts)
-    journal.check(ledger, args.start, args.end, accounts, args.layout, args.currency)
+    start, end = journal.check(ledger, args.start, args.end, accounts, args.layout, args.currency)
     daily = args.summarize == "daily"
     with contextlib.ExitStack() as stack:
         out = sys.stdout
         if args.output:
             out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
-        done = journal.write(
-            ledger, out, args.start, args.end, accounts, daily, args.layout, args.currency
-        )
+        done = journal.write(ledger, out, start, end, accounts, daily, args.layout, args.currency)
     totals = ", ".join(
         f"{c} {t['debits']} debit = {t['credits']} credit" for c, t in done["currencies"].items()
     )

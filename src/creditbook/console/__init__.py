@@ -7,7 +7,6 @@ imports it on the first console request.
 
 from __future__ import annotations
 
-import urllib.parse
 from importlib import resources
 
 from starlette.applications import Starlette
@@ -30,7 +29,16 @@ from .pages import ReadPages
 from .passkey_pages import PasskeyPages
 from .reports import ReportPages
 from .session import COOKIE, LoginRefused, Staffer
-from .web import MAX_FORM, PREFIX, SECURITY_HEADERS, Refused, Web, not_found, read_form
+from .web import (
+    MAX_FORM,
+    PREFIX,
+    SECURITY_HEADERS,
+    Refused,
+    Web,
+    console_path,
+    not_found,
+    read_form,
+)
 
 
 class Console:
@@ -78,7 +86,7 @@ class Console:
     async def login(self, request: Request) -> Response:
         """The login form, and logging in (the session id is new at every login)."""
         web = self.web
-        target = _next(request.query_params.get("next", ""))
+        target = console_path(request.query_params.get("next", ""))
         if request.method == "GET":
             out = request.query_params.get("out") == "1"
             notice = "You have been logged out." if out else ""
@@ -92,7 +100,7 @@ class Console:
             if not web.same_origin(request):
                 raise Refused(403, "Cross-site requests are refused")
             form = await read_form(request, MAX_FORM)
-            target = _next(form.get("next", ""))
+            target = console_path(form.get("next", ""))
             await run_in_threadpool(web.policy.refresh)  # trusted proxies, before the address
             staffer = await web.sessions.login(
                 form.get("username", "")[:64],
@@ -127,13 +135,3 @@ class Console:
 
         response: Response = await self.web.guard(stages=("", "code", "enrol"))(end)(request)
         return response
-
-
-def _next(target: str) -> str:
-    """Where to go after logging in: a console path only (never another site)."""
-    parsed = urllib.parse.urlsplit(target)
-    if parsed.scheme or parsed.netloc or not parsed.path.startswith(PREFIX + "/"):
-        return PREFIX + "/"
-    if "\\" in target or target.startswith("//"):
-        return PREFIX + "/"
-    return target

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from .. import errors
 from .session import LoginRefused, Staffer
-from .web import PREFIX, Web
+from .web import PREFIX, Web, console_path
 
 
 def qr_svg(text: str) -> Markup:
@@ -91,7 +91,12 @@ class AccountPages:
     def code_page(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """The second step of logging in."""
         keys = bool(self.web.ledger.store.factors.passkeys(who.admin.id))
-        return self.web.render("login_code.html", who, next=_next(request), passkeys=keys)
+        return self.web.render(
+            "login_code.html",
+            who,
+            next=console_path(request.query_params.get("next", "")),
+            passkeys=keys,
+        )
 
     def code(self, request: Request, who: Staffer, form: dict[str, str]) -> Response:
         """Check the authentication code (or a recovery code)."""
@@ -102,13 +107,6 @@ class AccountPages:
             return self.web.render(
                 "login_code.html", who, 403, error=exc.message, next="", passkeys=keys
             )
-        response = RedirectResponse(_next(request, form.get("next", "")), 303)
+        response = RedirectResponse(console_path(form.get("next", "")), 303)
         self.web.set_cookie(request, response, whole)
         return response
-
-
-def _next(request: Request, given: str = "") -> str:
-    target = given or request.query_params.get("next", "")
-    if target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return PREFIX + "/"

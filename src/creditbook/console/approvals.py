@@ -50,10 +50,10 @@ class ApprovalPages:
             raise Refused(404, "Not Found")
         request_id = int(request.path_params["request_id"])
         try:
-            self.web.approvals.bulk_days = self.web.policy.number("bulk_repeat_days")
             found = self.web.approvals.decide(
                 request_id, decision == "approve", who.admin, who.actor,
                 form.get("reason", ""), self._owners_only(),
+                self.web.policy.number("bulk_repeat_days"),
             )  # fmt: skip
         except ApprovalRefused as exc:
             return self._render(who, 403, exc.message)

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import currencies, errors
-from ..clients import CLIENT_DETAIL_FIELDS, EDITABLE, STATUSES, label
+from ..clients import CLIENT_DETAIL_FIELDS, EDITABLE, STATUSES, client_fields, label
 from ..model import Client
 from .pages import ReadPages
 from .session import Staffer
@@ -39,19 +39,6 @@ _FIELD_OF = {
     errors.CurrencyNotAllowed: "currency",
     errors.CurrencyLocked: "currency",
 }
-
-
-def values_of(client: Client) -> dict[str, str]:
-    """A client's fields as the form shows them."""
-    return {
-        "firstname": client.firstname,
-        "lastname": client.lastname,
-        "companyname": client.companyname,
-        "email": client.email,
-        "status": client.status,
-        "currency": client.currency_code,
-        **{f: client.details.get(f, "") for f in CLIENT_DETAIL_FIELDS},
-    }
 
 
 class ClientForms:
@@ -144,12 +131,12 @@ class ClientForms:
         """The Edit page of a client, and saving it."""
         client = self.pages.view.find_client(int(request.path_params["client_id"]))
         if request.method == "GET":
-            return self._render(who, client, values_of(client))
+            return self._render(who, client, client_fields(client))
         values = {k: form[k] for k in EDITABLE if k in form}
         try:
             changed = self.web.ledger.update_client(client, values, actor=who.actor)
         except errors.CreditError as exc:
-            return self._refused(who, client, {**values_of(client), **values}, exc)
+            return self._refused(who, client, {**client_fields(client), **values}, exc)
         said = (
             f"Client {client.id} updated: {', '.join(label(f) for f in changed)}."
             if changed

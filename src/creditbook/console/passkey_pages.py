@@ -13,7 +13,7 @@ from .. import errors, security
 from ..model import Admin
 from ..passkeys import Passkeys
 from .session import LoginRefused, Staffer
-from .web import MAX_FORM, PREFIX, Refused, Web, read_form
+from .web import MAX_FORM, PREFIX, Refused, Web, console_path, read_form
 
 
 def refusal(message: str, status: int = 400) -> JSONResponse:
@@ -118,10 +118,7 @@ class PasskeyPages:
             )
         except (errors.CreditError, LoginRefused) as exc:
             return refusal(exc.message, 403)
-        target = form.get("next", "")
-        if not target.startswith(PREFIX + "/") or target.startswith("//"):
-            target = PREFIX + "/"
-        response = JSONResponse({"redirect": target})
+        response = JSONResponse({"redirect": console_path(form.get("next", ""))})
         self.web.set_cookie(request, response, whole)
         return response
 

@@ -15,8 +15,7 @@ from .lists import csv_response, file_name
 from .session import Staffer
 from .web import Web
 
-HEAD = ["currency", "category", "opening", "added", "spent", "reversed", "expired", "closing",
-        "clients"]  # fmt: skip
+HEAD = list(rollforward.FIELDS)
 #: Months the closing-balance chart covers (ending with the report's last month).
 CHART_MONTHS = 12
 

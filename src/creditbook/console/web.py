@@ -285,3 +285,13 @@ async def _multipart(request: Request, body: bytes) -> dict[str, str]:
 def not_found(request: Request, exc: Exception) -> Response:
     """A plain 404 for paths the console does not have."""
     return PlainTextResponse("Not Found", 404, headers={"cache-control": "no-store"})
+
+
+def console_path(target: str) -> str:
+    """Where to go after logging in: a console path only (never another site)."""
+    parsed = urllib.parse.urlsplit(target)
+    if parsed.scheme or parsed.netloc or not parsed.path.startswith(PREFIX + "/"):
+        return PREFIX + "/"
+    if "\\" in target or target.startswith("//"):
+        return PREFIX + "/"
+    return target
